@@ -1,0 +1,282 @@
+"""Monodepth2's self-supervised loss: view synthesis, photometric error, auto-masking, smoothness.
+
+Per scale s (disparity ``[B, H/2**s, W/2**s, 1]``), the disparity is upsampled to the input size
+(or not, with ``v1_multiscale``), turned into depth, and every source frame is warped into the
+target view. The photometric error ``0.85 * SSIM + 0.15 * L1`` of each warped source against the
+target is reduced per pixel by a minimum over sources (or their mean), auto-masked against the
+error of the unwarped sources, averaged, and an edge-aware smoothness term on the mean-normalized
+disparity weighted ``disparity_smoothness / 2**s`` is added. The total is the mean over scales.
+"""
+
+import dataclasses
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+from monodepth_tf import geometry
+from monodepth_tf.batch import STEREO, Batch, FrameId, frame_key, frame_offset
+
+SSIM_C1 = 0.01 ** 2
+SSIM_C2 = 0.03 ** 2
+SSIM_WEIGHT = 0.85
+PREDICTIVE_MASK_WEIGHT = 0.2
+AUTOMASK_NOISE = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class LossOptions:
+    """The options of the original that change the loss (same names and defaults).
+
+    ``automask_noise`` is the std of the noise added to the identity error to break ties
+    (``0`` makes the loss deterministic). ``posecnn`` scales the predicted translation by the
+    target's mean inverse depth, as the original does for its PoseCNN.
+    """
+
+    frame_ids: Tuple[FrameId, ...] = (0, -1, 1)
+    scales: Tuple[int, ...] = (0, 1, 2, 3)
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    disparity_smoothness: float = 1e-3
+    v1_multiscale: bool = False
+    avg_reprojection: bool = False
+    disable_automasking: bool = False
+    predictive_mask: bool = False
+    no_ssim: bool = False
+    posecnn: bool = False
+    automask_noise: float = AUTOMASK_NOISE
+
+    def __post_init__(self):
+        if frame_key(self.frame_ids[0]) != "0":
+            raise ValueError(f"frame_ids must start with the target frame 0, got {self.frame_ids}")
+        if len(self.frame_ids) < 2:
+            raise ValueError("frame_ids needs at least one source frame besides 0 "
+                             "(e.g. 0 -1 1, or 0 s with use_stereo)")
+        if self.predictive_mask and not self.disable_automasking:
+            raise ValueError("predictive_mask requires disable_automasking, as in the original")
+
+
+class Pose(NamedTuple):
+    """A pose network's prediction for one source frame: axisangle, translation ``[B, 3]``."""
+
+    axisangle: tf.Tensor
+    translation: tf.Tensor
+
+
+class LossOutputs(NamedTuple):
+    """What the loss computes; per-scale tuples follow ``LossOptions.scales``.
+
+    Attributes:
+        total: scalar, the mean of the per-scale losses.
+        per_scale: scalars, each including its smoothness term.
+        depth: ``[B, h, w, 1]`` depth used for warping (input size, or the scale's with
+            v1_multiscale).
+        sample: ``{source key: per-scale [B, h, w, 2]}`` sampling grids in [-1, 1].
+        warped: ``{source key: per-scale [B, h, w, 3]}`` the sources warped into the target view.
+        identity_selection: per-scale ``[B, h, w]``, 1 where a warped source beat every unwarped
+            one (empty when auto-masking is disabled).
+    """
+
+    total: tf.Tensor
+    per_scale: Tuple[tf.Tensor, ...]
+    depth: Tuple[tf.Tensor, ...]
+    sample: Dict[str, Tuple[tf.Tensor, ...]]
+    warped: Dict[str, Tuple[tf.Tensor, ...]]
+    identity_selection: Tuple[tf.Tensor, ...]
+
+
+def ssim_dissimilarity(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Per-pixel ``(1 - SSIM) / 2`` over 3x3 windows with reflection padding, in [0, 1].
+
+    Args:
+        x, y: ``[B, H, W, C]``.
+
+    Returns:
+        ``[B, H, W, C]``.
+    """
+    stacked = tf.concat([x, y, x * x, y * y, x * y], axis=-1)
+    stacked = tf.pad(stacked, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+    pooled = tf.nn.avg_pool2d(stacked, 3, 1, "VALID")
+    mu_x, mu_y, e_xx, e_yy, e_xy = tf.split(pooled, 5, axis=-1)
+    sigma_x = e_xx - mu_x * mu_x
+    sigma_y = e_yy - mu_y * mu_y
+    sigma_xy = e_xy - mu_x * mu_y
+    numerator = (2.0 * mu_x * mu_y + SSIM_C1) * (2.0 * sigma_xy + SSIM_C2)
+    denominator = (mu_x * mu_x + mu_y * mu_y + SSIM_C1) * (sigma_x + sigma_y + SSIM_C2)
+    return tf.clip_by_value((1.0 - numerator / denominator) / 2.0, 0.0, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="monodepth_tf")
+class SSIM(keras.layers.Layer):
+    """Layer form of :func:`ssim_dissimilarity`: ``(x, y) [B, H, W, C]`` -> ``[B, H, W, C]``."""
+
+    def call(self, x, y):
+        return ssim_dissimilarity(x, y)
+
+
+def photometric_error(pred: tf.Tensor, target: tf.Tensor, no_ssim: bool = False) -> tf.Tensor:
+    """``0.85 * SSIM + 0.15 * L1`` (or L1 alone), averaged over channels: ``[B, H, W, 1]``."""
+    l1 = tf.reduce_mean(tf.abs(target - pred), axis=-1, keepdims=True)
+    if no_ssim:
+        return l1
+    ssim = tf.reduce_mean(ssim_dissimilarity(pred, target), axis=-1, keepdims=True)
+    return SSIM_WEIGHT * ssim + (1.0 - SSIM_WEIGHT) * l1
+
+
+def edge_aware_smoothness(disp: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
+    """Mean absolute disparity gradients, damped by ``exp(-|image gradient|)``: a scalar.
+
+    Args:
+        disp: ``[B, H, W, 1]``; image: ``[B, H, W, 3]``.
+    """
+    disp_dx = tf.abs(disp[:, :, :-1] - disp[:, :, 1:])
+    disp_dy = tf.abs(disp[:, :-1] - disp[:, 1:])
+    image_dx = tf.reduce_mean(tf.abs(image[:, :, :-1] - image[:, :, 1:]), -1, keepdims=True)
+    image_dy = tf.reduce_mean(tf.abs(image[:, :-1] - image[:, 1:]), -1, keepdims=True)
+    return (tf.reduce_mean(disp_dx * tf.exp(-image_dx))
+            + tf.reduce_mean(disp_dy * tf.exp(-image_dy)))
+
+
+def _linear_taps(in_size, out_size):
+    """Source indices and weights of align_corners=False linear interpolation along one axis:
+    ``(i0, i1, w0, w1)``, each ``[out_size]``, computed in float32 as PyTorch does."""
+    scale = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
+    src = tf.maximum(scale * (tf.cast(tf.range(out_size), tf.float32) + 0.5) - 0.5, 0.0)
+    i0 = tf.minimum(tf.cast(tf.floor(src), tf.int32), in_size - 1)
+    i1 = tf.minimum(i0 + 1, in_size - 1)
+    w1 = tf.clip_by_value(src - tf.cast(i0, tf.float32), 0.0, 1.0)
+    return i0, i1, 1.0 - w1, w1
+
+
+def upsample_bilinear(x: tf.Tensor, size) -> tf.Tensor:
+    """Bilinear resize with half-pixel centres (PyTorch's ``align_corners=False``).
+
+    ``[B, h, w, C] -> [B, H, W, C]``. Evaluated as the original's CPU kernel does (width taps
+    then height taps, each a fused multiply-add), so disparities upsampled for the loss equal
+    the original's bit for bit; ``tf.image.resize`` differs in the last bit, which is enough to
+    flip auto-mask decisions at near-ties.
+    """
+    shape = tf.shape(x)
+    hi0, hi1, hw0, hw1 = _linear_taps(shape[1], size[0])
+    wi0, wi1, ww0, ww1 = _linear_taps(shape[2], size[1])
+    ww0, ww1 = ww0[None, None, :, None], ww1[None, None, :, None]
+    hw0, hw1 = hw0[None, :, None, None], hw1[None, :, None, None]
+
+    def along_width(rows):
+        left, right = tf.gather(rows, wi0, axis=2), tf.gather(rows, wi1, axis=2)
+        return geometry.fused_multiply_add(left, tf.cast(ww0, x.dtype), right * tf.cast(ww1, x.dtype))
+
+    top = along_width(tf.gather(x, hi0, axis=1))
+    bottom = along_width(tf.gather(x, hi1, axis=1))
+    return geometry.fused_multiply_add(top, tf.cast(hw0, x.dtype), bottom * tf.cast(hw1, x.dtype))
+
+
+def source_transform(key: str, pose: Optional[Pose], batch: Batch, depth: tf.Tensor,
+                     posecnn: bool) -> tf.Tensor:
+    """``[B, 4, 4]`` transform from the target camera to source ``key``.
+
+    The stereo frame uses ``batch.stereo_T``; temporal frames use the pose network's output,
+    inverted for frames before the target. With PoseCNN the translation is multiplied by the
+    mean inverse depth of ``depth`` ``[B, H, W, 1]``, as the original does.
+    """
+    if key == STEREO:
+        return batch.stereo_T
+    if pose is None:
+        raise ValueError(f"no pose was predicted for source frame {key}")
+    translation = pose.translation
+    if posecnn:
+        translation = translation * tf.reduce_mean(1.0 / depth, axis=[1, 2])
+    return geometry.transformation_from_parameters(pose.axisangle, translation,
+                                                   invert=frame_offset(key) < 0)
+
+
+def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Pose],
+                   options: LossOptions,
+                   predictive_masks: Optional[Sequence[tf.Tensor]] = None) -> LossOutputs:
+    """The whole Monodepth2 loss for one batch.
+
+    Args:
+        batch: images per frame and scale, intrinsics per scale, stereo_T.
+        disps: the depth decoder's sigmoid outputs, per scale of ``options.scales``,
+            ``[B, H/2**s, W/2**s, 1]``.
+        poses: ``{source key: Pose}`` for every temporal source frame.
+        options: which variant of the loss.
+        predictive_masks: with ``predictive_mask``, the mask decoder's outputs per scale,
+            ``[B, H/2**s, W/2**s, num_sources]``.
+
+    Returns:
+        LossOutputs.
+    """
+    sources = [frame_key(f) for f in options.frame_ids[1:]]
+    backproject, project = geometry.BackprojectDepth(), geometry.Project3D()
+    full_size = tf.shape(batch.color["0"][0])[1:3]
+    fixed_T = {} if options.posecnn else {
+        key: source_transform(key, poses.get(key), batch, None, False) for key in sources}
+
+    per_scale, depths, selections = [], [], []
+    samples = {key: [] for key in sources}
+    warped = {key: [] for key in sources}
+    for index, scale in enumerate(options.scales):
+        disp = disps[index]
+        source_scale = scale if options.v1_multiscale else 0
+        if not options.v1_multiscale:
+            disp_for_depth = upsample_bilinear(disp, full_size)
+        else:
+            disp_for_depth = disp
+        _, depth = geometry.disp_to_depth(disp_for_depth, options.min_depth, options.max_depth)
+        depths.append(depth)
+        target = batch.color["0"][source_scale]
+        points = backproject(depth, batch.inv_K[source_scale])
+
+        errors = []
+        for key in sources:
+            T = fixed_T[key] if key in fixed_T else source_transform(
+                key, poses.get(key), batch, depth, options.posecnn)
+            grid = project(points, batch.K[source_scale], T)
+            image = geometry.bilinear_sample(batch.color[key][source_scale], grid)
+            samples[key].append(grid)
+            warped[key].append(image)
+            errors.append(photometric_error(image, target, options.no_ssim))
+        reprojection = tf.concat(errors, axis=-1)  # [B, h, w, num_sources]
+
+        loss = 0.0
+        if options.predictive_mask:
+            mask = predictive_masks[index]
+            if not options.v1_multiscale:
+                mask = upsample_bilinear(mask, full_size)
+            reprojection = reprojection * mask
+            # BCE against an all-ones target, with PyTorch's log clamp at -100.
+            loss += PREDICTIVE_MASK_WEIGHT * tf.reduce_mean(
+                -tf.maximum(tf.math.log(mask), -100.0))
+        if options.avg_reprojection:
+            reprojection = tf.reduce_mean(reprojection, axis=-1, keepdims=True)
+
+        candidates = reprojection
+        if not options.disable_automasking:
+            identity = tf.concat(
+                [photometric_error(batch.color[key][source_scale], target, options.no_ssim)
+                 for key in sources], axis=-1)
+            if options.avg_reprojection:
+                identity = tf.reduce_mean(identity, axis=-1, keepdims=True)
+            if options.automask_noise:
+                identity += tf.random.normal(tf.shape(identity)) * options.automask_noise
+            candidates = tf.concat([identity, reprojection], axis=-1)
+            num_identity = identity.shape[-1]
+            choice = tf.argmin(candidates, axis=-1, output_type=tf.int32)
+            selections.append(tf.cast(choice >= num_identity, disp.dtype))
+        loss += tf.reduce_mean(tf.reduce_min(candidates, axis=-1))
+
+        mean_disp = tf.reduce_mean(disp, axis=[1, 2], keepdims=True)
+        smoothness = edge_aware_smoothness(disp / (mean_disp + 1e-7), batch.color["0"][scale])
+        loss += options.disparity_smoothness * smoothness / (2 ** scale)
+        per_scale.append(loss)
+
+    total = tf.add_n(per_scale) / len(per_scale)
+    return LossOutputs(
+        total=total,
+        per_scale=tuple(per_scale),
+        depth=tuple(depths),
+        sample={key: tuple(v) for key, v in samples.items()},
+        warped={key: tuple(v) for key, v in warped.items()},
+        identity_selection=tuple(selections),
+    )

@@ -1,0 +1,77 @@
+"""Building blocks shared by the networks: convolutions padded the way PyTorch pads them.
+
+TensorFlow's ``'same'`` padding at stride 2 puts the extra row/column at the bottom/right only,
+while PyTorch pads ``p`` pixels on every side. Every convolution here pads explicitly (zeros or
+reflection) and then convolves with ``'valid'``, so feature maps line up with the original's.
+"""
+
+import keras
+import tensorflow as tf
+
+
+def pad_spatial(x: tf.Tensor, pad: int, mode: str = "CONSTANT") -> tf.Tensor:
+    """Pads ``pad`` pixels on each side of the two spatial axes of ``x`` ``[B, H, W, C]``."""
+    if pad == 0:
+        return x
+    return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
+
+
+@keras.saving.register_keras_serializable(package="monodepth_tf")
+class PaddedConv2D(keras.layers.Conv2D):
+    """A 2-D convolution with PyTorch's symmetric padding.
+
+    Args:
+        filters: output channels.
+        kernel_size: square kernel size.
+        strides: stride in both directions.
+        pad: pixels padded on every side before a ``'valid'`` convolution.
+        pad_mode: ``"CONSTANT"`` (zeros) or ``"REFLECT"``.
+        **kwargs: passed to ``keras.layers.Conv2D`` (``use_bias``, ``name``, ...).
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, pad=0, pad_mode="CONSTANT", **kwargs):
+        kwargs.pop("padding", None)
+        super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
+        self.pad = int(pad)
+        self.pad_mode = pad_mode.upper()
+
+    def call(self, inputs):
+        return super().call(pad_spatial(inputs, self.pad, self.pad_mode))
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        grow = lambda n: None if n is None else n + 2 * self.pad  # noqa: E731
+        return super().compute_output_shape((b, grow(h), grow(w), c))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(pad=self.pad, pad_mode=self.pad_mode)
+        config.pop("padding", None)
+        return config
+
+
+def batch_norm(name: str) -> keras.layers.BatchNormalization:
+    """BatchNorm with PyTorch's defaults (eps 1e-5, running-average momentum 0.1)."""
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+
+
+def conv3x3_reflect(filters: int, name: str, use_bias: bool = True) -> PaddedConv2D:
+    """The decoders' 3x3 convolution: reflection padding of 1, then a 'valid' convolution."""
+    return PaddedConv2D(filters, 3, pad=1, pad_mode="REFLECT", use_bias=use_bias, name=name)
+
+
+def upsample_nearest(x: tf.Tensor) -> tf.Tensor:
+    """Nearest-neighbour x2 upsampling: ``[B, H, W, C] -> [B, 2H, 2W, C]``."""
+    x = tf.repeat(x, 2, axis=1)
+    return tf.repeat(x, 2, axis=2)
+
+
+def check_divisible(images: tf.Tensor, multiple: int = 32, what: str = "input images") -> None:
+    """Raises ValueError when the static height or width of ``[B, H, W, C]`` is not a multiple."""
+    height, width = images.shape[1], images.shape[2]
+    for name, size in (("height", height), ("width", width)):
+        if size is not None and size % multiple:
+            raise ValueError(
+                f"{what} have {name} {size}, which is not divisible by {multiple}: "
+                f"the networks need sizes that are multiples of {multiple} (e.g. 192x640)"
+            )

@@ -1,0 +1,94 @@
+"""The loss reproduces the original's image synthesis and loss (reference losses.npz)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from monodepth_tf.batch import Batch
+from monodepth_tf.losses import (LossOptions, Pose, compute_losses, edge_aware_smoothness,
+                                 ssim_dissimilarity)
+from tests.reference import load_npz, nhwc
+
+SCALES = (0, 1, 2, 3)
+OPTION_SETS = {
+    "mono_stereo": dict(frame_ids=(0, -1, 1, "s")),
+    "mono": dict(frame_ids=(0, -1, 1)),
+    "stereo": dict(frame_ids=(0, "s")),
+    "mono_avg_reprojection": dict(frame_ids=(0, -1, 1), avg_reprojection=True),
+    "mono_no_automask": dict(frame_ids=(0, -1, 1), disable_automasking=True),
+    "mono_v1_multiscale": dict(frame_ids=(0, -1, 1), v1_multiscale=True),
+    "mono_no_ssim": dict(frame_ids=(0, -1, 1), no_ssim=True),
+}
+
+
+@pytest.fixture(scope="module")
+def fixture(reference_dir):
+    return load_npz(reference_dir, "losses.npz")
+
+
+def make_batch(ref) -> Batch:
+    color = {key: tuple(tf.constant(nhwc(ref[f"inputs/color/{key}/{s}"])) for s in SCALES)
+             for key in ("-1", "0", "1", "s")}
+    return Batch(
+        color=color,
+        color_aug={key: images[0] for key, images in color.items()},
+        K=tuple(tf.constant(ref[f"inputs/K/{s}"]) for s in SCALES),
+        inv_K=tuple(tf.constant(ref[f"inputs/inv_K/{s}"]) for s in SCALES),
+        stereo_T=tf.constant(ref["inputs/stereo_T"]),
+    )
+
+
+def make_poses(ref):
+    return {key: Pose(tf.constant(ref[f"net/axisangle/0/{key}"][:, 0, 0]),
+                      tf.constant(ref[f"net/translation/0/{key}"][:, 0, 0]))
+            for key in ("-1", "1")}
+
+
+def run(ref, name):
+    options = LossOptions(scales=SCALES, automask_noise=0.0, **OPTION_SETS[name])
+    disps = [tf.constant(nhwc(ref[f"net/disp/{s}"])) for s in SCALES]
+    return compute_losses(make_batch(ref), disps, make_poses(ref), options)
+
+
+@pytest.mark.parametrize("name", sorted(OPTION_SETS))
+def test_total_and_per_scale_losses_match_the_original(fixture, name):
+    out = run(fixture, name)
+    np.testing.assert_allclose(out.total.numpy(), fixture[f"{name}/loss"], rtol=1e-5)
+    for s in SCALES:
+        np.testing.assert_allclose(out.per_scale[s].numpy(), fixture[f"{name}/loss/{s}"],
+                                   rtol=1e-5, err_msg=f"scale {s}")
+
+
+@pytest.mark.parametrize("name", ["mono_stereo", "mono_v1_multiscale"])
+@pytest.mark.parametrize("scale", [0, 3])
+def test_depth_grids_warped_images_and_automask_match(fixture, name, scale):
+    out = run(fixture, name)
+    np.testing.assert_allclose(out.depth[scale].numpy(), nhwc(fixture[f"{name}/depth/{scale}"]),
+                               rtol=1e-5)
+    keys = ("-1", "1", "s") if name == "mono_stereo" else ("-1", "1")
+    for key in keys:
+        grid = out.sample[key][scale].numpy()
+        np.testing.assert_allclose(grid, fixture[f"{name}/sample/{key}/{scale}"], atol=1e-4)
+        np.testing.assert_allclose(out.warped[key][scale].numpy(),
+                                   nhwc(fixture[f"{name}/warped/{key}/{scale}"]), atol=1e-4)
+    selection = out.identity_selection[scale].numpy()
+    expected = fixture[f"{name}/identity_selection/{scale}"]
+    assert selection.shape == expected.shape
+    assert np.mean(selection == expected) >= 0.9999
+
+
+def test_ssim_map_matches_the_original(fixture):
+    out = ssim_dissimilarity(tf.constant(nhwc(fixture["ssim/x"])),
+                             tf.constant(nhwc(fixture["ssim/y"])))
+    np.testing.assert_allclose(out.numpy(), nhwc(fixture["ssim/out"]), atol=1e-5)
+
+
+def test_smoothness_matches_the_original(fixture):
+    out = edge_aware_smoothness(tf.constant(nhwc(fixture["net/disp/0"])),
+                                tf.constant(nhwc(fixture["inputs/color/0/0"])))
+    np.testing.assert_allclose(out.numpy(), fixture["smooth/out"], rtol=1e-5)
+
+
+def test_predictive_mask_requires_disabled_automasking():
+    with pytest.raises(ValueError, match="disable_automasking"):
+        LossOptions(predictive_mask=True)
