@@ -13,6 +13,15 @@ import keras
 import tensorflow as tf
 
 PROJECTION_EPS = 1e-7
+
+
+class GeometryLayer(keras.layers.Layer):
+    """Base of the geometry layers: they compute in their inputs' dtype (no autocasting), so
+    they run in float64 for gradient checks and stay float32 under mixed precision."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
 AXIS_ANGLE_EPS = 1e-7
 
 
@@ -110,7 +119,7 @@ def _apply_rows(matrix: tf.Tensor, coords, rows: int):
 
 
 @keras.saving.register_keras_serializable(package="monodepth_tf")
-class BackprojectDepth(keras.layers.Layer):
+class BackprojectDepth(GeometryLayer):
     """Lifts every pixel to a 3-D point in the camera frame.
 
     Call:
@@ -129,7 +138,7 @@ class BackprojectDepth(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="monodepth_tf")
-class Project3D(keras.layers.Layer):
+class Project3D(GeometryLayer):
     """Projects camera points through ``K @ T`` into another camera's sampling grid.
 
     Call:
@@ -229,7 +238,7 @@ def bilinear_sample(image: tf.Tensor, grid: tf.Tensor) -> tf.Tensor:
 
 
 @keras.saving.register_keras_serializable(package="monodepth_tf")
-class BilinearSampler(keras.layers.Layer):
+class BilinearSampler(GeometryLayer):
     """Layer form of :func:`bilinear_sample`: ``(image [B, Hs, Ws, C], grid [B, H, W, 2])``
     -> ``[B, H, W, C]``."""
 

@@ -107,7 +107,7 @@ def ssim_dissimilarity(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
 
 
 @keras.saving.register_keras_serializable(package="monodepth_tf")
-class SSIM(keras.layers.Layer):
+class SSIM(geometry.GeometryLayer):
     """Layer form of :func:`ssim_dissimilarity`: ``(x, y) [B, H, W, C]`` -> ``[B, H, W, C]``."""
 
     def call(self, x, y):

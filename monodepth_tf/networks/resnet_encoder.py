@@ -156,11 +156,13 @@ class ResnetEncoder(keras.Model):
         return features
 
     def torch_modules(self, prefix: str = "encoder"):
-        """Pairs (PyTorch state-dict prefix, Keras layer) for the weight importer."""
-        pairs = [(f"{prefix}.conv1", self.conv1), (f"{prefix}.bn1", self.bn1)]
+        """Pairs (PyTorch state-dict prefix, Keras layer) for the weight importer; an empty
+        prefix gives torchvision's own key names."""
+        dot = f"{prefix}." if prefix else ""
+        pairs = [(f"{dot}conv1", self.conv1), (f"{dot}bn1", self.bn1)]
         for stage, stage_blocks in enumerate(self.stages):
             for i, block in enumerate(stage_blocks):
-                pairs += block.torch_modules(f"{prefix}.layer{stage + 1}.{i}")
+                pairs += block.torch_modules(f"{dot}layer{stage + 1}.{i}")
         return pairs
 
     def get_config(self):
