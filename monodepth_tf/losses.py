@@ -30,7 +30,9 @@ class LossOptions:
 
     ``automask_noise`` is the std of the noise added to the identity error to break ties
     (``0`` makes the loss deterministic). ``posecnn`` scales the predicted translation by the
-    target's mean inverse depth, as the original does for its PoseCNN.
+    target's mean inverse depth, as the original does for its PoseCNN. With
+    ``pose_model_input="all"`` the poses are used as predicted; with ``"pairs"`` the motion
+    predicted for a pair (earlier frame first) is inverted for frames before the target.
     """
 
     frame_ids: Tuple[FrameId, ...] = (0, -1, 1)
@@ -44,6 +46,7 @@ class LossOptions:
     predictive_mask: bool = False
     no_ssim: bool = False
     posecnn: bool = False
+    pose_model_input: str = "pairs"
     automask_noise: float = AUTOMASK_NOISE
 
     def __post_init__(self):
@@ -171,8 +174,8 @@ def upsample_bilinear(x: tf.Tensor, size) -> tf.Tensor:
     return geometry.fused_multiply_add(top, tf.cast(hw0, x.dtype), bottom * tf.cast(hw1, x.dtype))
 
 
-def source_transform(key: str, pose: Optional[Pose], batch: Batch, depth: tf.Tensor,
-                     posecnn: bool) -> tf.Tensor:
+def source_transform(key: str, pose: Optional[Pose], batch: Batch, depth: Optional[tf.Tensor],
+                     options: LossOptions) -> tf.Tensor:
     """``[B, 4, 4]`` transform from the target camera to source ``key``.
 
     The stereo frame uses ``batch.stereo_T``; temporal frames use the pose network's output,
@@ -184,10 +187,11 @@ def source_transform(key: str, pose: Optional[Pose], batch: Batch, depth: tf.Ten
     if pose is None:
         raise ValueError(f"no pose was predicted for source frame {key}")
     translation = pose.translation
-    if posecnn:
+    invert = frame_offset(key) < 0 and options.pose_model_input == "pairs"
+    if options.posecnn:
         translation = translation * tf.reduce_mean(1.0 / depth, axis=[1, 2])
-    return geometry.transformation_from_parameters(pose.axisangle, translation,
-                                                   invert=frame_offset(key) < 0)
+        invert = frame_offset(key) < 0
+    return geometry.transformation_from_parameters(pose.axisangle, translation, invert=invert)
 
 
 def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Pose],
@@ -211,7 +215,7 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
     backproject, project = geometry.BackprojectDepth(), geometry.Project3D()
     full_size = tf.shape(batch.color["0"][0])[1:3]
     fixed_T = {} if options.posecnn else {
-        key: source_transform(key, poses.get(key), batch, None, False) for key in sources}
+        key: source_transform(key, poses.get(key), batch, None, options) for key in sources}
 
     per_scale, depths, selections = [], [], []
     samples = {key: [] for key in sources}
@@ -231,7 +235,7 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
         errors = []
         for key in sources:
             T = fixed_T[key] if key in fixed_T else source_transform(
-                key, poses.get(key), batch, depth, options.posecnn)
+                key, poses.get(key), batch, depth, options)
             grid = project(points, batch.K[source_scale], T)
             image = geometry.bilinear_sample(batch.color[key][source_scale], grid)
             samples[key].append(grid)

@@ -1,0 +1,23 @@
+"""What every command-line tool shares: how it reports a user's mistake."""
+
+import os
+import sys
+
+from absl import app
+
+
+def run_tool(main) -> None:
+    """Runs an absl ``main``; bad input (a ValueError or OSError raised by the library, whose
+    messages name the file or flag at fault) ends the tool with that message and exit code 2
+    instead of a traceback. Set MONODEPTH_DEBUG=1 to see the traceback."""
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except (ValueError, OSError) as error:
+            if os.environ.get("MONODEPTH_DEBUG"):
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(guarded)

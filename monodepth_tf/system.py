@@ -1,0 +1,167 @@
+"""The networks of one Monodepth2 configuration, and how a batch flows through them.
+
+``Monodepth2`` owns the depth network, the pose network (separate ResNet, PoseCNN, or the
+``shared`` decoder on the depth encoder's features) and the optional predictive-mask decoder,
+and turns a batch into what the loss needs: disparities per scale and a pose per temporal
+source frame.
+"""
+
+import dataclasses
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+import tensorflow as tf
+
+from monodepth_tf.batch import STEREO, Batch, FrameId, frame_key, frame_offset
+from monodepth_tf.losses import LossOptions, LossOutputs, Pose, compute_losses
+from monodepth_tf.models import DepthNet, PoseNet, build, build_shared_pose_decoder
+from monodepth_tf.networks import DepthDecoder
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    """The original's options that shape the networks (same names and defaults)."""
+
+    num_layers: int = 18
+    scales: Tuple[int, ...] = (0, 1, 2, 3)
+    frame_ids: Tuple[FrameId, ...] = (0, -1, 1)
+    pose_model_type: str = "separate_resnet"
+    pose_model_input: str = "pairs"
+    predictive_mask: bool = False
+
+    @property
+    def temporal_keys(self) -> Tuple[str, ...]:
+        """Keys of the temporal source frames (every source but the stereo one)."""
+        return tuple(frame_key(f) for f in self.frame_ids[1:] if frame_key(f) != STEREO)
+
+    @property
+    def uses_pose_net(self) -> bool:
+        """Stereo-only training (frame ids 0 and s) needs no pose network."""
+        return bool(self.temporal_keys)
+
+    @property
+    def num_pose_frames(self) -> int:
+        if self.pose_model_input == "pairs":
+            return 2
+        return 1 + len(self.temporal_keys)
+
+
+class NetworkOutputs(NamedTuple):
+    """What the networks predict for one batch.
+
+    Attributes:
+        disps: per scale, ``[B, H/2**s, W/2**s, 1]`` sigmoid disparities of frame 0.
+        poses: ``{temporal source key: Pose}`` (axis-angle and translation ``[B, 3]``).
+        masks: per scale, ``[B, H/2**s, W/2**s, num_sources]`` predictive masks (or empty).
+    """
+
+    disps: List[tf.Tensor]
+    poses: Dict[str, Pose]
+    masks: List[tf.Tensor]
+
+
+class Monodepth2:
+    """The networks of one configuration, built and ready to train or predict.
+
+    Args:
+        options: the architecture options.
+    """
+
+    def __init__(self, options: ModelOptions):
+        if options.pose_model_input not in ("pairs", "all"):
+            raise ValueError(f"--pose_model_input must be pairs or all, "
+                             f"got {options.pose_model_input!r}")
+        if options.pose_model_type not in ("separate_resnet", "posecnn", "shared"):
+            raise ValueError(f"--pose_model_type must be separate_resnet, posecnn or shared, "
+                             f"got {options.pose_model_type!r}")
+        self.options = options
+        self.depth = build(DepthNet(options.num_layers, options.scales), 3)
+        self.pose: Optional[PoseNet] = None
+        self.shared_pose = None
+        if options.uses_pose_net:
+            if options.pose_model_type == "shared":
+                self.shared_pose = build_shared_pose_decoder(self.depth.encoder.num_ch_enc,
+                                                             options.num_pose_frames)
+            else:
+                self.pose = build(PoseNet(options.num_layers, options.num_pose_frames,
+                                          options.pose_model_type),
+                                  3 * options.num_pose_frames)
+        self.mask_decoder = None
+        if options.predictive_mask:
+            self.mask_decoder = DepthDecoder(self.depth.encoder.num_ch_enc, options.scales,
+                                             num_output_channels=len(options.frame_ids) - 1,
+                                             name="predictive_mask")
+            self.mask_decoder(self.depth.encoder(tf.zeros([1, 64, 64, 3])))
+
+    @property
+    def trainable_variables(self) -> List[tf.Variable]:
+        variables = list(self.depth.trainable_variables)
+        for network in (self.pose, self.shared_pose, self.mask_decoder):
+            if network is not None:
+                variables += network.trainable_variables
+        return variables
+
+    def networks(self) -> Dict[str, tf.Module]:
+        """The trackable networks by name, for checkpoints."""
+        named = {"depth": self.depth, "pose": self.pose, "shared_pose": self.shared_pose,
+                 "predictive_mask": self.mask_decoder}
+        return {k: v for k, v in named.items() if v is not None}
+
+    def __call__(self, batch: Batch, training: bool = False) -> NetworkOutputs:
+        """Runs the networks on a batch (networks see the colour-augmented images)."""
+        options = self.options
+        temporal = options.temporal_keys
+        target = batch.color_aug["0"]
+        if options.pose_model_type == "shared" and temporal:
+            # The depth encoder runs on every frame at once; the decoder sees frame 0 only.
+            keys = ["0", *temporal]
+            stacked = self.depth.encoder(tf.concat([batch.color_aug[k] for k in keys], 0),
+                                         training=training)
+            per_frame = [tf.split(f, len(keys), axis=0) for f in stacked]
+            features = {k: [level[i] for level in per_frame] for i, k in enumerate(keys)}
+            disps = self.depth.decoder(features["0"])
+            poses = self._shared_poses(features)
+            target_features = features["0"]
+        else:
+            target_features = self.depth.encoder(target, training=training)
+            disps = self.depth.decoder(target_features)
+            poses = self._separate_poses(batch, training) if temporal else {}
+        masks = self.mask_decoder(target_features) if self.mask_decoder is not None else []
+        return NetworkOutputs(disps=list(disps), poses=poses, masks=list(masks))
+
+    def _pairs(self, frames: Dict, key: str):
+        """The two inputs of the pose network for one source, in temporal order."""
+        return (frames[key], frames["0"]) if frame_offset(key) < 0 else (frames["0"], frames[key])
+
+    def _separate_poses(self, batch: Batch, training: bool) -> Dict[str, Pose]:
+        options, poses = self.options, {}
+        if options.pose_model_input == "pairs":
+            for key in options.temporal_keys:
+                pair = tf.concat(self._pairs(batch.color_aug, key), axis=-1)
+                axisangle, translation = self.pose(pair, training=training)
+                poses[key] = Pose(axisangle[:, 0, 0], translation[:, 0, 0])
+            return poses
+        ordered = [frame_key(f) for f in options.frame_ids if frame_key(f) != STEREO]
+        axisangle, translation = self.pose(
+            tf.concat([batch.color_aug[k] for k in ordered], axis=-1), training=training)
+        for i, key in enumerate(options.temporal_keys):
+            poses[key] = Pose(axisangle[:, i, 0], translation[:, i, 0])
+        return poses
+
+    def _shared_poses(self, features: Dict[str, list]) -> Dict[str, Pose]:
+        options, poses = self.options, {}
+        if options.pose_model_input == "pairs":
+            for key in options.temporal_keys:
+                axisangle, translation = self.shared_pose(list(self._pairs(features, key)))
+                poses[key] = Pose(axisangle[:, 0, 0], translation[:, 0, 0])
+            return poses
+        ordered = [frame_key(f) for f in options.frame_ids if frame_key(f) != STEREO]
+        axisangle, translation = self.shared_pose([features[k] for k in ordered])
+        for i, key in enumerate(options.temporal_keys):
+            poses[key] = Pose(axisangle[:, i, 0], translation[:, i, 0])
+        return poses
+
+    def loss(self, batch: Batch, outputs: NetworkOutputs,
+             loss_options: LossOptions) -> LossOutputs:
+        """The Monodepth2 loss of these outputs on this batch."""
+        return compute_losses(batch, outputs.disps, outputs.poses, loss_options,
+                              predictive_masks=outputs.masks or None)

@@ -1,0 +1,220 @@
+"""The weights folder: what training writes and prediction, evaluation and export load.
+
+A folder holds ``config.json`` (architecture and feed size) and one Keras weights file per
+network: ``encoder.weights.h5``, ``depth.weights.h5`` and, when there is a pose network,
+``pose_encoder.weights.h5`` and ``pose.weights.h5`` (``pose`` alone for PoseCNN). A folder of the
+original's PyTorch files (``encoder.pth``, ``depth.pth``, ...) loads too: it is converted on the
+fly, its architecture read from the checkpoints themselves.
+
+Folders are written atomically: into a temporary sibling first, then renamed into place, so an
+interruption never leaves a half-written folder under the final name.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+import keras
+
+from monodepth_tf.models import DepthNet, PoseNet, build
+from monodepth_tf.weights.torch_checkpoint import load_state_dict, unwrap_state_dict
+from monodepth_tf.weights.torch_import import assign_state_dict
+
+CONFIG_FILE = "config.json"
+MODEL_NAMES = ("encoder", "depth", "pose_encoder", "pose")
+
+
+class WeightsFolderError(ValueError):
+    """A weights folder is missing, incomplete, or does not fit the requested networks."""
+
+
+@dataclasses.dataclass
+class NetworkConfig:
+    """What is needed to rebuild the networks of a weights folder.
+
+    ``height``/``width`` are the feed size the networks were trained at (prediction resizes
+    inputs to it); ``pose_model_type`` is None for a folder without a pose network.
+    """
+
+    height: int = 192
+    width: int = 640
+    num_layers: int = 18
+    scales: Tuple[int, ...] = (0, 1, 2, 3)
+    use_stereo: bool = False
+    pose_model_type: Optional[str] = "separate_resnet"
+    num_pose_frames: int = 2
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+
+    @classmethod
+    def from_json(cls, path: Path) -> "NetworkConfig":
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise WeightsFolderError(f"{path}: cannot read the network config ({error})") from None
+        known = {f.name for f in dataclasses.fields(cls)}
+        config = cls(**{k: v for k, v in data.items() if k in known})
+        config.scales = tuple(config.scales)
+        return config
+
+
+def build_networks(config: NetworkConfig, with_pose: bool = True):
+    """Built (variables created) DepthNet and PoseNet (or None) for a config."""
+    depth = build(DepthNet(config.num_layers, config.scales), 3)
+    pose = None
+    if with_pose and config.pose_model_type in ("separate_resnet", "posecnn"):
+        pose = build(PoseNet(config.num_layers, config.num_pose_frames, config.pose_model_type),
+                     3 * config.num_pose_frames)
+    return depth, pose
+
+
+def named_parts(depth: Optional[DepthNet], pose: Optional[PoseNet]) -> Dict[str, keras.Model]:
+    """``{file name: network}`` of the parts that exist, as the original names its files."""
+    parts = {}
+    if depth is not None:
+        parts.update(encoder=depth.encoder, depth=depth.decoder)
+    if pose is not None:
+        if pose.pose_model_type == "posecnn":
+            parts["pose"] = pose.cnn
+        else:
+            parts.update(pose_encoder=pose.encoder, pose=pose.decoder)
+    return parts
+
+
+def save_weights_folder(folder, config: NetworkConfig, depth: DepthNet,
+                        pose: Optional[PoseNet] = None, extra: Optional[Dict] = None) -> Path:
+    """Writes a complete weights folder atomically (a temporary sibling renamed into place)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, network in named_parts(depth, pose).items():
+            network.save_weights(str(staging / f"{name}.weights.h5"))
+        payload = dataclasses.asdict(config)
+        payload.update(extra or {})
+        (staging / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+        _replace_dir(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Moves ``new`` to ``target``; an existing ``target`` is swapped out first, then removed."""
+    if target.exists():
+        retired = target.with_name(f".{target.name}.old")
+        shutil.rmtree(retired, ignore_errors=True)
+        os.replace(target, retired)
+        os.replace(new, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(new, target)
+
+
+def is_pytorch_folder(folder) -> bool:
+    return (Path(folder) / "encoder.pth").is_file() and not (Path(folder) / CONFIG_FILE).is_file()
+
+
+def read_config(folder) -> NetworkConfig:
+    """The network config of a weights folder (ours or the original's)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsFolderError(f"weights folder {folder} does not exist")
+    if (folder / CONFIG_FILE).is_file():
+        return NetworkConfig.from_json(folder / CONFIG_FILE)
+    if (folder / "encoder.pth").is_file():
+        return config_from_pytorch_folder(folder)
+    raise WeightsFolderError(f"{folder} is not a weights folder: it has neither {CONFIG_FILE} "
+                             "nor the original's encoder.pth")
+
+
+def _block_count(state, prefix: str, stage: int) -> int:
+    pattern = re.compile(rf"^{re.escape(prefix)}layer{stage}\.(\d+)\.")
+    return 1 + max((int(m.group(1)) for k in state if (m := pattern.match(k))), default=-1)
+
+
+def infer_resnet_depth(state, prefix: str = "encoder.") -> int:
+    """ResNet depth (18/34/50/101/152) from a state dict's block counts and block type."""
+    counts = tuple(_block_count(state, prefix, s) for s in (1, 2, 3, 4))
+    bottleneck = f"{prefix}layer1.0.conv3.weight" in state
+    table = {((2, 2, 2, 2), False): 18, ((3, 4, 6, 3), False): 34, ((3, 4, 6, 3), True): 50,
+             ((3, 4, 23, 3), True): 101, ((3, 8, 36, 3), True): 152}
+    if (counts, bottleneck) not in table:
+        raise WeightsFolderError(f"not a torchvision ResNet layout: blocks per stage {counts}")
+    return table[(counts, bottleneck)]
+
+
+def config_from_pytorch_folder(folder) -> NetworkConfig:
+    """Reads the architecture of the original's checkpoints (and the feed size it stores)."""
+    folder = Path(folder)
+    encoder = unwrap_state_dict(load_state_dict(folder / "encoder.pth"))
+    config = NetworkConfig(num_layers=infer_resnet_depth(encoder))
+    config.height = int(encoder.get("height", config.height))
+    config.width = int(encoder.get("width", config.width))
+    config.use_stereo = bool(encoder.get("use_stereo", False))
+    depth = unwrap_state_dict(load_state_dict(folder / "depth.pth"))
+    heads = sum(1 for k in depth if re.match(r"^decoder\.(\d+)\.conv\.weight$", k))
+    config.scales = tuple(range(heads))
+    if (folder / "pose_encoder.pth").is_file():
+        pose_encoder = unwrap_state_dict(load_state_dict(folder / "pose_encoder.pth"))
+        config.num_pose_frames = int(pose_encoder["encoder.conv1.weight"].shape[1]) // 3
+        config.pose_model_type = "separate_resnet"
+    elif (folder / "pose.pth").is_file():
+        pose = unwrap_state_dict(load_state_dict(folder / "pose.pth"))
+        config.pose_model_type = "posecnn"
+        config.num_pose_frames = int(pose["net.0.weight"].shape[1]) // 3
+    else:
+        config.pose_model_type = None
+    return config
+
+
+def load_weights_folder(folder, depth: Optional[DepthNet] = None, pose: Optional[PoseNet] = None,
+                        models_to_load: Sequence[str] = MODEL_NAMES) -> NetworkConfig:
+    """Loads the named parts of a weights folder into built networks.
+
+    Args:
+        folder: our weights folder or the original's folder of ``.pth`` files.
+        depth, pose: built networks to load into (either may be None).
+        models_to_load: which of ``encoder``, ``depth``, ``pose_encoder``, ``pose`` to load.
+
+    Raises:
+        WeightsFolderError: the folder or a requested file is missing, or does not fit.
+    """
+    folder = Path(folder)
+    config = read_config(folder)
+    parts = named_parts(depth, pose)
+    unknown = [m for m in models_to_load if m not in MODEL_NAMES]
+    if unknown:
+        raise WeightsFolderError(f"models_to_load names {unknown}: choose among {MODEL_NAMES}")
+    pytorch = is_pytorch_folder(folder)
+    for name in models_to_load:
+        if name not in parts:
+            continue
+        path = folder / (f"{name}.pth" if pytorch else f"{name}.weights.h5")
+        if not path.is_file():
+            raise WeightsFolderError(f"{path} is missing (models_to_load asks for {name!r})")
+        if pytorch:
+            assign_state_dict(parts[name], unwrap_state_dict(load_state_dict(path)),
+                              source=str(path))
+        else:
+            try:
+                parts[name].load_weights(str(path))
+            except ValueError as error:
+                raise WeightsFolderError(f"{path} does not fit the {name} network: {error}") \
+                    from None
+    return config
+
+
+def load_networks(folder, with_pose: bool = True):
+    """Builds the networks a weights folder describes and loads them: ``(config, depth, pose)``."""
+    config = read_config(folder)
+    depth, pose = build_networks(config, with_pose)
+    names = [n for n in MODEL_NAMES if n in named_parts(depth, pose)]
+    load_weights_folder(folder, depth, pose, names)
+    return config, depth, pose

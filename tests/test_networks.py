@@ -1,0 +1,118 @@
+"""The Keras networks with the original's weights reproduce its outputs (reference forward.npz)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from monodepth_tf import geometry
+from monodepth_tf.models import DepthNet, PoseNet, build
+from monodepth_tf.networks import DepthDecoder, PoseCNN, PoseDecoder, ResnetEncoder
+from monodepth_tf.weights.torch_import import WeightImportError, assign_state_dict, load_torch_file
+from monodepth_tf.weights.torch_checkpoint import load_state_dict
+from tests.reference import load_npz, nhwc, relative_to_std
+
+
+@pytest.fixture(scope="module")
+def forward(reference_dir):
+    return load_npz(reference_dir, "forward.npz")
+
+
+@pytest.fixture(scope="module")
+def nets(reference_dir):
+    depth = build(DepthNet(18), 3)
+    load_torch_file(depth.encoder, reference_dir / "encoder.pth")
+    load_torch_file(depth.decoder, reference_dir / "depth.pth")
+    pose = build(PoseNet(18, 2), 6)
+    load_torch_file(pose.encoder, reference_dir / "pose_encoder.pth")
+    load_torch_file(pose.decoder, reference_dir / "pose.pth")
+    return depth, pose
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_encoder_features_match(nets, forward, mode):
+    depth, _ = nets
+    features = depth.encoder(tf.constant(nhwc(forward["input"])), training=mode == "train")
+    for i, feature in enumerate(features):
+        expected = nhwc(forward[f"{mode}/features/{i}"])
+        assert feature.shape == expected.shape
+        assert relative_to_std(feature.numpy(), expected) <= 1e-4, f"feature {i}"
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_disparities_at_all_scales_match(nets, forward, mode):
+    depth, _ = nets
+    disps = depth(tf.constant(nhwc(forward["input"])), training=mode == "train")
+    for s, disp in enumerate(disps):
+        np.testing.assert_allclose(disp.numpy(), nhwc(forward[f"{mode}/disp/{s}"]), atol=1e-4,
+                                   err_msg=f"scale {s}")
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_pose_outputs_and_transforms_match(nets, forward, mode):
+    _, pose = nets
+    axisangle, translation = pose(tf.constant(nhwc(forward[f"{mode}/pose_input"])),
+                                  training=mode == "train")
+    np.testing.assert_allclose(axisangle.numpy(), forward[f"{mode}/axisangle"], atol=1e-4)
+    np.testing.assert_allclose(translation.numpy(), forward[f"{mode}/translation"], atol=1e-4)
+    for invert, key in ((False, "T"), (True, "T_inv")):
+        T = geometry.transformation_from_parameters(axisangle[:, 0], translation[:, 0], invert)
+        np.testing.assert_allclose(T.numpy(), forward[f"{mode}/{key}"], atol=1e-4)
+
+
+def test_full_resolution_disparity_scaled_disparity_and_depth(nets, forward):
+    depth, _ = nets
+    disps = depth(tf.constant(nhwc(forward["full/input"])), training=False)
+    for s, disp in enumerate(disps):
+        np.testing.assert_allclose(disp.numpy(), nhwc(forward[f"full/disp/{s}"]), atol=1e-4)
+    scaled, metric = geometry.disp_to_depth(disps[0], 0.1, 100.0)
+    np.testing.assert_allclose(scaled.numpy(), nhwc(forward["full/scaled_disp"]), atol=1e-4)
+    np.testing.assert_allclose(metric.numpy(), nhwc(forward["full/depth"]), rtol=1e-4)
+
+
+def test_encoder_checkpoint_keeps_its_feed_size(reference_dir):
+    extras = load_torch_file(build(ResnetEncoder(18), 3), reference_dir / "encoder.pth")
+    assert extras["height"] == 192 and extras["width"] == 640
+
+
+@pytest.mark.parametrize("num_layers,channels", [(18, [64, 64, 128, 256, 512]),
+                                                 (50, [64, 256, 512, 1024, 2048])])
+def test_encoder_output_shapes(num_layers, channels):
+    features = ResnetEncoder(num_layers)(tf.zeros([1, 64, 96, 3]))
+    assert [f.shape[-1] for f in features] == channels
+    assert [f.shape[1:3] for f in features] == [(32, 48), (16, 24), (8, 12), (4, 6), (2, 3)]
+
+
+def test_posecnn_and_shared_decoder_shapes():
+    axisangle, translation = PoseCNN(3)(tf.zeros([2, 64, 64, 9]))
+    assert axisangle.shape == (2, 2, 1, 3) and translation.shape == (2, 2, 1, 3)
+    encoder = ResnetEncoder(18)
+    features = encoder(tf.zeros([2, 64, 64, 3]))
+    axisangle, _ = PoseDecoder(encoder.num_ch_enc, 3)([features] * 3)
+    assert axisangle.shape == (2, 2, 1, 3)
+
+
+def test_image_size_not_divisible_by_32_is_rejected():
+    with pytest.raises(ValueError, match="height 100, which is not divisible by 32"):
+        ResnetEncoder(18)(tf.zeros([1, 100, 640, 3]))
+
+
+def test_checkpoint_missing_a_key_is_named(reference_dir):
+    state = dict(load_state_dict(reference_dir / "depth.pth"))
+    del state["decoder.3.conv.conv.bias"]
+    decoder = DepthDecoder([64, 64, 128, 256, 512])
+    decoder(ResnetEncoder(18)(tf.zeros([1, 64, 64, 3])))
+    with pytest.raises(WeightImportError, match=r"depth.pth: missing key 'decoder.3.conv.conv.bias'"):
+        assign_state_dict(decoder, state, source="depth.pth")
+
+
+def test_checkpoint_with_a_wrong_shape_is_named(reference_dir):
+    encoder = build(ResnetEncoder(18, num_input_images=2), 6)
+    with pytest.raises(WeightImportError, match=r"'encoder.conv1.weight' has shape \(64, 3, 7, 7\)"
+                                                r", but the network needs \(64, 6, 7, 7\)"):
+        load_torch_file(encoder, reference_dir / "encoder.pth")
+
+
+def test_checkpoint_of_a_deeper_resnet_is_rejected(reference_dir):
+    encoder = build(ResnetEncoder(34), 3)
+    with pytest.raises(WeightImportError, match="missing key 'encoder.layer1.2.conv1.weight'"):
+        load_torch_file(encoder, reference_dir / "encoder.pth")
