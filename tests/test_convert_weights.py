@@ -43,7 +43,8 @@ def test_loaded_folder_predicts_the_reference_scaled_disparity(converted, refere
     forward = load_npz(reference_dir, "forward.npz")
     disp = depth(tf.constant(nhwc(forward["full/input"])), training=False)[0]
     scaled, _ = geometry.disp_to_depth(disp, 0.1, 100.0)
-    np.testing.assert_allclose(scaled.numpy(), nhwc(forward["full/scaled_disp"]), atol=1e-4)
+    # 1e-4 in disparity, i.e. 9.99e-4 in scaled disparity (see test_networks)
+    np.testing.assert_allclose(scaled.numpy(), nhwc(forward["full/scaled_disp"]), atol=9.99e-4)
     axisangle, _ = pose(tf.constant(nhwc(forward["eval/pose_input"])), training=False)
     np.testing.assert_allclose(axisangle.numpy(), forward["eval/axisangle"], atol=1e-4)
 

@@ -17,8 +17,9 @@ def forward(reference_dir):
     return load_npz(reference_dir, "forward.npz")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def nets(reference_dir):
+    """Fresh networks per test: a training-mode call updates BatchNorm's running statistics."""
     depth = build(DepthNet(18), 3)
     load_torch_file(depth.encoder, reference_dir / "encoder.pth")
     load_torch_file(depth.decoder, reference_dir / "depth.pth")
@@ -64,9 +65,13 @@ def test_full_resolution_disparity_scaled_disparity_and_depth(nets, forward):
     disps = depth(tf.constant(nhwc(forward["full/input"])), training=False)
     for s, disp in enumerate(disps):
         np.testing.assert_allclose(disp.numpy(), nhwc(forward[f"full/disp/{s}"]), atol=1e-4)
+    # The 1e-4 disparity tolerance, carried through scaled = 0.01 + 9.99 * disp and
+    # depth = 1 / scaled. (The reference is itself float32: its disparity differs from a float64
+    # evaluation of the same network by 4.7e-5, so a tighter bound is below its own precision.)
     scaled, metric = geometry.disp_to_depth(disps[0], 0.1, 100.0)
-    np.testing.assert_allclose(scaled.numpy(), nhwc(forward["full/scaled_disp"]), atol=1e-4)
-    np.testing.assert_allclose(metric.numpy(), nhwc(forward["full/depth"]), rtol=1e-4)
+    np.testing.assert_allclose(scaled.numpy(), nhwc(forward["full/scaled_disp"]), atol=9.99e-4)
+    np.testing.assert_allclose(1.0 / metric.numpy(), 1.0 / nhwc(forward["full/depth"]),
+                               atol=9.99e-4)
 
 
 def test_encoder_checkpoint_keeps_its_feed_size(reference_dir):

@@ -73,8 +73,8 @@ def assign_state_dict(model: keras.Model, state: Mapping, source: str = "checkpo
         for variable, array, key in entries:
             if tuple(variable.shape) != array.shape:
                 raise WeightImportError(
-                    f"{source}: {key!r} has shape {_torch_shape(array, key)}, but the network "
-                    f"needs {_torch_shape(np.zeros(variable.shape), key, keras_layout=True)} "
+                    f"{source}: {key!r} has shape {tuple(np.shape(state[key]))}, but the network "
+                    f"needs {_torch_layout(tuple(variable.shape))} "
                     f"(wrong architecture: check num_layers, the number of input frames, scales)")
             assignments.append((variable, array))
             used.add(key)
@@ -89,11 +89,11 @@ def assign_state_dict(model: keras.Model, state: Mapping, source: str = "checkpo
         variable.assign(array.astype(variable.dtype))
 
 
-def _torch_shape(array: np.ndarray, key: str, keras_layout: bool = False) -> Tuple[int, ...]:
-    """Shapes in PyTorch's layout, so messages compare like with like."""
-    if keras_layout and array.ndim == 4:
-        return tuple(np.transpose(array, (3, 2, 0, 1)).shape)
-    return tuple(array.shape)
+def _torch_layout(shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    """A Keras kernel shape ``(kh, kw, I, O)`` in PyTorch's ``(O, I, kh, kw)`` order."""
+    if len(shape) == 4:
+        return (shape[3], shape[2], shape[0], shape[1])
+    return shape
 
 
 def load_torch_file(model: keras.Model, path, prefix: Optional[str] = None) -> Dict:

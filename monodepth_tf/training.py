@@ -1,0 +1,142 @@
+"""The training step: the networks, the loss and Adam, run by a tf.distribute strategy.
+
+Each replica computes the loss of its share of the global batch, divided by the number of
+replicas, so that the gradients the strategy sums are those of the global batch's mean loss;
+BatchNorm statistics are synchronized across replicas. N devices therefore compute the same
+update as one device on the same global batch.
+"""
+
+import json
+import os
+from typing import NamedTuple, Optional, Tuple
+
+import keras
+import tensorflow as tf
+
+from monodepth_tf.batch import Batch
+from monodepth_tf.losses import LossOptions, LossOutputs, Pose
+from monodepth_tf.system import ModelOptions, Monodepth2, NetworkOutputs
+
+MIXED_PRECISION_POLICIES = {None: "float32", "float16": "mixed_float16",
+                            "bfloat16": "mixed_bfloat16"}
+
+
+def make_strategy(devices=None) -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy when TF_CONFIG names several workers, else a
+    MirroredStrategy over ``devices`` (default: every visible GPU, or the CPU)."""
+    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    if len(tf_config.get("cluster", {}).get("worker", [])) > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if devices is None:
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or ["/cpu:0"]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+@keras.saving.register_keras_serializable(package="monodepth_tf")
+class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """The original's schedule: ``learning_rate * 0.1 ** (epoch // step_size_epochs)``."""
+
+    def __init__(self, learning_rate: float, step_size_epochs: int, steps_per_epoch: int):
+        self.learning_rate = learning_rate
+        self.step_size_epochs = step_size_epochs
+        self.steps_per_epoch = steps_per_epoch
+
+    def __call__(self, step):
+        epoch = tf.cast(step, tf.int64) // self.steps_per_epoch
+        drops = tf.cast(epoch // self.step_size_epochs, tf.float32)
+        return self.learning_rate * tf.pow(0.1, drops)
+
+    def get_config(self):
+        return dict(learning_rate=self.learning_rate, step_size_epochs=self.step_size_epochs,
+                    steps_per_epoch=self.steps_per_epoch)
+
+
+class StepResult(NamedTuple):
+    """Losses of one step, averaged over the global batch: total and per scale."""
+
+    total: tf.Tensor
+    per_scale: Tuple[tf.Tensor, ...]
+
+
+def _as_float32(outputs: NetworkOutputs) -> NetworkOutputs:
+    """Network outputs in float32 for the loss (they are float16/bfloat16 under mixed
+    precision; the geometry and the loss always compute in float32)."""
+    cast = lambda t: tf.cast(t, tf.float32)  # noqa: E731
+    return NetworkOutputs(
+        disps=[cast(d) for d in outputs.disps],
+        poses={k: Pose(cast(p.axisangle), cast(p.translation)) for k, p in outputs.poses.items()},
+        masks=[cast(m) for m in outputs.masks])
+
+
+class Trainer:
+    """Builds the networks and Adam under a strategy and runs distributed training steps.
+
+    Args:
+        strategy: the tf.distribute strategy (see :func:`make_strategy`).
+        model_options, loss_options: the configuration.
+        learning_rate, scheduler_step_size, steps_per_epoch: Adam's step-decay schedule.
+        jit_compile: compile the forward and backward pass with XLA.
+        mixed_precision: None, ``"float16"`` (with dynamic loss scaling) or ``"bfloat16"``.
+    """
+
+    def __init__(self, strategy: tf.distribute.Strategy, model_options: ModelOptions,
+                 loss_options: LossOptions, learning_rate: float = 1e-4,
+                 scheduler_step_size: int = 15, steps_per_epoch: int = 1000,
+                 jit_compile: bool = False, mixed_precision: Optional[str] = None):
+        if mixed_precision not in MIXED_PRECISION_POLICIES:
+            raise ValueError(f"--mixed_precision must be float16 or bfloat16, "
+                             f"got {mixed_precision!r}")
+        self.strategy = strategy
+        self.loss_options = loss_options
+        keras.config.set_dtype_policy(MIXED_PRECISION_POLICIES[mixed_precision])
+        try:
+            with strategy.scope():
+                self.system = Monodepth2(model_options)
+                self.variables = self.system.trainable_variables
+                optimizer = keras.optimizers.Adam(
+                    StepDecay(learning_rate, scheduler_step_size, steps_per_epoch))
+                if mixed_precision == "float16":
+                    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+                self.optimizer = optimizer
+                # Keras 3 optimizers must create their slots inside the strategy's scope
+                # before the first distributed step.
+                self.optimizer.build(self.variables)
+        finally:
+            keras.config.set_dtype_policy("float32")
+        self._gradients = tf.function(self._loss_and_gradients, jit_compile=jit_compile) \
+            if jit_compile else self._loss_and_gradients
+        self._train_step = tf.function(self._distributed_step)
+
+    def _loss_and_gradients(self, batch: Batch):
+        with tf.GradientTape() as tape:
+            outputs = _as_float32(self.system(batch, training=True))
+            losses = self.system.loss(batch, outputs, self.loss_options)
+            replica_loss = losses.total / self.strategy.num_replicas_in_sync
+            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+                replica_loss = self.optimizer.scale_loss(replica_loss)
+        return losses, tape.gradient(replica_loss, self.variables)
+
+    def _replica_step(self, batch: Batch) -> StepResult:
+        losses, grads = self._gradients(batch)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        return StepResult(losses.total, losses.per_scale)
+
+    def _distributed_step(self, batch) -> StepResult:
+        per_replica = self.strategy.run(self._replica_step, args=(batch,))
+        return tf.nest.map_structure(
+            lambda t: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None),
+            per_replica)
+
+    def train_step(self, distributed_batch) -> StepResult:
+        """One optimization step on a batch from ``strategy.distribute_datasets_from_function``
+        (or ``experimental_distribute_dataset``); returns the global batch's mean losses."""
+        return self._train_step(distributed_batch)
+
+    @property
+    def iterations(self) -> tf.Variable:
+        return self.optimizer.iterations
+
+    def checkpoint(self, **extra) -> tf.train.Checkpoint:
+        """A checkpoint of the networks and the optimizer (plus ``extra`` trackables)."""
+        return tf.train.Checkpoint(optimizer=self.optimizer, **self.system.networks(), **extra)
