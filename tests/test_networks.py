@@ -7,7 +7,8 @@ import tensorflow as tf
 from monodepth_tf import geometry
 from monodepth_tf.models import DepthNet, PoseNet, build
 from monodepth_tf.networks import DepthDecoder, PoseCNN, PoseDecoder, ResnetEncoder
-from monodepth_tf.weights.torch_import import WeightImportError, assign_state_dict, load_torch_file
+from monodepth_tf.weights.torch_import import (WeightImportError, assign_imagenet_resnet,
+                                              assign_state_dict, load_torch_file)
 from monodepth_tf.weights.torch_checkpoint import load_state_dict
 from tests.reference import load_npz, nhwc, relative_to_std
 
@@ -121,3 +122,23 @@ def test_checkpoint_of_a_deeper_resnet_is_rejected(reference_dir):
     encoder = build(ResnetEncoder(34), 3)
     with pytest.raises(WeightImportError, match="missing key 'encoder.layer1.2.conv1.weight'"):
         load_torch_file(encoder, reference_dir / "encoder.pth")
+
+
+def test_torchvision_imagenet_layout_loads_and_multi_frame_conv1_is_averaged(reference_dir):
+    """A torchvision checkpoint has the same tensors without the ``encoder.`` prefix."""
+    state = load_state_dict(reference_dir / "encoder.pth")
+    torchvision = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
+    single = build(ResnetEncoder(18), 3)
+    assign_imagenet_resnet(single, torchvision, "resnet18.pth")
+    np.testing.assert_array_equal(single.conv1.kernel.numpy(),
+                                  np.transpose(state["encoder.conv1.weight"], (2, 3, 1, 0)))
+    pair = build(ResnetEncoder(18, num_input_images=2), 6)
+    assign_imagenet_resnet(pair, torchvision, "resnet18.pth")
+    kernel = pair.conv1.kernel.numpy()  # [7, 7, 6, 64]
+    np.testing.assert_allclose(kernel[:, :, :3] + kernel[:, :, 3:], single.conv1.kernel.numpy(),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(kernel[:, :, :3], kernel[:, :, 3:])
+    # the same image twice through the pair encoder = once through the single encoder
+    image = tf.random.uniform([1, 64, 64, 3], seed=1)
+    np.testing.assert_allclose(pair(tf.concat([image, image], -1))[-1].numpy(),
+                               single(image)[-1].numpy(), atol=1e-4)

@@ -103,12 +103,17 @@ def load_torch_file(model: keras.Model, path, prefix: Optional[str] = None) -> D
     return {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
 
 
-def load_imagenet_resnet(encoder: keras.Model, path) -> None:
-    """Initializes a ResnetEncoder from a torchvision ImageNet checkpoint (keys without the
+def assign_imagenet_resnet(encoder: keras.Model, state: Mapping, source: str = "checkpoint"):
+    """Initializes a ResnetEncoder from a torchvision ImageNet state dict (keys without the
     ``encoder.`` prefix). For a multi-frame encoder the first convolution's weights are repeated
     for every frame and divided by their number, as the original does."""
-    state = dict(unwrap_state_dict(load_state_dict(path)))
+    state = dict(state)
     frames = encoder.num_input_images
     if frames > 1 and "conv1.weight" in state:
         state["conv1.weight"] = np.concatenate([state["conv1.weight"]] * frames, axis=1) / frames
-    assign_state_dict(encoder, state, source=str(path), prefix="")
+    assign_state_dict(encoder, state, source=source, prefix="")
+
+
+def load_imagenet_resnet(encoder: keras.Model, path) -> None:
+    """:func:`assign_imagenet_resnet` from a torchvision ``.pth`` file."""
+    assign_imagenet_resnet(encoder, unwrap_state_dict(load_state_dict(path)), str(path))
