@@ -1,0 +1,168 @@
+"""The tf.data pipeline: split entries -> decoded, resized, augmented ``Batch`` es.
+
+Per sample, as the original prepares it: the frames ``frame_ids`` names (temporal offsets on
+the same camera, ``s`` the other camera at the same instant), decoded, flipped horizontally with
+probability 0.5 (all frames together), resized to ``height`` x ``width`` with an antialiased
+Lanczos filter and then halved scale by scale; intrinsics per scale from KITTI's normalized
+intrinsics; ``stereo_T`` with baseline 0.1 signed by the side and the flip; colour jitter with
+probability 0.5 from one draw per sample, applied to the networks' copies (``color_aug``) only.
+
+Randomness is stateless: every draw is a function of (seed, epoch, sample index), so a sample
+comes out the same whatever the parallelism, and a resumed run sees the same data as an
+uninterrupted one.
+"""
+
+import dataclasses
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from monodepth_tf.batch import STEREO, Batch, FrameId, frame_key
+from monodepth_tf.data.kitti import OTHER_SIDE, KittiRawLayout, SplitEntry
+
+# KITTI's intrinsics normalized by the image size (the original uses them for every image).
+NORMALIZED_K = np.array([[0.58, 0, 0.5, 0], [0, 1.92, 0.5, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+                        dtype=np.float32)
+STEREO_BASELINE = 0.1
+BRIGHTNESS = CONTRAST = SATURATION = (0.8, 1.2)
+HUE = (-0.1, 0.1)
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineOptions:
+    """How samples are prepared.
+
+    Attributes:
+        height, width: the network input size.
+        frame_ids: frames per sample (0 first).
+        scales: how many scales the loss uses (0..3).
+        augment: flip and colour jitter (training); off for validation and evaluation.
+        seed: base of every random draw.
+        num_parallel_calls: decoding parallelism (``tf.data.AUTOTUNE`` by default).
+    """
+
+    height: int = 192
+    width: int = 640
+    frame_ids: Tuple[FrameId, ...] = (0, -1, 1)
+    scales: Tuple[int, ...] = (0, 1, 2, 3)
+    augment: bool = True
+    seed: int = 0
+    num_parallel_calls: int = tf.data.AUTOTUNE
+
+
+def intrinsics(height: int, width: int, scale: int) -> np.ndarray:
+    """``[4, 4]`` pixel intrinsics of one scale from the normalized KITTI intrinsics."""
+    K = NORMALIZED_K.copy()
+    K[0, :] *= width // 2 ** scale
+    K[1, :] *= height // 2 ** scale
+    return K
+
+
+def sample_paths(layout: KittiRawLayout, entry: SplitEntry,
+                 frame_ids: Sequence[FrameId]) -> Dict[str, str]:
+    """``{frame key: image path}`` of one split entry."""
+    paths = {}
+    for frame_id in frame_ids:
+        key = frame_key(frame_id)
+        if key == STEREO:
+            paths[key] = layout.image_path(entry.folder, entry.frame_index, OTHER_SIDE[entry.side])
+        else:
+            paths[key] = layout.image_path(entry.folder, entry.frame_index + int(key), entry.side)
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _jitter(image: tf.Tensor, factors: tf.Tensor) -> tf.Tensor:
+    """Brightness, contrast, saturation (multiplicative, around black, the grey mean and the
+    pixel's grey value) then hue (a shift, in turns) of ``[..., H, W, 3]`` in [0, 1]."""
+    brightness, contrast, saturation, hue = tf.unstack(factors)
+    image = tf.clip_by_value(image * brightness, 0.0, 1.0)
+    grey_mean = tf.reduce_mean(tf.image.rgb_to_grayscale(image), axis=[-3, -2, -1], keepdims=True)
+    image = tf.clip_by_value((image - grey_mean) * contrast + grey_mean, 0.0, 1.0)
+    grey = tf.image.rgb_to_grayscale(image)
+    image = tf.clip_by_value((image - grey) * saturation + grey, 0.0, 1.0)
+    return tf.image.adjust_hue(image, hue)
+
+
+def _resize(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    return tf.image.resize(image, (height, width), method="lanczos3", antialias=True)
+
+
+class SampleLoader:
+    """Turns ``(paths, side sign, seed)`` into one unbatched :class:`Batch` (a tf.data map)."""
+
+    def __init__(self, options: PipelineOptions):
+        self.options = options
+        self.keys = [frame_key(f) for f in options.frame_ids]
+        self.K = [tf.constant(intrinsics(options.height, options.width, s)) for s in options.scales]
+        self.inv_K = [tf.constant(np.linalg.pinv(k.numpy())) for k in self.K]
+
+    def draws(self, seed: tf.Tensor):
+        """One sample's random choices: flip, jitter on/off, jitter factors [4]."""
+        u = tf.random.stateless_uniform([6], seed=seed)
+        lows = tf.constant([BRIGHTNESS[0], CONTRAST[0], SATURATION[0], HUE[0]])
+        highs = tf.constant([BRIGHTNESS[1], CONTRAST[1], SATURATION[1], HUE[1]])
+        factors = lows + (highs - lows) * u[2:]
+        if not self.options.augment:
+            return tf.constant(False), tf.constant(False), factors
+        return u[0] > 0.5, u[1] > 0.5, factors
+
+    def __call__(self, paths: Dict[str, tf.Tensor], side_sign: tf.Tensor,
+                 seed: tf.Tensor) -> Batch:
+        o = self.options
+        flip, jitter, factors = self.draws(seed)
+        color, color_aug = {}, {}
+        # all frames of a sample decode and resize together: one op per stage, not per frame
+        full = tf.stack([tf.image.convert_image_dtype(
+            tf.io.decode_image(tf.io.read_file(paths[k]), channels=3, expand_animations=False),
+            tf.float32) for k in self.keys])
+        full = tf.cond(flip, lambda: tf.reverse(full, axis=[2]), lambda: full)
+        per_scale = [tf.clip_by_value(_resize(full, o.height, o.width), 0.0, 1.0)]
+        for s in o.scales[1:]:
+            per_scale.append(tf.clip_by_value(
+                _resize(per_scale[-1], o.height // 2 ** s, o.width // 2 ** s), 0.0, 1.0))
+        augmented = tf.cond(jitter, lambda: _jitter(per_scale[0], factors), lambda: per_scale[0])
+        for i, key in enumerate(self.keys):
+            color[key] = tuple(images[i] for images in per_scale)
+            color_aug[key] = augmented[i]
+        flip_sign = tf.where(flip, -1.0, 1.0)
+        stereo_T = tf.tensor_scatter_nd_update(
+            tf.eye(4), [[0, 3]], [side_sign * flip_sign * STEREO_BASELINE])
+        return Batch(color=color, color_aug=color_aug, K=tuple(self.K), inv_K=tuple(self.inv_K),
+                     stereo_T=stereo_T)
+
+
+def make_dataset(layout: KittiRawLayout, entries: List[SplitEntry], options: PipelineOptions,
+                 batch_size: int, epoch: int = 0, shuffle: bool = True,
+                 input_context: Optional[tf.distribute.InputContext] = None,
+                 drop_remainder: bool = True) -> tf.data.Dataset:
+    """One epoch of batches of :class:`Batch` for a list of split entries.
+
+    Args:
+        layout: where the images are.
+        entries: the split's samples.
+        options: how samples are prepared.
+        batch_size: per-replica batch size when ``input_context`` is given, else global.
+        epoch: shuffling and augmentation of epoch ``epoch`` (a resumed run passes its epoch).
+        shuffle: shuffle the samples (seeded by ``options.seed`` and ``epoch``).
+        input_context: from ``strategy.distribute_datasets_from_function``: each input
+            pipeline keeps its share of the samples.
+        drop_remainder: drop a last incomplete batch.
+    """
+    paths = [sample_paths(layout, e, options.frame_ids) for e in entries]
+    columns = {k: [p[k] for p in paths] for k in paths[0]} if paths else {}
+    side_sign = np.array([-1.0 if e.side == "l" else 1.0 for e in entries], np.float32)
+    loader = SampleLoader(options)
+
+    order = np.arange(len(entries))
+    if shuffle:
+        order = np.random.default_rng([options.seed, epoch]).permutation(order)
+    # per-sample seed: (seed and epoch, sample index), for stateless random draws
+    seeds = np.stack([np.full(len(order), options.seed * 100_003 + epoch), order], axis=1)
+    data = tf.data.Dataset.from_tensor_slices((
+        {k: np.array(v)[order] for k, v in columns.items()}, side_sign[order],
+        seeds.astype(np.int64)))
+    if input_context is not None:
+        data = data.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    data = data.map(loader, num_parallel_calls=options.num_parallel_calls, deterministic=True)
+    return data.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
