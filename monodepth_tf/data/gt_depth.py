@@ -6,6 +6,7 @@ import numpy as np
 
 from monodepth_tf.data.calibration import velo_to_camera
 from monodepth_tf.data.errors import DataError
+from monodepth_tf.data.kitti import SIDE_CAMERA, KittiRawLayout, load_depth_png, read_split
 
 
 def load_velodyne_points(path) -> np.ndarray:
@@ -53,3 +54,35 @@ def lidar_depth_map(calib_dir, velodyne_path, cam: int = 2) -> np.ndarray:
         depth[rows[first[shared]], cols[first[shared]]] = group_min[shared]
     depth[depth < 0] = 0
     return depth
+
+
+def export_gt_depths(data_path, split: str, split_dir, output_path) -> int:
+    """Writes the ground truth of ``<split_dir>/<split>/test_files.txt`` to ``output_path``.
+
+    ``eigen``: LiDAR maps of each test frame's camera; ``eigen_benchmark``: the improved maps
+    (``load_depth_png``). The file is an ``.npz`` with key ``data``: an object array of float32
+    ``[H, W]`` maps in list order (``np.load(..., allow_pickle=True)``), written atomically.
+
+    Returns:
+        The number of maps written.
+    """
+    entries = read_split(split_dir, split, "test")
+    layout = KittiRawLayout(data_path)
+    maps = []
+    for entry in entries:
+        if split == "eigen_benchmark":
+            maps.append(load_depth_png(layout.depth_png_path(entry.folder, entry.frame_index,
+                                                             entry.side)))
+        else:
+            depth = lidar_depth_map(layout.calib_dir(entry.folder),
+                                    layout.velodyne_path(entry.folder, entry.frame_index),
+                                    SIDE_CAMERA[entry.side])
+            maps.append(depth.astype(np.float32))
+    data = np.empty(len(maps), dtype=object)
+    data[:] = maps
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = output_path.with_name(output_path.name + ".partial.npz")
+    np.savez_compressed(partial, data=data)
+    partial.replace(output_path)
+    return len(maps)
