@@ -220,6 +220,10 @@ def bilinear_sample(image: tf.Tensor, grid: tf.Tensor) -> tf.Tensor:
     grid = tf.cast(grid, image.dtype)
     x = tf.clip_by_value((grid[..., 0] + 1.0) / 2.0 * last_x, 0.0, last_x)
     y = tf.clip_by_value((grid[..., 1] + 1.0) / 2.0 * last_y, 0.0, last_y)
+    # NaN coordinates (from a diverged network) read pixel 0 instead of an invalid index; the
+    # NaN still reaches the loss through the depth, where training detects it.
+    x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
+    y = tf.where(tf.math.is_nan(y), tf.zeros_like(y), y)
     x0, y0 = tf.floor(x), tf.floor(y)
     right, left = (x - x0)[..., None], (x0 + 1.0 - x)[..., None]
     down, up = (y - y0)[..., None], (y0 + 1.0 - y)[..., None]

@@ -196,7 +196,8 @@ def source_transform(key: str, pose: Optional[Pose], batch: Batch, depth: Option
 
 def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Pose],
                    options: LossOptions,
-                   predictive_masks: Optional[Sequence[tf.Tensor]] = None) -> LossOutputs:
+                   predictive_masks: Optional[Sequence[tf.Tensor]] = None,
+                   noise_seed: Optional[tf.Tensor] = None) -> LossOutputs:
     """The whole Monodepth2 loss for one batch.
 
     Args:
@@ -207,6 +208,8 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
         options: which variant of the loss.
         predictive_masks: with ``predictive_mask``, the mask decoder's outputs per scale,
             ``[B, H/2**s, W/2**s, num_sources]``.
+        noise_seed: ``[2]`` int seed of the auto-mask tie-breaking noise (stateless, so a
+            resumed run draws what an uninterrupted one would); None uses the global generator.
 
     Returns:
         LossOutputs.
@@ -263,7 +266,12 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
             if options.avg_reprojection:
                 identity = tf.reduce_mean(identity, axis=-1, keepdims=True)
             if options.automask_noise:
-                identity += tf.random.normal(tf.shape(identity)) * options.automask_noise
+                if noise_seed is None:
+                    noise = tf.random.normal(tf.shape(identity))
+                else:
+                    noise = tf.random.stateless_normal(tf.shape(identity),
+                                                       seed=tf.cast(noise_seed, tf.int64) + scale)
+                identity += noise * options.automask_noise
             candidates = tf.concat([identity, reprojection], axis=-1)
             num_identity = identity.shape[-1]
             choice = tf.argmin(candidates, axis=-1, output_type=tf.int32)

@@ -160,8 +160,8 @@ class Monodepth2:
             poses[key] = Pose(axisangle[:, i, 0], translation[:, i, 0])
         return poses
 
-    def loss(self, batch: Batch, outputs: NetworkOutputs,
-             loss_options: LossOptions) -> LossOutputs:
+    def loss(self, batch: Batch, outputs: NetworkOutputs, loss_options: LossOptions,
+             noise_seed: Optional[tf.Tensor] = None) -> LossOutputs:
         """The Monodepth2 loss of these outputs on this batch."""
         return compute_losses(batch, outputs.disps, outputs.poses, loss_options,
-                              predictive_masks=outputs.masks or None)
+                              predictive_masks=outputs.masks or None, noise_seed=noise_seed)

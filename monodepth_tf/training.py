@@ -111,7 +111,11 @@ class Trainer:
     def _loss_and_gradients(self, batch: Batch):
         with tf.GradientTape() as tape:
             outputs = _as_float32(self.system(batch, training=True))
-            losses = self.system.loss(batch, outputs, self.loss_options)
+            # tie-breaking noise drawn from (step, replica): reproducible across restarts
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            seed = tf.stack([tf.cast(self.optimizer.iterations, tf.int64) * 1024,
+                             tf.cast(replica, tf.int64)])
+            losses = self.system.loss(batch, outputs, self.loss_options, noise_seed=seed)
             replica_loss = losses.total / self.strategy.num_replicas_in_sync
             if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
                 replica_loss = self.optimizer.scale_loss(replica_loss)
@@ -138,5 +142,18 @@ class Trainer:
         return self.optimizer.iterations
 
     def checkpoint(self, **extra) -> tf.train.Checkpoint:
-        """A checkpoint of the networks and the optimizer (plus ``extra`` trackables)."""
-        return tf.train.Checkpoint(optimizer=self.optimizer, **self.system.networks(), **extra)
+        """A checkpoint of every network variable and of the optimizer (plus ``extra``).
+
+        Variables are listed by their Keras path inside their network (stable across
+        processes, unlike the networks' auto-numbered names) rather than through the object
+        graph: tf.train.Checkpoint does not follow Keras 3 layers kept in nested lists (the
+        ResNet stages), and would silently skip their BatchNorm statistics.
+        """
+        variables = {f"{name}.{v.path.split('/', 1)[1].replace('/', '.')}": v.value
+                     for name, network in self.system.networks().items()
+                     for v in network.variables}
+        count = sum(len(n.variables) for n in self.system.networks().values())
+        if len(variables) != count:
+            raise RuntimeError("network variables with the same path cannot be checkpointed")
+        return tf.train.Checkpoint(optimizer=self.optimizer, network_variables=variables,
+                                   **extra)

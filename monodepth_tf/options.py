@@ -1,0 +1,218 @@
+"""Training options: the original's, with the same names and defaults, plus ours.
+
+Flags are defined once (``define_training_flags``) and turned into one typed, validated
+``TrainOptions`` (``from_flags``); contradictions are rejected before anything loads, naming
+the flag at fault.
+"""
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Optional, Tuple
+
+from absl import flags
+
+from monodepth_tf.batch import FrameId, frame_key
+from monodepth_tf.losses import LossOptions
+from monodepth_tf.system import ModelOptions
+
+MODES = {
+    "mono": dict(frame_ids=("0", "-1", "1"), use_stereo=False),
+    "stereo": dict(frame_ids=("0",), use_stereo=True, split="eigen_full"),
+    "mono_stereo": dict(frame_ids=("0", "-1", "1"), use_stereo=True),
+}
+SPLITS = ("eigen_zhou", "eigen_full", "odom", "benchmark")
+
+
+class OptionsError(ValueError):
+    """Flags that contradict each other or name something that does not exist."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """Everything a training run needs; field names are the flags'."""
+
+    data_path: str = ""
+    log_dir: str = os.path.join(os.path.expanduser("~"), "tmp")
+    model_name: str = "mdp"
+    split: str = "eigen_zhou"
+    split_dir: str = ""
+    num_layers: int = 18
+    dataset: str = "kitti"
+    png: bool = False
+    height: int = 192
+    width: int = 640
+    disparity_smoothness: float = 1e-3
+    scales: Tuple[int, ...] = (0, 1, 2, 3)
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    use_stereo: bool = False
+    frame_ids: Tuple[FrameId, ...] = (0, -1, 1)
+    batch_size: int = 12
+    learning_rate: float = 1e-4
+    num_epochs: int = 20
+    scheduler_step_size: int = 15
+    v1_multiscale: bool = False
+    avg_reprojection: bool = False
+    disable_automasking: bool = False
+    predictive_mask: bool = False
+    no_ssim: bool = False
+    weights_init: str = "pretrained"
+    pose_model_input: str = "pairs"
+    pose_model_type: str = "separate_resnet"
+    num_workers: int = 12
+    load_weights_folder: str = ""
+    models_to_load: Tuple[str, ...] = ("encoder", "depth", "pose_encoder", "pose")
+    log_frequency: int = 250
+    save_frequency: int = 1
+    # ours
+    seed: int = 0
+    max_steps: int = 0
+    save_steps: int = 0
+    jit_compile: bool = False
+    mixed_precision: Optional[str] = None
+
+    @property
+    def all_frame_ids(self) -> Tuple[FrameId, ...]:
+        """frame_ids plus ``s`` when training with stereo."""
+        ids = tuple(self.frame_ids)
+        return ids + ("s",) if self.use_stereo and "s" not in ids else ids
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.log_dir).expanduser() / self.model_name
+
+    def model_options(self) -> ModelOptions:
+        return ModelOptions(num_layers=self.num_layers, scales=self.scales,
+                            frame_ids=self.all_frame_ids, pose_model_type=self.pose_model_type,
+                            pose_model_input=self.pose_model_input,
+                            predictive_mask=self.predictive_mask)
+
+    def loss_options(self) -> LossOptions:
+        return LossOptions(frame_ids=self.all_frame_ids, scales=self.scales,
+                           min_depth=self.min_depth, max_depth=self.max_depth,
+                           disparity_smoothness=self.disparity_smoothness,
+                           v1_multiscale=self.v1_multiscale,
+                           avg_reprojection=self.avg_reprojection,
+                           disable_automasking=self.disable_automasking,
+                           predictive_mask=self.predictive_mask, no_ssim=self.no_ssim,
+                           posecnn=self.pose_model_type == "posecnn",
+                           pose_model_input=self.pose_model_input)
+
+    def validate(self) -> "TrainOptions":
+        """Raises OptionsError naming the flag when options contradict each other."""
+        for name in ("height", "width"):
+            value = getattr(self, name)
+            if value <= 0 or value % 32:
+                raise OptionsError(f"--{name}={value} must be a positive multiple of 32 "
+                                   "(the encoder downsamples by 32)")
+        try:
+            keys = [frame_key(f) for f in self.frame_ids]
+        except ValueError as error:
+            raise OptionsError(f"--frame_ids: {error}") from None
+        if not keys or keys[0] != "0" or len(set(keys)) != len(keys):
+            raise OptionsError(f"--frame_ids={','.join(keys)} must start with 0 and name each "
+                               "frame once")
+        if "s" in keys[1:] and not self.use_stereo:
+            raise OptionsError("--frame_ids names 's' but --use_stereo is off")
+        if len(keys) == 1 and not self.use_stereo:
+            raise OptionsError("--frame_ids=0 leaves no source frame: add temporal frames "
+                               "(0,-1,1) or --use_stereo (stereo mode)")
+        if self.predictive_mask and not self.disable_automasking:
+            raise OptionsError("--predictive_mask requires --disable_automasking")
+        if sorted(self.scales) != list(range(len(self.scales))) or len(self.scales) > 4:
+            raise OptionsError(f"--scales must be 0, 0 1, 0 1 2 or 0 1 2 3; got {self.scales}")
+        checks = (("num_layers", (18, 34, 50, 101, 152)), ("weights_init", ("pretrained",
+                  "scratch")), ("pose_model_input", ("pairs", "all")),
+                  ("pose_model_type", ("separate_resnet", "posecnn", "shared")),
+                  ("dataset", ("kitti", "kitti_odom", "kitti_depth", "kitti_test")),
+                  ("mixed_precision", (None, "float16", "bfloat16")))
+        for name, allowed in checks:
+            if getattr(self, name) not in allowed:
+                raise OptionsError(f"--{name}={getattr(self, name)} is not one of {allowed}")
+        if self.batch_size < 1:
+            raise OptionsError(f"--batch_size={self.batch_size} must be at least 1")
+        if not 0 < self.min_depth < self.max_depth:
+            raise OptionsError(f"--min_depth={self.min_depth} and --max_depth={self.max_depth} "
+                               "must satisfy 0 < min_depth < max_depth")
+        return self
+
+
+def define_training_flags() -> None:
+    """Defines every training flag (the original's names and defaults, then ours)."""
+    d = TrainOptions()
+    flags.DEFINE_enum("mode", None, list(MODES), "Preset: mono (frames 0 -1 1), stereo "
+                      "(frame 0 + the other camera, split eigen_full), mono_stereo (both).")
+    flags.DEFINE_string("data_path", d.data_path, "KITTI raw root; empty: train on a synthetic "
+                        "world generated under the log directory.")
+    if "log_dir" not in flags.FLAGS:  # absl.logging defines it already; we share it
+        flags.DEFINE_string("log_dir", "", "Where runs are written.")
+    flags.DEFINE_string("model_name", d.model_name, "Run folder name under --log_dir.")
+    flags.DEFINE_string("split", d.split, "Split folder under --split_dir.")
+    flags.DEFINE_string("split_dir", d.split_dir, "Folder of split folders (default: the "
+                        "project's splits/).")
+    flags.DEFINE_integer("num_layers", d.num_layers, "ResNet depth: 18, 34, 50, 101, 152.")
+    flags.DEFINE_string("dataset", d.dataset, "kitti, kitti_odom, kitti_depth or kitti_test.")
+    flags.DEFINE_bool("png", d.png, "Images are .png (default .jpg).")
+    flags.DEFINE_integer("height", d.height, "Input height (multiple of 32).")
+    flags.DEFINE_integer("width", d.width, "Input width (multiple of 32).")
+    flags.DEFINE_float("disparity_smoothness", d.disparity_smoothness, "Smoothness weight.")
+    flags.DEFINE_list("scales", ["0", "1", "2", "3"], "Loss scales.")
+    flags.DEFINE_float("min_depth", d.min_depth, "Minimum depth.")
+    flags.DEFINE_float("max_depth", d.max_depth, "Maximum depth.")
+    flags.DEFINE_bool("use_stereo", d.use_stereo, "Use the other camera as a source frame.")
+    flags.DEFINE_list("frame_ids", ["0", "-1", "1"], "Frames per sample (0 first).")
+    flags.DEFINE_integer("batch_size", d.batch_size, "Global batch size.")
+    flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate.")
+    flags.DEFINE_integer("num_epochs", d.num_epochs, "Epochs.")
+    flags.DEFINE_integer("scheduler_step_size", d.scheduler_step_size,
+                         "Epochs between learning-rate drops (x0.1).")
+    for name, text in (("v1_multiscale", "Compute the loss at each scale's own resolution."),
+                       ("avg_reprojection", "Average the reprojection errors instead of min."),
+                       ("disable_automasking", "No auto-masking."),
+                       ("predictive_mask", "Learn a mask (requires --disable_automasking)."),
+                       ("no_ssim", "L1 photometric error only.")):
+        flags.DEFINE_bool(name, False, text)
+    flags.DEFINE_string("weights_init", d.weights_init, "pretrained (ImageNet) or scratch.")
+    flags.DEFINE_string("pose_model_input", d.pose_model_input, "pairs or all.")
+    flags.DEFINE_string("pose_model_type", d.pose_model_type,
+                        "separate_resnet, posecnn or shared.")
+    flags.DEFINE_integer("num_workers", d.num_workers, "Kept for compatibility: tf.data "
+                         "decodes in parallel (AUTOTUNE).")
+    flags.DEFINE_string("load_weights_folder", d.load_weights_folder, "Start from this weights "
+                        "folder (ours or the original's .pth files).")
+    flags.DEFINE_list("models_to_load", list(d.models_to_load), "Parts to load.")
+    flags.DEFINE_integer("log_frequency", d.log_frequency, "Steps between log lines.")
+    flags.DEFINE_integer("save_frequency", d.save_frequency, "Epochs between weight folders.")
+    flags.DEFINE_integer("seed", d.seed, "Seed of initialization, shuffling and augmentation.")
+    flags.DEFINE_integer("max_steps", d.max_steps, "Stop after this many steps (0: no limit).")
+    flags.DEFINE_integer("save_steps", d.save_steps, "Also checkpoint every N steps (0: epochs "
+                         "only).")
+    flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the step with XLA.")
+    flags.DEFINE_enum("mixed_precision", None, ["float16", "bfloat16"], "Mixed precision.")
+
+
+def from_flags(values=None) -> TrainOptions:
+    """TrainOptions from parsed flags, the ``--mode`` preset applied first (explicit flags
+    win), then validated."""
+    values = values or flags.FLAGS
+    names = {f.name for f in dataclasses.fields(TrainOptions)}
+    chosen = {}
+    preset = MODES.get(values.mode, {}) if values.mode else {}
+    for name in names:
+        if name not in values:
+            continue
+        value = values[name].value
+        if name in preset and not values[name].present:
+            value = preset[name]
+        chosen[name] = value
+    try:
+        chosen["scales"] = tuple(int(s) for s in chosen["scales"])
+        chosen["frame_ids"] = tuple(f if f == "s" else int(f) for f in chosen["frame_ids"])
+    except ValueError as error:
+        raise OptionsError(f"--scales/--frame_ids must be integers (or s): {error}") from None
+    chosen["models_to_load"] = tuple(chosen["models_to_load"])
+    chosen["log_dir"] = chosen.get("log_dir") or TrainOptions.log_dir
+    if values.mode in ("stereo", "mono_stereo") and not chosen["use_stereo"]:
+        raise OptionsError(f"--mode={values.mode} needs stereo frames, but --use_stereo is off")
+    return TrainOptions(**chosen).validate()

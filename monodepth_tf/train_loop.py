@@ -1,0 +1,240 @@
+"""A training run: data, strategy, the step, checkpoints, resumption, logs, weight folders.
+
+Layout of a run (``<log_dir>/<model_name>/``)::
+
+    opt.json                      the options, as JSON
+    train.log                     the plain-text log
+    checkpoints/                  tf.train.CheckpointManager (networks, Adam, epoch, step)
+    models/weights_<epoch>/       weight folders (see monodepth_tf.weights.folder)
+    models/weights_final/
+    tensorboard/                  scalars
+
+A restarted run restores the newest checkpoint and continues at the same epoch and step: the
+data order and augmentation of an epoch depend only on (seed, epoch), so it sees the batches the
+interrupted run would have seen. Checkpoints are written by TensorFlow's manager, which renames
+complete files into place: an interruption leaves the previous checkpoint intact.
+"""
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import keras
+import tensorflow as tf
+
+from monodepth_tf.data.check import raise_on_problems, split_problems
+from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry, default_split_dir, read_split
+from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
+from monodepth_tf.options import OptionsError, TrainOptions
+from monodepth_tf.training import Trainer, make_strategy
+from monodepth_tf.weights.folder import NetworkConfig, load_weights_folder, save_weights_folder
+from monodepth_tf.weights.torch_import import load_imagenet_resnet
+
+# The torchvision ImageNet checkpoints the original initializes its encoders from.
+IMAGENET_FILES = {18: "resnet18-5c106cde.pth", 34: "resnet34-333f7ec4.pth",
+                  50: "resnet50-19c8e357.pth", 101: "resnet101-5d3b4d8f.pth",
+                  152: "resnet152-b121ed2d.pth"}
+IMAGENET_URL = "https://download.pytorch.org/models/"
+
+
+@dataclasses.dataclass
+class DataSource:
+    layout: KittiRawLayout
+    train: List[SplitEntry]
+    val: List[SplitEntry]
+
+
+def open_data(options: TrainOptions) -> DataSource:
+    """The train and val lists, every file they need checked before training starts."""
+    split_dir = Path(options.split_dir) if options.split_dir else default_split_dir()
+    if options.split_dir and not split_dir.is_dir():
+        raise OptionsError(f"--split_dir={split_dir} does not exist")
+    if not (split_dir / options.split).is_dir():
+        raise OptionsError(f"--split={options.split}: no folder {split_dir / options.split} "
+                           "(see splits/README.md)")
+    layout = KittiRawLayout(options.data_path, "png" if options.png else "jpg")
+    train = read_split(split_dir, options.split, "train")
+    val = read_split(split_dir, options.split, "val")
+    problems = split_problems(layout, train, options.all_frame_ids, source="train_files.txt")
+    problems += split_problems(layout, val, options.all_frame_ids, source="val_files.txt")
+    raise_on_problems(problems, f"--data_path={options.data_path} --split={options.split}")
+    return DataSource(layout, train, val)
+
+
+def imagenet_checkpoint(num_layers: int) -> Path:
+    """The ImageNet ResNet the original used, from the Keras cache (downloaded once)."""
+    name = IMAGENET_FILES[num_layers]
+    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+    if (cached / name).is_file():
+        return cached / name
+    try:
+        return Path(keras.utils.get_file(name, IMAGENET_URL + name, cache_subdir="models"))
+    except Exception as error:  # offline, proxy, HTTP errors: all mean "not available"
+        raise OptionsError(
+            f"--weights_init=pretrained needs torchvision's ImageNet ResNet-{num_layers} "
+            f"({name}), which could not be downloaded ({type(error).__name__}). Put the file "
+            f"at {cached / name}, or train with --weights_init=scratch") from None
+
+
+class Run:
+    """One training run (see the module docstring for what it writes)."""
+
+    def __init__(self, options: TrainOptions, data: DataSource,
+                 strategy: Optional[tf.distribute.Strategy] = None):
+        self.options = options
+        self.data = data
+        self.dir = options.run_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log = _make_logger(self.dir / "train.log")
+        keras.utils.set_random_seed(options.seed)
+        self.strategy = strategy or make_strategy()
+        self.steps_per_epoch = len(data.train) // options.batch_size
+        if self.steps_per_epoch == 0:
+            raise OptionsError(f"--batch_size={options.batch_size} is larger than the "
+                               f"{len(data.train)} training samples")
+        self.trainer = Trainer(self.strategy, options.model_options(), options.loss_options(),
+                               options.learning_rate, options.scheduler_step_size,
+                               self.steps_per_epoch, options.jit_compile,
+                               options.mixed_precision)
+        self.system = self.trainer.system
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = self.trainer.checkpoint(epoch=self.epoch)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.dir / "checkpoints",
+                                                  max_to_keep=3)
+        self.pipeline = PipelineOptions(options.height, options.width, options.all_frame_ids,
+                                        options.scales, augment=True, seed=options.seed)
+        self.writer = tf.summary.create_file_writer(str(self.dir / "tensorboard"))
+
+    def initialize(self) -> None:
+        """Resume from the newest checkpoint, else load weights / ImageNet as asked."""
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            self.log.info("resumed from %s at epoch %d, step %d", self.manager.latest_checkpoint,
+                          int(self.epoch.numpy()), int(self.trainer.iterations.numpy()))
+            return
+        o = self.options
+        if o.load_weights_folder:
+            load_weights_folder(o.load_weights_folder, self.system.depth, self.system.pose,
+                                o.models_to_load)
+            self.log.info("loaded %s from %s", ", ".join(o.models_to_load), o.load_weights_folder)
+        elif o.weights_init == "pretrained":
+            path = imagenet_checkpoint(o.num_layers)
+            load_imagenet_resnet(self.system.depth.encoder, path)
+            if self.system.pose is not None and o.pose_model_type == "separate_resnet":
+                load_imagenet_resnet(self.system.pose.encoder, path)
+            self.log.info("encoders initialized from ImageNet weights %s", path)
+        (self.dir / "opt.json").write_text(json.dumps(dataclasses.asdict(o), indent=2) + "\n")
+
+    def checkpoint_variables(self):
+        """Every variable a checkpoint holds: networks (BatchNorm statistics included), Adam's
+        step and moments, and the epoch."""
+        variables = [v for net in self.system.networks().values() for v in net.variables]
+        return variables + list(self.trainer.optimizer.variables) + [self.epoch]
+
+    def _dataset(self, epoch: int, skip_batches: int):
+        def dataset_fn(context):
+            per_replica = context.get_per_replica_batch_size(self.options.batch_size)
+            data = make_dataset(self.data.layout, self.data.train, self.pipeline, per_replica,
+                                epoch=epoch, input_context=context)
+            # a pipeline feeds its replicas one per-replica batch each per step
+            replicas_per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
+            return data.skip(skip_batches * replicas_per_pipeline)
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    def train(self) -> str:
+        """Trains until num_epochs or max_steps; returns why it stopped."""
+        o = self.options
+        self.initialize()
+        step = int(self.trainer.iterations.numpy())
+        total_steps = o.num_epochs * self.steps_per_epoch
+        if o.max_steps:
+            total_steps = min(total_steps, o.max_steps)
+        self.log.info("training %s on %d samples, %d steps per epoch, %d replica(s)",
+                      o.model_name, len(self.data.train), self.steps_per_epoch,
+                      self.strategy.num_replicas_in_sync)
+        started, start_step = time.time(), step
+        while step < total_steps:
+            epoch = step // self.steps_per_epoch
+            self.epoch.assign(epoch)
+            for batch in self._dataset(epoch, step - epoch * self.steps_per_epoch):
+                result = self.trainer.train_step(batch)
+                loss = float(result.total)
+                if not math.isfinite(loss):
+                    self.log.error("loss is %s at step %d: stopping; the last good checkpoint "
+                                   "is %s", loss, step, self.manager.latest_checkpoint)
+                    return "non-finite loss"
+                step += 1
+                self._log_step(step, total_steps, result, started, start_step)
+                if o.save_steps and step % o.save_steps == 0:
+                    self.manager.save(checkpoint_number=step)
+                if step >= total_steps or step % self.steps_per_epoch == 0:
+                    break
+            if step % self.steps_per_epoch == 0:
+                self.epoch.assign(step // self.steps_per_epoch)
+                self.manager.save(checkpoint_number=step)
+                finished = step // self.steps_per_epoch
+                if finished % o.save_frequency == 0:
+                    self.save_weights(f"weights_{finished - 1}")
+        self.manager.save(checkpoint_number=step)
+        self.save_weights("weights_final")
+        return "done"
+
+    def _log_step(self, step, total, result, started, start_step):
+        o = self.options
+        elapsed = time.time() - started
+        rate = (step - start_step) * o.batch_size / max(elapsed, 1e-9)
+        with self.writer.as_default(step=step):
+            write_scalar("loss", result.total)
+            for s, value in zip(o.scales, result.per_scale):
+                write_scalar(f"loss/{s}", value)
+            write_scalar("learning_rate", self.trainer.optimizer.learning_rate)
+            write_scalar("samples_per_s", rate)
+        if step % o.log_frequency == 0 or step == total or step == start_step + 1:
+            remaining = (total - step) * o.batch_size / max(rate, 1e-9)
+            self.log.info("epoch %d step %d/%d loss %.5f %.2f samples/s ETA %s",
+                          (step - 1) // self.steps_per_epoch, step, total, float(result.total),
+                          rate, time.strftime("%H:%M:%S", time.gmtime(remaining)))
+
+    def save_weights(self, name: str) -> Path:
+        o = self.options
+        config = NetworkConfig(height=o.height, width=o.width, num_layers=o.num_layers,
+                               scales=tuple(o.scales), use_stereo=o.use_stereo,
+                               pose_model_type=(o.pose_model_type if self.system.pose is not None
+                                                else None),
+                               num_pose_frames=o.model_options().num_pose_frames,
+                               min_depth=o.min_depth, max_depth=o.max_depth)
+        folder = save_weights_folder(self.dir / "models" / name, config, self.system.depth,
+                                     self.system.pose, extra={"step":
+                                                              int(self.trainer.iterations.numpy())})
+        self.log.info("saved %s", folder)
+        return folder
+
+
+# TensorBoard's scalar plugin metadata: tf.summary.scalar itself lives in the tensorboard
+# package, which TensorFlow no longer installs; the event files are TensorFlow's own.
+SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
+    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars")
+).SerializeToString()
+
+
+def write_scalar(name: str, value) -> None:
+    """A TensorBoard scalar in the default summary writer at its default step."""
+    tf.summary.write(name, tf.cast(value, tf.float32), metadata=SCALAR_METADATA)
+
+
+def _make_logger(path: Path) -> logging.Logger:
+    logger = logging.getLogger(f"monodepth_tf.run.{path}")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        formatter = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
+        for handler in (logging.FileHandler(path), logging.StreamHandler(sys.stdout)):
+            handler.setFormatter(formatter)
+            logger.addHandler(handler)
+        logger.propagate = False
+    return logger

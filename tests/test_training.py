@@ -1,0 +1,145 @@
+"""bin/train: options, a run on the synthetic world, and resumption after SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.options import OptionsError, TrainOptions
+from monodepth_tf.weights.folder import load_networks
+from tests.conftest import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    make_synthetic_kitti(root, seed=1, num_drives=1, frames_per_drive=12, height=64, width=192)
+    return root
+
+
+def train_command(world, log_dir, *extra):
+    return [sys.executable, str(PROJECT_ROOT / "bin" / "train"), "--mode=mono_stereo",
+            "--data_path", str(world), "--split_dir", str(world / "splits"),
+            "--split", "synthetic", "--png", "--height", "64", "--width", "192",
+            "--batch_size", "2", "--weights_init", "scratch", "--learning_rate", "1e-3",
+            "--log_dir", str(log_dir), "--model_name", "run", "--num_epochs", "1",
+            "--save_steps", "1", *extra]
+
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(height=100), "--height=100 must be a positive multiple of 32"),
+    (dict(frame_ids=(0, -1, "s")), "--frame_ids names 's' but --use_stereo is off"),
+    (dict(frame_ids=(0,)), "--frame_ids=0 leaves no source frame"),
+    (dict(predictive_mask=True), "--predictive_mask requires --disable_automasking"),
+    (dict(pose_model_type="lstm"), "--pose_model_type=lstm is not one of"),
+    (dict(scales=(0, 2)), "--scales must be 0, 0 1, 0 1 2 or 0 1 2 3"),
+])
+def test_contradictory_options_are_rejected_naming_the_flag(change, message):
+    with pytest.raises(OptionsError, match=message):
+        TrainOptions(**change).validate()
+
+
+def test_mode_presets_and_cli_rejections(world, tmp_path):
+    stereo = subprocess.run(train_command(world, tmp_path, "--mode=stereo", "--nouse_stereo"),
+                            capture_output=True, text=True, timeout=300, env=ENV)
+    assert stereo.returncode == 2
+    assert "--mode=stereo needs stereo frames" in stereo.stderr
+    missing = subprocess.run(train_command(world, tmp_path, "--split", "eigen_nowhere"),
+                             capture_output=True, text=True, timeout=300, env=ENV)
+    assert missing.returncode == 2 and "--split=eigen_nowhere: no folder" in missing.stderr
+    assert not (tmp_path / "run").exists()  # rejected before anything was written
+
+
+def test_run_writes_checkpoints_logs_options_and_loadable_weights(world, tmp_path):
+    result = subprocess.run(train_command(world, tmp_path, "--max_steps", "3"),
+                            capture_output=True, text=True, timeout=600, env=ENV)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "run"
+    options = json.loads((run / "opt.json").read_text())
+    assert options["frame_ids"] == [0, -1, 1] and options["use_stereo"] is True
+    assert "step 3/3 loss" in (run / "train.log").read_text()
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    config, depth, pose = load_networks(run / "models" / "weights_final")
+    assert (config.height, config.width) == (64, 192) and pose is not None
+
+
+def test_killed_run_resumes_where_it_stopped(world, tmp_path):
+    """SIGKILL mid-run leaves a restorable checkpoint and no half-written weights; the restart
+    continues at that step and ends at the same step count as an uninterrupted run."""
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(train_command(world, tmp_path, "--max_steps", "5"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    checkpoints = run_dir / "checkpoints"
+    deadline = time.time() + 300
+    while not (checkpoints / "ckpt-2.index").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (checkpoints / "ckpt-2.index").exists()
+    assert not (run_dir / "models" / "weights_final").exists()
+    latest = tf.train.latest_checkpoint(str(checkpoints))
+    killed_at = int(latest.rsplit("-", 1)[1])
+    assert tf.train.load_variable(latest, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") \
+        == killed_at
+
+    resumed = subprocess.run(train_command(world, tmp_path, "--max_steps", "5"),
+                             capture_output=True, text=True, timeout=600, env=ENV)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    log = (run_dir / "train.log").read_text()
+    assert f"resumed from {latest} at epoch 0, step {killed_at}" in log
+    steps_after = [line for line in log.splitlines()[-4:] if "step 5/5" in line]
+    assert steps_after
+    final = tf.train.latest_checkpoint(str(checkpoints))
+    assert tf.train.load_variable(final, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 5
+    assert (run_dir / "models" / "weights_final" / "config.json").exists()
+
+
+def test_checkpoint_restores_networks_and_adam_exactly(world, tmp_path):
+    """In process: what a checkpoint saves, a fresh run restores bit for bit (weights, BatchNorm
+    statistics, Adam's moments and step)."""
+    from monodepth_tf.options import TrainOptions
+    from monodepth_tf.train_loop import DataSource, Run
+    from monodepth_tf.data.kitti import KittiRawLayout, read_split
+
+    options = TrainOptions(data_path=str(world), split="synthetic", png=True, height=64,
+                           width=192, batch_size=2, weights_init="scratch", use_stereo=True,
+                           log_dir=str(tmp_path), model_name="inproc", max_steps=2,
+                           learning_rate=1e-3).validate()
+    data = DataSource(KittiRawLayout(world, "png"), read_split(world / "splits", "synthetic",
+                                                               "train"), [])
+    first = Run(options, data)
+    assert first.train() == "done"
+    saved = [v.numpy() for v in first.checkpoint_variables()]
+    second = Run(options, data)
+    second.initialize()
+    restored = [v.numpy() for v in second.checkpoint_variables()]
+    assert len(saved) == len(restored) > 400
+    for a, b in zip(saved, restored):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resumed_epoch_sees_the_batches_an_uninterrupted_epoch_would(world, tmp_path):
+    from monodepth_tf.data.kitti import KittiRawLayout, read_split
+    from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
+
+    layout = KittiRawLayout(world, "png")
+    entries = read_split(world / "splits", "synthetic", "train")
+    options = PipelineOptions(64, 192, (0, -1, 1, "s"), seed=4)
+    whole = [b.color_aug["0"].numpy() for b in make_dataset(layout, entries, options, 2, epoch=3)]
+    tail = [b.color_aug["0"].numpy() for b in
+            make_dataset(layout, entries, options, 2, epoch=3).skip(2)]
+    assert len(whole) == len(tail) + 2
+    for a, b in zip(whole[2:], tail):
+        np.testing.assert_array_equal(a, b)
+    other_epoch = next(iter(make_dataset(layout, entries, options, 2, epoch=4)))
+    assert not np.array_equal(other_epoch.color_aug["0"].numpy(), whole[0])
