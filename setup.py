@@ -3,7 +3,8 @@ from setuptools import setup
 
 # Each bin/<tool> script has a console entry point of the same purpose, so the tools also work
 # after `pip install` (without the repository's bin/ folder on the PATH).
-TOOLS = ["train", "convert_weights", "check_data", "export_gt_depth", "make_synthetic_kitti"]
+TOOLS = ["train", "convert_weights", "check_data", "export_gt_depth", "make_synthetic_kitti",
+         "show_sample"]
 
 setup(
     entry_points={
