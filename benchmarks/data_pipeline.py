@@ -6,7 +6,10 @@
 Builds a KITTI raw tree in a temporary folder from the real frame in ../shared/kitti (PNG as
 released, and a JPEG copy at quality 92, as the original's converted data), then times the
 training pipeline (decode, flip, Lanczos resize to 4 scales, colour jitter) with
-``num_parallel_calls`` 1 or 2. Prints a table and one JSON line per configuration.
+``num_parallel_calls`` 1 or 2. Prints a table and one JSON line per configuration. TensorFlow
+may run one call on several threads: pin the process to one core (`taskset -c 0`) to measure
+per-core speed. The frames are one real frame under many names, so files come from the page
+cache, as they do after a first epoch.
 For reference, the original's PyTorch dataset prepares a sample from KITTI PNGs in 163 ms
 (mono, 6.1 samples/s on one core) and 252 ms (mono+stereo, 4.0 samples/s) on this machine.
 """

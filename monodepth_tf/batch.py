@@ -6,7 +6,7 @@ indexed by scale ``s`` (scale ``s`` is ``1 / 2**s`` of the network input size). 
 NHWC float32 RGB in [0, 1].
 """
 
-from typing import Dict, NamedTuple, Sequence, Tuple, Union
+from typing import Dict, NamedTuple, Tuple, Union
 
 import tensorflow as tf
 
@@ -30,11 +30,6 @@ def frame_offset(key: str) -> int:
     if key == STEREO:
         raise ValueError("the stereo frame 's' has no temporal offset")
     return int(key)
-
-
-def source_keys(frame_ids: Sequence[FrameId]) -> Tuple[str, ...]:
-    """Keys of the source frames: every frame id after the first (the target frame 0)."""
-    return tuple(frame_key(f) for f in frame_ids[1:])
 
 
 class Batch(NamedTuple):

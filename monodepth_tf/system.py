@@ -119,43 +119,32 @@ class Monodepth2:
             per_frame = [tf.split(f, len(keys), axis=0) for f in stacked]
             features = {k: [level[i] for level in per_frame] for i, k in enumerate(keys)}
             disps = self.depth.decoder(features["0"])
-            poses = self._shared_poses(features)
+            poses = self._predict_poses(features, self.shared_pose)
             target_features = features["0"]
         else:
             target_features = self.depth.encoder(target, training=training)
             disps = self.depth.decoder(target_features)
-            poses = self._separate_poses(batch, training) if temporal else {}
+            poses = self._predict_poses(
+                batch.color_aug,
+                lambda frames: self.pose(tf.concat(frames, axis=-1), training=training)) \
+                if temporal else {}
         masks = self.mask_decoder(target_features) if self.mask_decoder is not None else []
         return NetworkOutputs(disps=list(disps), poses=poses, masks=list(masks))
 
-    def _pairs(self, frames: Dict, key: str):
-        """The two inputs of the pose network for one source, in temporal order."""
-        return (frames[key], frames["0"]) if frame_offset(key) < 0 else (frames["0"], frames[key])
-
-    def _separate_poses(self, batch: Batch, training: bool) -> Dict[str, Pose]:
+    def _predict_poses(self, frames: Dict, predict) -> Dict[str, Pose]:
+        """Poses of every temporal source. ``frames`` maps frame keys to the pose network's
+        inputs (images, or encoder features for the shared decoder); ``predict`` takes a list
+        of them in temporal order and returns (axisangle, translation) ``[B, n, 1, 3]``."""
         options, poses = self.options, {}
         if options.pose_model_input == "pairs":
             for key in options.temporal_keys:
-                pair = tf.concat(self._pairs(batch.color_aug, key), axis=-1)
-                axisangle, translation = self.pose(pair, training=training)
+                pair = [frames[key], frames["0"]] if frame_offset(key) < 0 else \
+                    [frames["0"], frames[key]]
+                axisangle, translation = predict(pair)
                 poses[key] = Pose(axisangle[:, 0, 0], translation[:, 0, 0])
             return poses
         ordered = [frame_key(f) for f in options.frame_ids if frame_key(f) != STEREO]
-        axisangle, translation = self.pose(
-            tf.concat([batch.color_aug[k] for k in ordered], axis=-1), training=training)
-        for i, key in enumerate(options.temporal_keys):
-            poses[key] = Pose(axisangle[:, i, 0], translation[:, i, 0])
-        return poses
-
-    def _shared_poses(self, features: Dict[str, list]) -> Dict[str, Pose]:
-        options, poses = self.options, {}
-        if options.pose_model_input == "pairs":
-            for key in options.temporal_keys:
-                axisangle, translation = self.shared_pose(list(self._pairs(features, key)))
-                poses[key] = Pose(axisangle[:, 0, 0], translation[:, 0, 0])
-            return poses
-        ordered = [frame_key(f) for f in options.frame_ids if frame_key(f) != STEREO]
-        axisangle, translation = self.shared_pose([features[k] for k in ordered])
+        axisangle, translation = predict([frames[k] for k in ordered])
         for i, key in enumerate(options.temporal_keys):
             poses[key] = Pose(axisangle[:, i, 0], translation[:, i, 0])
         return poses

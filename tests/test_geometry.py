@@ -161,3 +161,10 @@ def test_sampler_and_warp_compile_with_xla():
     out, grad = compiled(depth)
     np.testing.assert_allclose(out.numpy(), warp(depth).numpy(), atol=1e-5)
     assert np.isfinite(grad.numpy()).all() and np.abs(grad.numpy()).sum() > 0
+
+
+def test_layers_equal_their_functions():
+    image = tf.constant(RNG.random((1, 5, 9, 3)), tf.float32)
+    grid = tf.constant(RNG.uniform(-1.2, 1.2, size=(1, 4, 6, 2)), tf.float32)
+    np.testing.assert_array_equal(geometry.BilinearSampler()(image, grid).numpy(),
+                                  geometry.bilinear_sample(image, grid).numpy())
