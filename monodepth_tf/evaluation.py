@@ -98,3 +98,38 @@ def format_table(summary: dict, title: Optional[str] = None) -> str:
     head = "  " + ("{:>8} | " * 7).format(*METRIC_NAMES)
     row = ("&{: 8.3f}  " * 7).format(*[summary[m] for m in METRIC_NAMES]) + "\\\\"
     return "\n".join(([title] if title else []) + [head, row])
+
+
+def evaluate_split(depth_net, config, layout, entries, gt_depths, garg_crop: bool = False,
+                   median_scaling: bool = True, scale_factor: float = 1.0,
+                   post_process: bool = False) -> dict:
+    """Predicts every test image of a split and scores it against its ground truth.
+
+    Args:
+        depth_net, config: a loaded depth network and its config.
+        layout: a ``KittiRawLayout``; entries: the split's test entries.
+        gt_depths: the ground-truth maps, in the entries' order.
+        garg_crop, median_scaling, scale_factor, post_process: the protocol's switches.
+
+    Returns:
+        :func:`summarize` of the per-image results.
+    """
+    from monodepth_tf.data.kitti import load_rgb
+    from monodepth_tf.predict import predict_disparity
+
+    images = (load_rgb(layout.image_path(e.folder, e.frame_index, e.side)) for e in entries)
+    disps = predict_disparity(depth_net, config, images, post_process=post_process)
+    results = [evaluate_image(gt, disp, garg_crop, median_scaling, scale_factor)
+               for gt, disp in zip(gt_depths, disps)]
+    return summarize(results, median_scaling)
+
+
+def constant_depth_errors(gt_depths, garg_crop: bool = False) -> dict:
+    """The best constant prediction under median scaling (every pixel at the median depth of
+    its image): the baseline a network must beat to show it learned anything."""
+    results = []
+    for gt in gt_depths:
+        target = gt[valid_mask(gt, garg_crop)]
+        pred = np.full_like(target, np.median(target))
+        results.append(ImageResult(compute_errors(target, pred), 1.0))
+    return summarize(results, median_scaling=False)

@@ -124,3 +124,25 @@ def test_jitter_matches_a_float64_reference():
 def test_intrinsics_of_the_reference_fixture_size():
     K = intrinsics(96, 320, 0)
     assert K[0, 0] == pytest.approx(185.6) and K[0, 2] == 160 and K[1, 1] == pytest.approx(184.32)
+
+
+def test_validation_batches_carry_the_lidar_ground_truth(kitti_root, kitti_dir):
+    root = kitti_root
+    (root / "2011_09_26").mkdir(exist_ok=True)
+    for name in ("calib_cam_to_cam.txt", "calib_velo_to_cam.txt"):
+        if not (root / "2011_09_26" / name).exists():
+            os.symlink(kitti_dir / "raw" / "2011_09_26" / name, root / "2011_09_26" / name)
+    velodyne = root / DRIVE / "velodyne_points" / "data"
+    velodyne.mkdir(parents=True, exist_ok=True)
+    if not (velodyne / "0000000001.bin").exists():
+        os.symlink(kitti_dir / "raw" / DRIVE / "velodyne_points/data/0000000001.bin",
+                   velodyne / "0000000001.bin")
+    from monodepth_tf.data.pipeline import make_validation_dataset
+    options = PipelineOptions(height=64, width=192, frame_ids=(0, -1, 1))
+    data = make_validation_dataset(KittiRawLayout(root, "png"), [SplitEntry(DRIVE, 1, "l")],
+                                   options, batch_size=1)
+    batch, depth = next(iter(data))
+    reference = np.load(kitti_dir / "reference" / "gt_depth_2011_09_26_drive_0000_0000000001.npz")
+    np.testing.assert_array_equal(depth.numpy()[0], reference["cam2"])
+    plain = first(dataset(root, augment=False, frames=(0, -1, 1)))
+    np.testing.assert_array_equal(batch.color["0"][0].numpy(), plain.color["0"][0].numpy())

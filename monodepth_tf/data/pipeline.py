@@ -15,11 +15,14 @@ uninterrupted one.
 import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 import tensorflow as tf
 
 from monodepth_tf.batch import STEREO, Batch, FrameId, frame_key
-from monodepth_tf.data.kitti import OTHER_SIDE, KittiRawLayout, SplitEntry
+from monodepth_tf.data.gt_depth import lidar_depth_map
+from monodepth_tf.data.kitti import (FULL_HEIGHT, FULL_WIDTH, OTHER_SIDE, SIDE_CAMERA,
+                                     KittiRawLayout, SplitEntry)
 
 # KITTI's intrinsics normalized by the image size (the original uses them for every image).
 NORMALIZED_K = np.array([[0.58, 0, 0.5, 0], [0, 1.92, 0.5, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
@@ -166,3 +169,31 @@ def make_dataset(layout: KittiRawLayout, entries: List[SplitEntry], options: Pip
         data = data.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     data = data.map(loader, num_parallel_calls=options.num_parallel_calls, deterministic=True)
     return data.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def lidar_ground_truth(layout: KittiRawLayout, entry: SplitEntry) -> np.ndarray:
+    """A sample's LiDAR depth ``[375, 1242]`` float32, nearest-resized to KITTI's full size
+    as the original does for validation (KITTI's dates differ by a few pixels in size)."""
+    depth = lidar_depth_map(layout.calib_dir(entry.folder),
+                            layout.velodyne_path(entry.folder, entry.frame_index),
+                            SIDE_CAMERA[entry.side]).astype(np.float32)
+    if depth.shape != (FULL_HEIGHT, FULL_WIDTH):
+        depth = cv2.resize(depth, (FULL_WIDTH, FULL_HEIGHT), interpolation=cv2.INTER_NEAREST)
+    return depth
+
+
+def make_validation_dataset(layout: KittiRawLayout, entries: List[SplitEntry],
+                            options: PipelineOptions, batch_size: int) -> tf.data.Dataset:
+    """Batches of ``(Batch, depth_gt [B, 375, 1242])``: unaugmented samples in list order with
+    their LiDAR ground truth."""
+    options = dataclasses.replace(options, augment=False)
+    images = make_dataset(layout, entries, options, 1, shuffle=False).unbatch()
+
+    def load(index):
+        return lidar_ground_truth(layout, entries[int(index)])
+
+    depths = tf.data.Dataset.range(len(entries)).map(
+        lambda i: tf.ensure_shape(tf.numpy_function(load, [i], tf.float32),
+                                  [FULL_HEIGHT, FULL_WIDTH]),
+        num_parallel_calls=options.num_parallel_calls, deterministic=True)
+    return tf.data.Dataset.zip((images, depths)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
