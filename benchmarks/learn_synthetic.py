@@ -26,7 +26,8 @@ from monodepth_tf.train_loop import DataSource, Run  # noqa: E402
 from monodepth_tf.weights.folder import NetworkConfig, load_networks  # noqa: E402
 
 
-def learn(root: Path, steps: int, height: int, width: int, seed: int = 0) -> dict:
+def learn(root: Path, steps: int, height: int, width: int, seed: int = 0,
+          learning_rate: float = 1e-3, disable_automasking: bool = False) -> dict:
     """Generates a world under ``root``, trains, and returns {name: summary}."""
     world = root / "world"
     make_synthetic_kitti(world, seed=seed, num_drives=3, frames_per_drive=40, height=height,
@@ -37,7 +38,8 @@ def learn(root: Path, steps: int, height: int, width: int, seed: int = 0) -> dic
     gt = np.load(splits / "synthetic" / "gt_depths.npz", allow_pickle=True)["data"]
     options = TrainOptions(data_path=str(world), split="synthetic", png=True, height=height,
                            width=width, batch_size=4, weights_init="scratch", use_stereo=True,
-                           learning_rate=1e-3, num_epochs=10_000, max_steps=steps, seed=seed,
+                           learning_rate=learning_rate, num_epochs=10_000,
+                           disable_automasking=disable_automasking, max_steps=steps, seed=seed,
                            log_dir=str(root), model_name="learn", log_frequency=50).validate()
     keras.utils.set_random_seed(seed)
     run = Run(options, DataSource(layout, read_split(splits, "synthetic", "train"), []))
@@ -54,9 +56,13 @@ def main():
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--width", type=int, default=192)
+    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--disable_automasking", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        results = learn(Path(tmp), args.steps, args.height, args.width)
+        results = learn(Path(tmp), args.steps, args.height, args.width, args.seed,
+                        args.learning_rate, args.disable_automasking)
     print("\n| prediction | abs_rel | a1 |\n| --- | --- | --- |")
     for name, summary in results.items():
         print(f"| {name} | {summary['abs_rel']:.3f} | {summary['a1']:.3f} |")

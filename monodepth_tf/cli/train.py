@@ -19,7 +19,7 @@ FLAGS = flags.FLAGS
 
 # What the demo run (no --data_path) changes, unless the flag is given.
 DEMO = dict(height=96, width=320, batch_size=4, max_steps=60, weights_init="scratch",
-            learning_rate=1e-3, log_frequency=10, num_epochs=2, png=True, split="synthetic")
+            learning_rate=1e-3, log_frequency=10, num_epochs=5, png=True, split="synthetic")
 DEMO_WORLD = dict(num_drives=1, frames_per_drive=40)
 
 
