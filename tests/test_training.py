@@ -143,3 +143,16 @@ def test_resumed_epoch_sees_the_batches_an_uninterrupted_epoch_would(world, tmp_
         np.testing.assert_array_equal(a, b)
     other_epoch = next(iter(make_dataset(layout, entries, options, 2, epoch=4)))
     assert not np.array_equal(other_epoch.color_aug["0"].numpy(), whole[0])
+
+
+def test_training_fails_fast_naming_a_missing_frame(tmp_path):
+    world = tmp_path / "world"
+    make_synthetic_kitti(world, seed=1, num_drives=1, frames_per_drive=12, height=64, width=192)
+    missing = (world / "2011_09_26" / "2011_09_26_drive_0001_sync" / "image_03" / "data"
+               / "0000000003.png")
+    missing.unlink()
+    result = subprocess.run(train_command(world, tmp_path / "logs"), capture_output=True,
+                            text=True, timeout=300, env=ENV)
+    assert result.returncode == 2
+    assert f"{missing}: missing (needed by train_files.txt line" in result.stderr
+    assert not (tmp_path / "logs" / "run" / "checkpoints").exists()
