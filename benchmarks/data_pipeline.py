@@ -80,7 +80,7 @@ def main():
             rows.append((mode, ext, parallel, rate))
             print(json.dumps({"mode": mode, "ext": ext, "parallel": parallel,
                               "samples_per_s": round(rate, 2)}), flush=True)
-    print(f"\n| mode | ext | parallel calls | samples/s | per core | original (1 core, png) |")
+    print("\n| mode | ext | parallel calls | samples/s | per core | original (1 core, png) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for mode, ext, parallel, rate in rows:
         print(f"| {mode} | {ext} | {parallel} | {rate:.1f} | {rate / parallel:.1f} | "

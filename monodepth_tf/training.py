@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from monodepth_tf.batch import Batch
-from monodepth_tf.losses import LossOptions, LossOutputs, Pose
+from monodepth_tf.losses import LossOptions, Pose
 from monodepth_tf.system import ModelOptions, Monodepth2, NetworkOutputs
 
 MIXED_PRECISION_POLICIES = {None: "float32", "float16": "mixed_float16",

@@ -132,7 +132,7 @@ class _Unpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
             raise CheckpointError(f"{self.source}: unexpected persistent id {pid!r}")
-        storage_type, key, _location, count = pid[1], str(pid[2]), pid[3], pid[4]
+        storage_type, key, count = pid[1], str(pid[2]), pid[4]  # pid[3]: device, unused
         dtype = storage_type.dtype if isinstance(storage_type, _StorageType) else \
             DTYPE_NAMES.get(getattr(storage_type, "name", ""), None)
         if dtype is None:

@@ -9,7 +9,6 @@ bookkeeping ``num_batches_tracked``.
 """
 
 import re
-from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
 import keras
