@@ -82,6 +82,17 @@ def imagenet_checkpoint(num_layers: int) -> Path:
             f"at {cached / name}, or train with --weights_init=scratch") from None
 
 
+def worker_index(strategy: tf.distribute.Strategy) -> int:
+    """0 for the chief (or a single machine), else this worker's index in TF_CONFIG."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    if resolver.task_type == "chief":
+        return 0
+    return resolver.task_id + (1 if has_chief else 0)
+
+
 class Run:
     """One training run (see the module docstring for what it writes)."""
 
@@ -89,11 +100,14 @@ class Run:
                  strategy: Optional[tf.distribute.Strategy] = None):
         self.options = options
         self.data = data
-        self.dir = options.run_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.log = _make_logger(self.dir / "train.log")
         keras.utils.set_random_seed(options.seed)
         self.strategy = strategy or make_strategy()
+        # Across machines every worker trains; the chief writes the run folder, the others
+        # keep their own checkpoints in a hidden sub-folder so that nobody overwrites anybody.
+        worker = worker_index(self.strategy)
+        self.dir = options.run_dir if worker == 0 else options.run_dir / f".worker_{worker}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log = _make_logger(self.dir / "train.log")
         self.steps_per_epoch = len(data.train) // options.batch_size
         if self.steps_per_epoch == 0:
             raise OptionsError(f"--batch_size={options.batch_size} is larger than the "

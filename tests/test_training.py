@@ -156,3 +156,37 @@ def test_training_fails_fast_naming_a_missing_frame(tmp_path):
     assert result.returncode == 2
     assert f"{missing}: missing (needed by train_files.txt line" in result.stderr
     assert not (tmp_path / "logs" / "run" / "checkpoints").exists()
+
+
+def free_ports(count):
+    import socket
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_loopback_end_with_identical_weights(world, tmp_path):
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    processes = []
+    for index in range(2):
+        env = dict(ENV, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
+                                              "task": {"type": "worker", "index": index}}))
+        processes.append(subprocess.Popen(
+            train_command(world, tmp_path, "--max_steps", "2", "--batch_size", "4"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
+    outputs = [p.communicate(timeout=600)[0] for p in processes]
+    for p, out in zip(processes, outputs):
+        assert p.returncode == 0, out[-3000:]
+    chief = tmp_path / "run"
+    assert "2 replica(s)" in (chief / "train.log").read_text()
+    _, depth_a, pose_a = load_networks(chief / "models" / "weights_final")
+    _, depth_b, pose_b = load_networks(chief / ".worker_1" / "models" / "weights_final")
+    pairs = list(zip(depth_a.trainable_variables + pose_a.trainable_variables,
+                     depth_b.trainable_variables + pose_b.trainable_variables))
+    assert len(pairs) > 100
+    for a, b in pairs:
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
