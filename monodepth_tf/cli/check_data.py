@@ -1,40 +1,59 @@
-"""bin/check_data: lists every missing or unreadable file a split needs, before training.
+"""bin/check_data: every missing, unreadable or truncated file a split needs, before training.
 
-    bin/check_data --data_path ~/kitti_data --split eigen_zhou --png
+    bin/check_data --data_path ~/kitti_data --split eigen_zhou --split_dir ~/monodepth2/splits
+    bin/check_data --data_path ~/kitti_data --split eigen_full --png --frame_ids 0 --use_stereo
+
+Prints each problem (``<file>: <what is wrong> (needed by <split file> line <n>)``) to stderr
+and exits with code 2, or prints how many samples were checked and exits 0.
 """
 
-from absl import flags
+import sys
+from pathlib import Path
 
-from monodepth_tf.cli.common import run_tool
-from monodepth_tf.data.check import raise_on_problems, split_problems
-from monodepth_tf.data.kitti import KittiRawLayout, default_split_dir, read_split
+from absl import app, flags
 
-flags.DEFINE_string("data_path", None, "Root of the KITTI raw data.")
+from monodepth_tf.data.check import check_split
+from monodepth_tf.data.errors import DataError
+from monodepth_tf.data.kitti import default_split_dir, read_split
+
+EXIT_DATA_PROBLEM = 2
+
+flags.DEFINE_string("data_path", None, "Root of the KITTI raw data (holding the date folders).")
 flags.DEFINE_string("split", "eigen_zhou", "Split folder name under --split_dir.")
-flags.DEFINE_string("split_dir", None, "Folder holding the split folders "
-                    "(default: the project's splits/).")
+flags.DEFINE_string("split_dir", None, "Folder holding the split folders (default: the "
+                    "repository's splits/; see splits/README.md).")
 flags.DEFINE_bool("png", False, "Images are .png (default .jpg, as the original).")
-flags.DEFINE_list("frame_ids", ["0", "-1", "1"], "Frames each sample needs.")
+flags.DEFINE_list("frame_ids", ["0", "-1", "1"], "Frames each sample needs: offsets, or s.")
 flags.DEFINE_bool("use_stereo", False, "Samples also need the other camera's image.")
 flags.DEFINE_list("names", ["train", "val"], "Which lists of the split to check.")
+flags.DEFINE_bool("lidar", False, "Samples also need their LiDAR scan (ground truth).")
 flags.mark_flag_as_required("data_path")
 
 
-def main(argv):
-    del argv
+def main(argv) -> int:
+    """Checks the split; returns the exit code (0: all good, 2: problems, listed on stderr)."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     args = flags.FLAGS
-    split_dir = args.split_dir or default_split_dir()
-    layout = KittiRawLayout(args.data_path, "png" if args.png else "jpg")
-    frame_ids = list(args.frame_ids) + (["s"] if args.use_stereo and "s" not in args.frame_ids
-                                        else [])
-    total, problems = 0, []
-    for name in args.names:
-        entries = read_split(split_dir, args.split, name)
-        total += len(entries)
-        problems += split_problems(layout, entries, frame_ids, source=f"{name}_files.txt")
-    raise_on_problems(problems, f"split {args.split} in {args.data_path}")
-    print(f"{total} samples of split {args.split} checked: every file is present and whole")
+    split_dir = Path(args.split_dir) if args.split_dir else default_split_dir()
+    try:
+        problems = check_split(args.data_path, args.split, split_dir, args.frame_ids,
+                               args.use_stereo, "png" if args.png else "jpg", args.names,
+                               args.lidar)
+        if not problems:
+            samples = sum(len(read_split(split_dir, args.split, name)) for name in args.names)
+    except DataError as error:
+        problems = [str(error)]
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"error: {len(problems)} problem(s) with split {split_dir / args.split} on "
+              f"{args.data_path}", file=sys.stderr)
+        return EXIT_DATA_PROBLEM
+    print(f"{samples} samples of split {args.split} checked ({', '.join(args.names)}): every "
+          "file is present and whole")
+    return 0
 
 
 def run():
-    run_tool(main)
+    app.run(main)

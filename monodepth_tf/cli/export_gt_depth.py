@@ -1,37 +1,52 @@
-"""bin/export_gt_depth: the ground-truth depth of a test split, as the original's gt_depths.npz.
+"""bin/export_gt_depth: the ground truth of a test split, as the original's gt_depths.npz.
 
-    bin/export_gt_depth --data_path ~/kitti_data --split eigen
+    bin/export_gt_depth --data_path ~/kitti_data --split eigen --split_dir ~/monodepth2/splits
 
-``eigen``: LiDAR scans projected into camera 2 (or 3); ``eigen_benchmark``: KITTI depth's
-improved maps. Written to ``<split_dir>/<split>/gt_depths.npz`` (key ``data``, an object array
-of float32 maps: load it with ``allow_pickle=True``) unless ``--output_dir`` says otherwise.
+``eigen``: each test frame's LiDAR scan projected into its camera (monodepth_tf.data.gt_depth
+has the exact recipe); ``eigen_benchmark``: KITTI depth's improved maps, found at
+``<data_path>/<drive folder>/proj_depth/groundtruth/image_02/<10 digits>.png``. Written to
+``<output_dir>/gt_depths.npz`` (default ``<split_dir>/<split>/``) under key ``data``: an object
+array of float32 maps, read with ``np.load(path, allow_pickle=True)["data"]``.
 """
 
+import sys
 from pathlib import Path
 
-from absl import flags
+from absl import app, flags
 
-from monodepth_tf.cli.common import run_tool
-from monodepth_tf.data.gt_depth import export_gt_depths
+from monodepth_tf.data.errors import DataError
+from monodepth_tf.data.gt_depth import GT_SPLITS, export_gt_depths
 from monodepth_tf.data.kitti import default_split_dir
 
-flags.DEFINE_string("data_path", None, "Root of the KITTI raw data.")
-flags.DEFINE_enum("split", "eigen", ["eigen", "eigen_benchmark"], "Test split to export.")
-flags.DEFINE_string("split_dir", None, "Folder holding the split folders "
-                    "(default: the project's splits/).")
-flags.DEFINE_string("output_dir", None, "Where to write gt_depths.npz "
-                    "(default: the split's folder).")
+EXIT_DATA_PROBLEM = 2
+
+flags.DEFINE_string("data_path", None, "Root of the KITTI raw data (holding the date folders).")
+flags.DEFINE_enum("split", "eigen", list(GT_SPLITS), "Test split to export.")
+flags.DEFINE_string("split_dir", None, "Folder holding the split folders (default: the "
+                    "repository's splits/; see splits/README.md).")
+flags.DEFINE_string("output_dir", None, "Where to write gt_depths.npz (default: the split's "
+                    "folder, <split_dir>/<split>).")
+flags.DEFINE_bool("velodyne_depth", False, "eigen: depth = the velodyne forward coordinate "
+                  "instead of the depth along the camera axis (see monodepth_tf.data.gt_depth).")
 flags.mark_flag_as_required("data_path")
 
 
-def main(argv):
-    del argv
+def main(argv) -> int:
+    """Exports the ground truth; returns the exit code (2 with the problem on stderr)."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     args = flags.FLAGS
-    split_dir = Path(args.split_dir or default_split_dir())
+    split_dir = Path(args.split_dir) if args.split_dir else default_split_dir()
     output = Path(args.output_dir or split_dir / args.split) / "gt_depths.npz"
-    count = export_gt_depths(args.data_path, args.split, split_dir, output)
+    try:
+        count = export_gt_depths(args.data_path, args.split, split_dir, output,
+                                 args.velodyne_depth)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DATA_PROBLEM
     print(f"wrote {count} ground-truth maps to {output}")
+    return 0
 
 
 def run():
-    run_tool(main)
+    app.run(main)

@@ -1,5 +1,10 @@
-"""The error every data problem raises: it names the file (or split line) and what is wrong."""
+"""The one exception of the data layer.
+
+Every reader in ``monodepth_tf.data`` raises :class:`DataError` for bad input, with a message
+that starts with (or names) the file, or ``<split file>:<line number>``, and says what is wrong
+with it. It is a ``ValueError``, so callers that already catch ``ValueError`` keep working.
+"""
 
 
 class DataError(ValueError):
-    """A dataset file is missing, unreadable, or does not hold what it should."""
+    """A dataset file is missing, unreadable, truncated or does not hold what it should."""

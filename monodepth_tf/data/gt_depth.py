@@ -1,88 +1,233 @@
-"""Ground-truth depth maps from KITTI's LiDAR scans, computed as the original computes them."""
+"""Ground-truth depth: KITTI LiDAR scans projected into a camera, as the original computes them.
+
+The recipe (each step checked against ``shared/kitti/reference/gt_depth_*.npz``, which it
+reproduces bit for bit for cameras 2 and 3):
+
+1. Read the scan as float32 ``(x forward, y left, z up, reflectance)``; keep points with
+   ``x >= 0`` (an approximation of "in front of the camera"); replace reflectance by 1.
+2. In float64, ``P = P_rect_0cam @ R_rect_00 (4x4) @ [R | T; 0 0 0 1]`` and
+   ``(u w, v w, w) = P @ (x, y, z, 1)`` (float32 instead moves ~175 points by a pixel).
+3. Pixel column ``round(u) - 1``, row ``round(v) - 1`` with NumPy's round-half-to-even (KITTI's
+   devkit counts pixels from 1); keep ``0 <= col < W``, ``0 <= row < H``, ``(H, W)`` from
+   ``S_rect_02``.
+4. Depth = ``w``, the point's depth along the rectified camera's optical axis. (The original's
+   ``generate_depth_map`` can use the velodyne ``x`` instead -- its ``vel_depth`` argument,
+   which its ``export_gt_depth.py`` sets -- ``x`` is about 0.27 m larger, the distance between
+   the two sensors; the reference maps hold ``w``. ``velodyne_depth=True`` gives ``x``.)
+5. Points landing on one pixel: the last one written, then the original's duplicate rule --
+   points are grouped by the key ``row * (W - 1) + col - 1`` (so the last column of a row and
+   the first of the next row share a key), and the pixel of each group's first point gets the
+   group's smallest depth. Where a pixel's points form their own group, as almost always, this
+   keeps the nearest point.
+6. Negative depths become 0; 0 means "no ground truth".
+"""
 
 from pathlib import Path
+from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
-from monodepth_tf.data.calibration import velo_to_camera
+from monodepth_tf.data.calibration import CAM_TO_CAM, VELO_TO_CAM, velo_to_camera
+from monodepth_tf.data.check import raise_on_problems
 from monodepth_tf.data.errors import DataError
-from monodepth_tf.data.kitti import SIDE_CAMERA, KittiRawLayout, load_depth_png, read_split
+from monodepth_tf.data.kitti import (SIDE_CAMERA, KittiRawLayout, SplitEntry, load_depth_png,
+                                     read_split)
+
+PathLike = Union[str, Path]
+GT_SPLITS = ("eigen", "eigen_benchmark")
 
 
-def load_velodyne_points(path) -> np.ndarray:
-    """A velodyne ``.bin`` scan as ``[N, 4]`` float32 (x forward, y left, z up, reflectance)."""
+def load_velodyne_points(path: PathLike) -> np.ndarray:
+    """Reads a velodyne ``.bin`` scan.
+
+    Returns:
+        ``[N, 4]`` float32: x forward, y left, z up (metres), reflectance.
+
+    Raises:
+        DataError: the file is missing, unreadable, empty, or not a whole number of points.
+    """
     path = Path(path)
     try:
         raw = np.fromfile(path, dtype=np.float32)
-    except OSError as error:
-        raise DataError(f"{path}: cannot read LiDAR scan ({error.strerror or error})") from None
-    if raw.size % 4:
-        raise DataError(f"{path}: {raw.size} floats is not a whole number of (x, y, z, r) points")
+    except FileNotFoundError:
+        raise DataError(f"{path}: LiDAR scan missing") from None
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: LiDAR scan unreadable ({error})") from None
+    if raw.size == 0 or raw.size % 4:
+        raise DataError(f"{path}: LiDAR scan truncated ({raw.size * 4} bytes is not a positive "
+                        "multiple of 16, one point being 4 float32)")
     return raw.reshape(-1, 4)
 
 
-def lidar_depth_map(calib_dir, velodyne_path, cam: int = 2) -> np.ndarray:
-    """The sparse depth map ``[H, W]`` (float64, 0 where no point) of one scan in camera 2 or 3.
+def project_points(points: np.ndarray, projection: np.ndarray,
+                   velodyne_depth: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Projects the forward half (``x >= 0``) of a scan to pixel indices (steps 1-4 above,
+    without the image bounds).
 
-    As the original: points with a negative forward coordinate are dropped; the rest are
-    projected through ``P_rect @ R_rect @ velo_to_cam``; pixel = round(u / w) - 1, round(v / w)
-    - 1 (KITTI's one-pixel offset, NumPy's round-half-even); depth = the projected ``w``, the
-    point's depth along the rectified camera's axis (not the raw velodyne x, which differs by
-    the ~0.27 m between the sensors: the reference maps fix this choice). Where several points share a pixel index the nearest is kept --
-    with the original's index ``row * (W - 1) + col - 1``, under which the last column of a row
-    and the first of the next share an index too, so this reproduces its maps exactly.
+    Args:
+        points: ``[N, 4]`` velodyne points (x, y, z, anything).
+        projection: ``[3, 4]`` velodyne -> pixels (``velo_to_camera``).
+        velodyne_depth: depth = velodyne x instead of the camera depth w.
+
+    Returns:
+        ``(rows [M], cols [M], depth [M])`` float64; rows and cols are whole numbers.
     """
-    P, (height, width) = velo_to_camera(calib_dir, cam)
-    velo = load_velodyne_points(velodyne_path)
-    velo = velo[velo[:, 0] >= 0].copy()
-    velo[:, 3] = 1.0
-    projected = (P @ velo.T).T  # float64
-    u = np.round(projected[:, 0] / projected[:, 2]) - 1
-    v = np.round(projected[:, 1] / projected[:, 2]) - 1
-    depth_values = projected[:, 2]
-    inside = (u >= 0) & (v >= 0) & (u < width) & (v < height)
-    cols, rows, depth_values = u[inside].astype(int), v[inside].astype(int), depth_values[inside]
-
-    depth = np.zeros((height, width))
-    depth[rows, cols] = depth_values  # where points collide the last one written stays...
-    index = rows * (width - 1) + cols - 1
-    keys, first, counts = np.unique(index, return_index=True, return_counts=True)
-    shared = counts > 1
-    if shared.any():  # ...and is then replaced by the nearest of its group
-        order = np.argsort(index, kind="stable")
-        group_min = np.minimum.reduceat(depth_values[order], np.r_[0, np.cumsum(counts)[:-1]])
-        depth[rows[first[shared]], cols[first[shared]]] = group_min[shared]
-    depth[depth < 0] = 0
-    return depth
+    forward = points[points[:, 0] >= 0]
+    homogeneous = np.ones((len(forward), 4), dtype=np.float64)
+    homogeneous[:, :3] = forward[:, :3]
+    image = (projection @ homogeneous.T).T
+    cols = np.round(image[:, 0] / image[:, 2]) - 1
+    rows = np.round(image[:, 1] / image[:, 2]) - 1
+    depth = homogeneous[:, 0] if velodyne_depth else image[:, 2]
+    return rows, cols, depth
 
 
-def export_gt_depths(data_path, split: str, split_dir, output_path) -> int:
-    """Writes the ground truth of ``<split_dir>/<split>/test_files.txt`` to ``output_path``.
+def _last_per_pixel(pixel: np.ndarray) -> np.ndarray:
+    """Indices of the last occurrence of each distinct value of ``pixel`` ``[M]``."""
+    _, from_end = np.unique(pixel[::-1], return_index=True)
+    return len(pixel) - 1 - from_end
 
-    ``eigen``: LiDAR maps of each test frame's camera; ``eigen_benchmark``: the improved maps
-    (``load_depth_png``). The file is an ``.npz`` with key ``data``: an object array of float32
-    ``[H, W]`` maps in list order (``np.load(..., allow_pickle=True)``), written atomically.
+
+def scatter_nearest(rows: np.ndarray, cols: np.ndarray, depth: np.ndarray,
+                    size: Tuple[int, int]) -> np.ndarray:
+    """A sparse depth map from projected points (steps 3 bounds, 5 and 6 above).
+
+    Args:
+        rows, cols: ``[M]`` pixel indices (whole numbers, possibly outside the image).
+        depth: ``[M]`` the points' depths.
+        size: ``(height, width)``.
+
+    Returns:
+        ``[height, width]`` float64, 0 where no point lands.
+    """
+    height, width = size
+    inside = (cols >= 0) & (rows >= 0) & (cols < width) & (rows < height)
+    rows, cols, depth = rows[inside].astype(np.int64), cols[inside].astype(np.int64), depth[inside]
+    depth_map = np.zeros((height, width))
+    last = _last_per_pixel(rows * width + cols)
+    depth_map[rows[last], cols[last]] = depth[last]
+
+    group_key = rows * (width - 1) + cols - 1
+    _, first, group, count = np.unique(group_key, return_index=True, return_inverse=True,
+                                       return_counts=True)
+    nearest = np.full(len(count), np.inf)
+    np.minimum.at(nearest, group, depth)
+    shared = count > 1
+    depth_map[rows[first[shared]], cols[first[shared]]] = nearest[shared]
+    depth_map[depth_map < 0] = 0
+    return depth_map
+
+
+def depth_map_from_points(points: np.ndarray, projection: np.ndarray, size: Tuple[int, int],
+                          velodyne_depth: bool = False) -> np.ndarray:
+    """``[H, W]`` float64 ground truth of a scan ``[N, 4]`` through ``projection`` ``[3, 4]``."""
+    rows, cols, depth = project_points(points, projection, velodyne_depth)
+    return scatter_nearest(rows, cols, depth, size)
+
+
+def lidar_depth_map(calib_dir: PathLike, velodyne_path: PathLike, cam: int = 2,
+                    velodyne_depth: bool = False) -> np.ndarray:
+    """The ground truth of one scan in camera 2 or 3 of a KITTI raw date.
+
+    Args:
+        calib_dir: the date folder with ``calib_cam_to_cam.txt`` and ``calib_velo_to_cam.txt``.
+        velodyne_path: the ``.bin`` scan.
+        cam: 2 (left, side ``l``) or 3 (right, side ``r``).
+        velodyne_depth: depth = velodyne x instead of the camera depth (see the module
+            docstring, step 4).
+
+    Returns:
+        ``[H, W]`` float64 metres, 0 where there is no point; ``(H, W)`` from ``S_rect_02``.
+
+    Raises:
+        DataError: naming the calibration file or key, or the scan, that is missing or bad.
+    """
+    projection, size = velo_to_camera(calib_dir, cam)
+    return depth_map_from_points(load_velodyne_points(velodyne_path), projection, size,
+                                 velodyne_depth)
+
+
+def _gt_files(layout: KittiRawLayout, entry: SplitEntry, split: str) -> List[Path]:
+    """The files the ground truth of one test entry is made from."""
+    if split == "eigen_benchmark":
+        return [layout.depth_png_path(entry)]
+    calib_dir = layout.calib_dir(entry)
+    return [calib_dir / CAM_TO_CAM, calib_dir / VELO_TO_CAM, layout.velodyne_path(entry)]
+
+
+def _missing_gt_files(layout: KittiRawLayout, entries: List[SplitEntry], split: str,
+                      source: Path) -> List[str]:
+    """One line per missing file (with the first test-list line needing it)."""
+    problems, seen = [], set()
+    for number, entry in enumerate(entries, start=1):
+        for path in _gt_files(layout, entry, split):
+            if path not in seen and not path.is_file():
+                problems.append(f"{path}: missing (needed by {source} line {number})")
+            seen.add(path)
+    return problems
+
+
+def gt_depths(data_path: PathLike, split: str, split_dir: PathLike,
+              velodyne_depth: bool = False) -> List[np.ndarray]:
+    """The ground-truth maps of ``<split_dir>/<split>/test_files.txt``, in list order.
+
+    ``eigen``: each line's LiDAR scan in its side's camera (``l`` -> 2; the original always
+    uses camera 2, the same thing on its all-``l`` list). ``eigen_benchmark``: KITTI depth's
+    improved maps at :meth:`KittiRawLayout.depth_png_path`.
+
+    Returns:
+        float32 ``[H, W]`` maps (H, W of each date's images), metres, 0 = no ground truth.
+
+    Raises:
+        DataError: unknown split, bad test list, or (all listed at once) missing files.
+    """
+    if split not in GT_SPLITS:
+        raise DataError(f"split {split!r}: ground truth is exported for {' or '.join(GT_SPLITS)}")
+    entries = read_split(split_dir, split, "test")
+    layout = KittiRawLayout(data_path)
+    source = Path(split_dir) / split / "test_files.txt"
+    raise_on_problems(_missing_gt_files(layout, entries, split, source),
+                      f"ground truth of {source}")
+    projections: Dict[Tuple[Path, int], tuple] = {}
+    maps = []
+    for entry in entries:
+        if split == "eigen_benchmark":
+            maps.append(load_depth_png(layout.depth_png_path(entry)))
+            continue
+        key = (layout.calib_dir(entry), SIDE_CAMERA[entry.side])
+        if key not in projections:
+            projections[key] = velo_to_camera(*key)
+        points = load_velodyne_points(layout.velodyne_path(entry))
+        maps.append(depth_map_from_points(points, *projections[key], velodyne_depth)
+                    .astype(np.float32))
+    return maps
+
+
+def save_gt_depths(maps: List[np.ndarray], output_path: PathLike) -> Path:
+    """Writes ``maps`` as the original's ``gt_depths.npz``: key ``data``, an object array of
+    the ``[H, W]`` float32 maps (object, so maps of different sizes fit). Reading it back
+    unpickles that array: ``np.load(path, allow_pickle=True)["data"]`` -- load only files you
+    trust. Written to a temporary file first, so a stopped export leaves no partial file."""
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.empty(len(maps), dtype=object)
+    for index, depth in enumerate(maps):
+        data[index] = depth
+    partial = output_path.with_name(output_path.name + ".partial")
+    with open(partial, "wb") as file:
+        np.savez_compressed(file, data=data)
+    partial.replace(output_path)
+    return output_path
+
+
+def export_gt_depths(data_path: PathLike, split: str, split_dir: PathLike,
+                     output_path: PathLike, velodyne_depth: bool = False) -> int:
+    """:func:`gt_depths` of a split written by :func:`save_gt_depths` to ``output_path``
+    (the original writes ``splits/<split>/gt_depths.npz``).
 
     Returns:
         The number of maps written.
     """
-    entries = read_split(split_dir, split, "test")
-    layout = KittiRawLayout(data_path)
-    maps = []
-    for entry in entries:
-        if split == "eigen_benchmark":
-            maps.append(load_depth_png(layout.depth_png_path(entry.folder, entry.frame_index,
-                                                             entry.side)))
-        else:
-            depth = lidar_depth_map(layout.calib_dir(entry.folder),
-                                    layout.velodyne_path(entry.folder, entry.frame_index),
-                                    SIDE_CAMERA[entry.side])
-            maps.append(depth.astype(np.float32))
-    data = np.empty(len(maps), dtype=object)
-    data[:] = maps
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = output_path.with_name(output_path.name + ".partial.npz")
-    np.savez_compressed(partial, data=data)
-    partial.replace(output_path)
+    maps = gt_depths(data_path, split, split_dir, velodyne_depth)
+    save_gt_depths(maps, output_path)
     return len(maps)
