@@ -6,15 +6,25 @@ scaled (per-image median ratio for mono models, a fixed factor such as 5.4 for s
 to [1e-3, 80], and scored with the seven standard metrics, averaged over images.
 """
 
-from typing import NamedTuple, Optional
+import io
+import pickle
+import zipfile
+from pathlib import Path
+from typing import List, NamedTuple, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 
 MIN_DEPTH, MAX_DEPTH = 1e-3, 80.0
 GARG_CROP = (0.40810811, 0.99189189, 0.03594771, 0.96405229)  # rows, then columns
+GARG_CROP_SPLITS = ("eigen",)  # the original crops on eigen only (not eigen_benchmark)
 METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 STEREO_SCALE_FACTOR = 5.4
+GT_FILE = "gt_depths.npz"
+
+
+class EvaluationError(ValueError):
+    """Evaluation inputs that are missing or do not fit together (the message names them)."""
 
 
 def compute_errors(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -114,14 +124,98 @@ def evaluate_split(depth_net, config, layout, entries, gt_depths, garg_crop: boo
     Returns:
         :func:`summarize` of the per-image results.
     """
+    disps = predict_split(depth_net, config, layout, entries, post_process=post_process)
+    results = evaluate_disparities(disps, gt_depths, garg_crop, median_scaling, scale_factor)
+    return summarize(results, median_scaling)
+
+
+def predict_split(depth_net, config, layout, entries, batch_size: int = 8,
+                  post_process: bool = False) -> np.ndarray:
+    """Scaled disparities ``[N, height, width]`` of a split's test images (entries' order)."""
     from monodepth_tf.data.kitti import load_rgb
     from monodepth_tf.predict import predict_disparity
 
     images = (load_rgb(layout.image_path(e.folder, e.frame_index, e.side)) for e in entries)
-    disps = predict_disparity(depth_net, config, images, post_process=post_process)
-    results = [evaluate_image(gt, disp, garg_crop, median_scaling, scale_factor)
-               for gt, disp in zip(gt_depths, disps)]
-    return summarize(results, median_scaling)
+    return predict_disparity(depth_net, config, images, batch_size, post_process)
+
+
+def evaluate_disparities(disps: Sequence[np.ndarray], gt_depths: Sequence[np.ndarray],
+                         garg_crop: bool = False, median_scaling: bool = True,
+                         scale_factor: float = 1.0) -> List[ImageResult]:
+    """:func:`evaluate_image` of each prediction ``[h, w]`` against its ground truth.
+
+    Raises:
+        EvaluationError: the counts differ.
+    """
+    if len(disps) != len(gt_depths):
+        raise EvaluationError(f"{len(disps)} predicted disparities for {len(gt_depths)} "
+                              "ground-truth maps")
+    return [evaluate_image(np.asarray(gt, np.float32), np.asarray(disp, np.float32), garg_crop,
+                           median_scaling, scale_factor)
+            for gt, disp in zip(gt_depths, disps)]
+
+
+_NUMPY_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype"),
+                  ("numpy.core.multiarray", "_reconstruct"),
+                  ("numpy._core.multiarray", "_reconstruct"),
+                  ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+                  ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles NumPy arrays (an object array of arrays) and refuses any other global, so a
+    doctored ground-truth file cannot run code."""
+
+    def __init__(self, file, source: str):
+        super().__init__(file)
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _NUMPY_GLOBALS:
+            return super().find_class(module, name)
+        raise EvaluationError(f"{self.source}: refusing to load {module}.{name}: a ground-truth "
+                              "file holds only NumPy arrays")
+
+
+def load_gt_depths(path: Union[str, Path]) -> List[np.ndarray]:
+    """Reads a ``gt_depths.npz`` (key ``data``: an object array of ``[H, W]`` maps, as the
+    original's export and ``bin/export_gt_depth`` write, or one ``[N, H, W]`` array).
+
+    Object arrays are unpickled with only NumPy's array constructors allowed.
+
+    Returns:
+        the ``[H, W]`` float32 maps.
+
+    Raises:
+        EvaluationError: the file is missing, unreadable, or has no ``data`` array of maps.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"ground truth {path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "data.npy" not in archive.namelist():
+                raise EvaluationError(f"ground truth {path} has no 'data' array (it holds "
+                                      f"{', '.join(archive.namelist())})")
+            stream = io.BytesIO(archive.read("data.npy"))
+        version = np.lib.format.read_magic(stream)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        _, _, dtype = read_header(stream)
+        if dtype.hasobject:
+            data = _ArrayUnpickler(stream, str(path)).load()
+        else:
+            stream.seek(0)
+            data = np.lib.format.read_array(stream, allow_pickle=False)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        if isinstance(error, EvaluationError):
+            raise
+        raise EvaluationError(f"ground truth {path} is unreadable ({error})") from None
+    maps = [np.asarray(depth, dtype=np.float32) for depth in np.asarray(data, dtype=object)] \
+        if getattr(data, "dtype", None) == object else list(np.asarray(data, np.float32))
+    if not maps or any(depth.ndim != 2 for depth in maps):
+        raise EvaluationError(f"ground truth {path}: 'data' must hold [H, W] depth maps")
+    return maps
 
 
 def constant_depth_errors(gt_depths, garg_crop: bool = False) -> dict:
