@@ -11,45 +11,47 @@ and spread are printed); ``--eval_stereo`` multiplies by 5.4 and does not median
 Prints the original's table; ``--output_json`` also writes the numbers.
 """
 
+import dataclasses
 import json
-import sys
-import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from absl import flags
 
 from monodepth_tf.cli.common import run_tool
+from monodepth_tf.cli.progress import ProgressBar
 from monodepth_tf.evaluation import (GARG_CROP_SPLITS, GT_FILE, STEREO_SCALE_FACTOR,
                                      EvaluationError, evaluate_disparities, format_table,
                                      load_gt_depths, summarize)
 
-flags.DEFINE_string("load_weights_folder", None, "Weights folder (ours, or the original's .pth "
-                    "files) of the depth network to evaluate.")
-flags.DEFINE_string("model_zoo", None, "Model-zoo name instead of --load_weights_folder (see "
-                    "monodepth_tf.zoo; weights from $MONODEPTH_ZOO_DIR/<name>/).")
-flags.DEFINE_string("data_path", None, "Root of the KITTI raw data (the date folders).")
-flags.DEFINE_string("eval_split", "eigen", "Test split folder: eigen, eigen_benchmark, benchmark "
-                    "or any folder of --split_dir holding test_files.txt and gt_depths.npz.")
-flags.DEFINE_string("split_dir", None, "Folder of split folders (default: the project's "
-                    "splits/).")
-flags.DEFINE_bool("eval_mono", False, "Mono model: per-image median scaling.")
-flags.DEFINE_bool("eval_stereo", False, "Stereo model: no median scaling, depth x 5.4.")
-flags.DEFINE_bool("disable_median_scaling", False, "Do not median-scale (mono).")
-flags.DEFINE_float("pred_depth_scale_factor", 1.0, "Multiply predicted depths by this "
-                   "(--eval_stereo sets 5.4).")
-flags.DEFINE_bool("post_process", False, "Blend the prediction with that of the mirror image.")
-flags.DEFINE_bool("save_pred_disps", False, "Save the predicted disparities as "
-                  "disps_<split>_split.npy in the weights folder (or --output_dir).")
-flags.DEFINE_string("ext_disp_to_eval", None, "Evaluate these saved disparities (.npy, "
-                    "[N, h, w]) instead of running a network.")
-flags.DEFINE_bool("png", False, "The images are .png (default .jpg).")
-flags.DEFINE_integer("batch_size", 16, "Images per forward pass.", lower_bound=1)
-flags.DEFINE_string("output_dir", None, "Where --save_pred_disps writes (default: the weights "
-                    "folder).")
-flags.DEFINE_string("output_json", None, "Also write the metrics to this JSON file.")
-
 GT_SPLITS_EXPORTED = ("eigen", "eigen_benchmark")
+
+
+@dataclasses.dataclass
+class EvalArgs:
+    """The tool's flags, so that :func:`evaluate` also runs without absl (field = flag)."""
+
+    load_weights_folder: Optional[str] = None
+    model_zoo: Optional[str] = None
+    data_path: Optional[str] = None
+    eval_split: str = "eigen"
+    split_dir: Optional[str] = None
+    eval_mono: bool = False
+    eval_stereo: bool = False
+    disable_median_scaling: bool = False
+    pred_depth_scale_factor: float = 1.0
+    post_process: bool = False
+    save_pred_disps: bool = False
+    ext_disp_to_eval: Optional[str] = None
+    png: bool = False
+    batch_size: int = 16
+    output_dir: Optional[str] = None
+    output_json: Optional[str] = None
+
+    @classmethod
+    def from_flags(cls, values) -> "EvalArgs":
+        return cls(**{f.name: getattr(values, f.name) for f in dataclasses.fields(cls)})
 
 
 def gt_path(split_dir: Path, split: str) -> Path:
@@ -107,12 +109,6 @@ def load_saved_disparities(path: Path) -> np.ndarray:
     return disps.astype(np.float32)
 
 
-def progress(done: int, total: int, start: float) -> None:
-    rate = done / max(time.time() - start, 1e-9)
-    print(f"\r-> predicted {done}/{total} images ({rate:.1f}/s)", end="" if done < total
-          else "\n", file=sys.stderr, flush=True)
-
-
 def predict_split_disparities(args, split_dir: Path, folder: Path, count: int) -> np.ndarray:
     """Runs the network of ``folder`` on the split's test images (``count`` of them)."""
     from monodepth_tf.data.kitti import KittiRawLayout, load_rgb, read_split
@@ -132,16 +128,25 @@ def predict_split_disparities(args, split_dir: Path, folder: Path, count: int) -
           f"{config.width}x{config.height}")
     predictor = DisparityPredictor(depth, config)
     images = (load_rgb(layout.image_path(entry)) for entry in entries)
-    outputs, start = [], time.time()
+    outputs, bar = [], ProgressBar(len(entries))
     for disps in predictor.iterate(images, args.batch_size, args.post_process):
         outputs.append(disps)
-        progress(sum(len(d) for d in outputs), len(entries), start)
+        bar.update(len(disps))
+    bar.close()
     return np.concatenate(outputs)
 
 
-def main(argv):
-    del argv
-    args = flags.FLAGS
+def evaluate(args: EvalArgs) -> dict:
+    """Runs the evaluation the arguments describe, printing as the original does.
+
+    Returns:
+        the metrics (:func:`monodepth_tf.evaluation.summarize`) and what was evaluated.
+
+    Raises:
+        ValueError (EvaluationError, WeightsFolderError, DataError): bad input, named.
+    """
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size={args.batch_size} must be at least 1")
     if args.eval_mono == args.eval_stereo:
         raise ValueError("choose mono or stereo evaluation: give exactly one of --eval_mono and "
                          "--eval_stereo")
@@ -186,16 +191,52 @@ def main(argv):
         print(f" Scaling ratios | med: {summary['ratio_median']:0.3f} | "
               f"std: {summary['ratio_std']:0.3f}")
     print(format_table(summary))
+    record = dict(summary, split=args.eval_split, num_images=len(results),
+                  mode="stereo" if args.eval_stereo else "mono", garg_crop=garg_crop,
+                  median_scaling=median_scaling, scale_factor=scale_factor,
+                  post_process=bool(args.post_process), source=str(source))
     if args.output_json:
-        record = dict(summary, split=args.eval_split, num_images=len(results),
-                      mode="stereo" if args.eval_stereo else "mono", garg_crop=garg_crop,
-                      median_scaling=median_scaling, scale_factor=scale_factor,
-                      post_process=bool(args.post_process), source=str(source))
         path = Path(args.output_json).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=2) + "\n")
     print("\n-> Done!")
+    return record
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+    evaluate(EvalArgs.from_flags(flags.FLAGS))
+
+
+def define_flags() -> None:
+    """Defines the tool's flags (only when run as a tool, so importing defines nothing)."""
+    flags.DEFINE_string("load_weights_folder", None, "Weights folder (ours, or the original's .pth "
+                        "files) of the depth network to evaluate.")
+    flags.DEFINE_string("model_zoo", None, "Model-zoo name instead of --load_weights_folder (see "
+                        "monodepth_tf.zoo; weights from $MONODEPTH_ZOO_DIR/<name>/).")
+    flags.DEFINE_string("data_path", None, "Root of the KITTI raw data (the date folders).")
+    flags.DEFINE_string("eval_split", "eigen", "Test split folder: eigen, eigen_benchmark, benchmark "
+                        "or any folder of --split_dir holding test_files.txt and gt_depths.npz.")
+    flags.DEFINE_string("split_dir", None, "Folder of split folders (default: the project's "
+                        "splits/).")
+    flags.DEFINE_bool("eval_mono", False, "Mono model: per-image median scaling.")
+    flags.DEFINE_bool("eval_stereo", False, "Stereo model: no median scaling, depth x 5.4.")
+    flags.DEFINE_bool("disable_median_scaling", False, "Do not median-scale (mono).")
+    flags.DEFINE_float("pred_depth_scale_factor", 1.0, "Multiply predicted depths by this "
+                       "(--eval_stereo sets 5.4).")
+    flags.DEFINE_bool("post_process", False, "Blend the prediction with that of the mirror image.")
+    flags.DEFINE_bool("save_pred_disps", False, "Save the predicted disparities as "
+                      "disps_<split>_split.npy in the weights folder (or --output_dir).")
+    flags.DEFINE_string("ext_disp_to_eval", None, "Evaluate these saved disparities (.npy, "
+                        "[N, h, w]) instead of running a network.")
+    flags.DEFINE_bool("png", False, "The images are .png (default .jpg).")
+    flags.DEFINE_integer("batch_size", 16, "Images per forward pass.", lower_bound=1)
+    flags.DEFINE_string("output_dir", None, "Where --save_pred_disps writes (default: the weights "
+                        "folder).")
+    flags.DEFINE_string("output_json", None, "Also write the metrics to this JSON file.")
 
 
 def run():
+    define_flags()
     run_tool(main)
