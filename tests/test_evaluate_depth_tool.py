@@ -1,0 +1,311 @@
+"""bin/evaluate_depth: the Eigen protocol on a synthetic world and on a real KITTI frame, checked
+against an independent NumPy float64 computation of the protocol over the same predictions."""
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from monodepth_tf.cli.evaluate_depth import EvalArgs, evaluate
+from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.evaluation import EvaluationError
+from monodepth_tf.geometry import disp_to_depth
+from monodepth_tf.lanczos import resize_lanczos
+from monodepth_tf.weights.folder import (NetworkConfig, WeightsFolderError, build_networks,
+                                         load_networks, save_weights_folder)
+from tests.conftest import PROJECT_ROOT
+
+KITTI_DRIVE = "2011_09_26/2011_09_26_drive_0000_sync"
+GARG = (0.40810811, 0.99189189, 0.03594771, 0.96405229)
+
+
+# ---- an independent float64 implementation of the protocol -------------------------------
+
+def bilinear_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Half-pixel-centre bilinear resize with clamped borders, in float64."""
+    def axis(n_in, n_out):
+        x = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        low = np.floor(x).astype(int)
+        return low, np.minimum(low + 1, n_in - 1), x - low
+
+    image = image.astype(np.float64)
+    r0, r1, fr = axis(image.shape[0], height)
+    c0, c1, fc = axis(image.shape[1], width)
+    rows = image[r0] * (1 - fr)[:, None] + image[r1] * fr[:, None]
+    return rows[:, c0] * (1 - fc) + rows[:, c1] * fc
+
+
+def numpy_protocol(disps, gts, crop, median_scaling, factor):
+    """Mean metrics, the ratios and the valid-pixel counts of the Eigen protocol."""
+    errors, ratios, counts = [], [], []
+    for disp, gt in zip(disps, gts):
+        gt = gt.astype(np.float64)
+        h, w = gt.shape
+        depth = 1.0 / bilinear_resize(disp, h, w)
+        mask = (gt > 1e-3) & (gt < 80)
+        if crop:
+            keep = np.zeros_like(mask)
+            keep[int(GARG[0] * h):int(GARG[1] * h), int(GARG[2] * w):int(GARG[3] * w)] = True
+            mask &= keep
+        target, pred = gt[mask], depth[mask] * factor
+        ratio = np.median(target) / np.median(pred) if median_scaling else 1.0
+        pred = np.clip(pred * ratio, 1e-3, 80)
+        ratio_max = np.maximum(target / pred, pred / target)
+        errors.append([np.mean(np.abs(target - pred) / target),
+                       np.mean((target - pred) ** 2 / target),
+                       np.sqrt(np.mean((target - pred) ** 2)),
+                       np.sqrt(np.mean((np.log(target) - np.log(pred)) ** 2)),
+                       np.mean(ratio_max < 1.25), np.mean(ratio_max < 1.25 ** 2),
+                       np.mean(ratio_max < 1.25 ** 3)])
+        ratios.append(ratio)
+        counts.append(mask.sum())
+    return np.mean(errors, axis=0), np.array(ratios), np.array(counts)
+
+
+NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
+
+
+def assert_matches_numpy(record, disps, gts, crop, median_scaling, factor):
+    expected, ratios, counts = numpy_protocol(disps, gts, crop, median_scaling, factor)
+    got = np.array([record[name] for name in NAMES])
+    # float32 (the tool) against float64: continuous metrics to 1e-5; the threshold
+    # fractions may differ by a pixel or two crossing 1.25^k, i.e. 2 / valid pixels
+    np.testing.assert_allclose(got[:4], expected[:4], rtol=1e-5)
+    np.testing.assert_allclose(got[4:], expected[4:], atol=2.0 / counts.min())
+    if median_scaling:
+        np.testing.assert_allclose(record["ratio_median"], np.median(ratios), rtol=1e-5)
+        np.testing.assert_allclose(record["ratio_std"], np.std(ratios / np.median(ratios)),
+                                   rtol=1e-4, atol=1e-7)
+    return expected
+
+
+def printed_row(stdout: str) -> np.ndarray:
+    row = [line for line in stdout.splitlines() if line.startswith("&")][-1]
+    return np.array([float(v) for v in row.rstrip("\\").split("&")[1:]])
+
+
+def direct_disparities(folder, images, post_process=False):
+    """Scaled disparities straight from the network (no tool code): Lanczos to the feed size,
+    forward, disp_to_depth; post-processing blended here from its definition."""
+    config, depth, _ = load_networks(folder, with_pose=False)
+    batch = np.stack([resize_lanczos(i, config.height, config.width) for i in images])
+    batch = tf.constant(batch.astype(np.float32) / 255.0)
+
+    def scaled(x):
+        disp = depth(x, training=False)[0][..., 0]
+        return disp_to_depth(disp, config.min_depth, config.max_depth)[0].numpy()
+
+    disp = scaled(batch)
+    if post_process:
+        back = scaled(batch[:, :, ::-1])[:, :, ::-1]
+        w = disp.shape[2]
+        ramp = np.clip(20 * (np.linspace(0, 1, w) - 0.05), 0, 1)  # 0 at the left edge
+        left, right = 1 - ramp, (1 - ramp)[::-1]
+        disp = right * disp + left * back + (1 - left - right) * 0.5 * (disp + back)
+    return disp
+
+
+# ---- fixtures -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    summary = make_synthetic_kitti(root, seed=3, num_drives=2, frames_per_drive=10, height=96,
+                                   width=320, ext="png", workers=1)
+    assert summary.test == 8
+    return summary
+
+
+@pytest.fixture(scope="module")
+def gts(world):
+    with np.load(world.gt_depths, allow_pickle=True) as data:
+        return [np.asarray(m, np.float32) for m in data["data"]]
+
+
+@pytest.fixture(scope="module")
+def test_images(world):
+    import cv2
+    lines = (world.split_dir / "synthetic" / "test_files.txt").read_text().split("\n")
+    images = []
+    for line in filter(None, lines):
+        folder, index, _ = line.split()
+        path = world.root / folder / "image_02" / "data" / f"{int(index):010d}.png"
+        images.append(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+    return images
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    keras.utils.set_random_seed(7)
+    config = NetworkConfig(height=64, width=192, pose_model_type=None)
+    depth, _ = build_networks(config, with_pose=False)
+    return save_weights_folder(tmp_path_factory.mktemp("w") / "random64", config, depth)
+
+
+def base_args(world, weights, **changes):
+    args = EvalArgs(load_weights_folder=str(weights), data_path=str(world.root),
+                    split_dir=str(world.split_dir), eval_split="synthetic", png=True,
+                    batch_size=3)
+    return EvalArgs(**{**args.__dict__, **changes})
+
+
+@pytest.fixture(scope="module")
+def mono_run(world, weights, tmp_path_factory):
+    """One network run, mono, disparities and JSON saved."""
+    out = tmp_path_factory.mktemp("mono")
+    args = base_args(world, weights, eval_mono=True, save_pred_disps=True, output_dir=str(out),
+                     output_json=str(out / "metrics.json"))
+    with contextlib.redirect_stdout(io.StringIO()) as stdout:
+        record = evaluate(args)
+    return record, out, stdout.getvalue()
+
+
+# ---- synthetic world ------------------------------------------------------------------------
+
+def test_mono_network_run_matches_numpy(mono_run, gts, weights, test_images):
+    record, out, stdout = mono_run
+    disps = np.load(out / "disps_synthetic_split.npy")
+    assert disps.shape == (8, 64, 192) and disps.dtype == np.float32
+    np.testing.assert_allclose(disps, direct_disparities(weights, test_images), rtol=1e-5,
+                               atol=1e-6)
+    expected = assert_matches_numpy(record, disps, gts, crop=False, median_scaling=True,
+                                    factor=1.0)
+    assert json.loads((out / "metrics.json").read_text())["abs_rel"] == record["abs_rel"]
+    assert record["num_images"] == 8 and record["garg_crop"] is False
+    # the printed table (3 decimals) and ratios, as the original prints them
+    np.testing.assert_allclose(printed_row(stdout), expected, atol=5e-4 + 1e-9)
+    ratios = numpy_protocol(disps, gts, False, True, 1.0)[1]
+    assert f"med: {np.median(ratios):0.3f} | std: {np.std(ratios / np.median(ratios)):0.3f}" \
+        in stdout
+    assert "abs_rel |   sq_rel |" in stdout
+
+
+def test_ext_disp_to_eval_gives_identical_numbers(mono_run, world):
+    record, out, _ = mono_run
+    again = evaluate(EvalArgs(ext_disp_to_eval=str(out / "disps_synthetic_split.npy"),
+                              split_dir=str(world.split_dir), eval_split="synthetic",
+                              eval_mono=True))
+    assert [again[n] for n in NAMES + ("ratio_median", "ratio_std")] == \
+        [record[n] for n in NAMES + ("ratio_median", "ratio_std")]
+
+
+def test_stereo_post_processed_run_matches_numpy(world, weights, gts, test_images, tmp_path):
+    record = evaluate(base_args(world, weights, eval_stereo=True, post_process=True,
+                                save_pred_disps=True, output_dir=str(tmp_path)))
+    disps = np.load(tmp_path / "disps_synthetic_split.npy")
+    np.testing.assert_allclose(disps, direct_disparities(weights, test_images, True),
+                               rtol=1e-5, atol=1e-6)
+    assert "ratio_median" not in record and record["scale_factor"] == 5.4
+    assert_matches_numpy(record, disps, gts, crop=False, median_scaling=False, factor=5.4)
+
+
+def test_disabled_median_scaling_with_a_factor(mono_run, world, gts):
+    _, out, _ = mono_run
+    disps = np.load(out / "disps_synthetic_split.npy")
+    record = evaluate(EvalArgs(ext_disp_to_eval=str(out / "disps_synthetic_split.npy"),
+                               split_dir=str(world.split_dir), eval_split="synthetic",
+                               eval_mono=True, disable_median_scaling=True,
+                               pred_depth_scale_factor=30.0))
+    assert_matches_numpy(record, disps, gts, crop=False, median_scaling=False, factor=30.0)
+
+
+@pytest.mark.parametrize("split, crop", [("eigen", True), ("eigen_benchmark", False)])
+def test_garg_crop_on_eigen_only(mono_run, world, gts, tmp_path, split, crop):
+    _, out, _ = mono_run
+    shutil.copytree(world.split_dir / "synthetic", tmp_path / split)
+    disps = np.load(out / "disps_synthetic_split.npy")
+    record = evaluate(EvalArgs(ext_disp_to_eval=str(out / "disps_synthetic_split.npy"),
+                               split_dir=str(tmp_path), eval_split=split, eval_mono=True))
+    assert record["garg_crop"] is crop
+    assert_matches_numpy(record, disps, gts, crop=crop, median_scaling=True, factor=1.0)
+    other = numpy_protocol(disps, gts, not crop, True, 1.0)[0]
+    assert abs(record["abs_rel"] - other[0]) > 1e-4  # the crop changes the numbers
+
+
+# ---- a real KITTI frame with the reference weights -----------------------------------------
+
+def test_real_kitti_frame_with_the_reference_weights(kitti_dir, reference_dir, tmp_path):
+    import cv2
+    split = tmp_path / "splits" / "eigen"
+    split.mkdir(parents=True)
+    (split / "test_files.txt").write_text(f"{KITTI_DRIVE} 0000000001 l\n")
+    with np.load(kitti_dir / "reference" / "gt_depth_2011_09_26_drive_0000_0000000001.npz") \
+            as ref:
+        gt = ref["cam2"].astype(np.float32)
+    maps = np.empty(1, dtype=object)
+    maps[0] = gt
+    np.savez_compressed(split / "gt_depths.npz", data=maps)
+    record = evaluate(EvalArgs(load_weights_folder=str(reference_dir),
+                               data_path=str(kitti_dir / "raw"), split_dir=str(tmp_path / "splits"),
+                               eval_split="eigen", png=True, eval_mono=True, save_pred_disps=True,
+                               output_dir=str(tmp_path)))
+    disps = np.load(tmp_path / "disps_eigen_split.npy")
+    assert disps.shape == (1, 192, 640) and record["garg_crop"] is True
+    image = cv2.cvtColor(cv2.imread(str(kitti_dir / "raw" / KITTI_DRIVE / "image_02" / "data"
+                                        / "0000000001.png")), cv2.COLOR_BGR2RGB)
+    # eager against compiled float32 at 192x640: this random network amplifies rounding
+    # (the reference itself agrees with ours to 6.6e-4 in scaled disparity, see test_predict_tool)
+    np.testing.assert_allclose(disps, direct_disparities(reference_dir, [image]), rtol=1e-3)
+    expected = assert_matches_numpy(record, disps, [gt], crop=True, median_scaling=True,
+                                    factor=1.0)
+    assert 0 < expected[0] < 10 and np.isfinite(expected).all()
+
+
+# ---- bad input ------------------------------------------------------------------------------
+
+def run_tool(*args):
+    return subprocess.run([sys.executable, str(PROJECT_ROOT / "bin" / "evaluate_depth"), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_mono_or_stereo_is_required(world, weights):
+    for choice in ({}, {"eval_mono": True, "eval_stereo": True}):
+        with pytest.raises(ValueError, match="--eval_mono and --eval_stereo"):
+            evaluate(base_args(world, weights, **choice))
+
+
+def test_split_without_ground_truth_says_how_to_make_it(world, weights, tmp_path):
+    (tmp_path / "eigen").mkdir()
+    (tmp_path / "eigen" / "test_files.txt").write_text(f"{KITTI_DRIVE} 1 l\n")
+    result = run_tool("--load_weights_folder", str(weights), "--data_path", str(world.root),
+                      "--split_dir", str(tmp_path), "--eval_split", "eigen", "--eval_mono")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert str(tmp_path / "eigen" / "gt_depths.npz") in result.stderr
+    assert "bin/export_gt_depth" in result.stderr and "--split eigen" in result.stderr
+
+
+def test_weights_of_another_architecture_name_the_file(world, weights, tmp_path):
+    folder = tmp_path / "r34"
+    shutil.copytree(weights, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "num_layers": 34}))
+    with pytest.raises(WeightsFolderError, match=str(folder / "encoder.weights.h5")):
+        evaluate(base_args(world, folder, eval_mono=True))
+
+
+def test_saved_disparities_that_do_not_fit(world, tmp_path):
+    wrong = tmp_path / "three.npy"
+    np.save(wrong, np.ones((3, 64, 192), np.float32))
+    with pytest.raises(EvaluationError, match="three.npy holds 3 disparities"):
+        evaluate(EvalArgs(ext_disp_to_eval=str(wrong), split_dir=str(world.split_dir),
+                          eval_split="synthetic", eval_mono=True))
+    text = tmp_path / "ints.npy"
+    np.save(text, np.ones((8, 64, 192), np.int32))
+    with pytest.raises(ValueError, match="ints.npy holds int32"):
+        evaluate(EvalArgs(ext_disp_to_eval=str(text), split_dir=str(world.split_dir),
+                          eval_split="synthetic", eval_mono=True))
+
+
+def test_missing_data_path_and_weights(world, weights):
+    with pytest.raises(ValueError, match="--data_path"):
+        evaluate(base_args(world, weights, eval_mono=True, data_path=None))
+    with pytest.raises(ValueError, match="nowhere does not exist"):
+        evaluate(base_args(world, "/nowhere", eval_mono=True))
