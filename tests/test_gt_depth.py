@@ -201,6 +201,7 @@ def test_eigen_benchmark_export_reads_the_improved_maps(tmp_path):
     assert data[0][3, 1] == 9.25
 
 
-def test_export_refuses_splits_without_ground_truth(tmp_path):
-    with pytest.raises(DataError, match="'eigen_zhou': ground truth is exported for eigen"):
-        export_gt_depths(tmp_path, "eigen_zhou", tmp_path, tmp_path / "gt_depths.npz")
+@pytest.mark.parametrize("split", ["benchmark", "odom"])
+def test_export_refuses_splits_without_raw_frames(tmp_path, split):
+    with pytest.raises(DataError, match=f"'{split}': its test list does not name raw KITTI"):
+        export_gt_depths(tmp_path, split, tmp_path, tmp_path / "gt_depths.npz")

@@ -21,7 +21,8 @@ from monodepth_tf.data.kitti import default_split_dir
 EXIT_DATA_PROBLEM = 2
 
 flags.DEFINE_string("data_path", None, "Root of the KITTI raw data (holding the date folders).")
-flags.DEFINE_enum("split", "eigen", list(GT_SPLITS), "Test split to export.")
+flags.DEFINE_string("split", "eigen", f"Test split to export: {', '.join(GT_SPLITS)}, or any "
+                    "split folder whose test lines name raw KITTI frames (LiDAR ground truth).")
 flags.DEFINE_string("split_dir", None, "Folder holding the split folders (default: the "
                     "repository's splits/; see splits/README.md).")
 flags.DEFINE_string("output_dir", None, "Where to write gt_depths.npz (default: the split's "

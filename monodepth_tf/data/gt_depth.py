@@ -35,6 +35,9 @@ from monodepth_tf.data.kitti import (SIDE_CAMERA, KittiRawLayout, SplitEntry, lo
 
 PathLike = Union[str, Path]
 GT_SPLITS = ("eigen", "eigen_benchmark")
+# Splits whose test lines are not raw-layout frames (any other split's ground truth is the
+# LiDAR projection, as for eigen).
+NO_GT_SPLITS = ("benchmark", "odom")
 
 
 def load_velodyne_points(path: PathLike) -> np.ndarray:
@@ -173,7 +176,8 @@ def gt_depths(data_path: PathLike, split: str, split_dir: PathLike,
 
     ``eigen``: each line's LiDAR scan in its side's camera (``l`` -> 2; the original always
     uses camera 2, the same thing on its all-``l`` list). ``eigen_benchmark``: KITTI depth's
-    improved maps at :meth:`KittiRawLayout.depth_png_path`.
+    improved maps at :meth:`KittiRawLayout.depth_png_path`. Any other split of raw-layout
+    lines (``synthetic``, a user's own): the LiDAR projection, as for ``eigen``.
 
     Returns:
         float32 ``[H, W]`` maps (H, W of each date's images), metres, 0 = no ground truth.
@@ -181,8 +185,10 @@ def gt_depths(data_path: PathLike, split: str, split_dir: PathLike,
     Raises:
         DataError: unknown split, bad test list, or (all listed at once) missing files.
     """
-    if split not in GT_SPLITS:
-        raise DataError(f"split {split!r}: ground truth is exported for {' or '.join(GT_SPLITS)}")
+    if split in NO_GT_SPLITS:
+        raise DataError(f"split {split!r}: its test list does not name raw KITTI frames with "
+                        f"LiDAR scans; ground truth is exported for {' or '.join(GT_SPLITS)} "
+                        "(or any split of raw-layout test lines)")
     entries = read_split(split_dir, split, "test")
     layout = KittiRawLayout(data_path)
     source = Path(split_dir) / split / "test_files.txt"
