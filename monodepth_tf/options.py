@@ -71,6 +71,11 @@ class TrainOptions:
     save_steps: int = 0
     jit_compile: bool = False
     mixed_precision: Optional[str] = None
+    val_samples: int = 500
+    gpu: str = ""
+    # the GluonCV port's names (architecture presets; see monodepth_tf.zoo)
+    model_zoo: str = ""
+    model_zoo_pose: str = ""
 
     @property
     def all_frame_ids(self) -> Tuple[FrameId, ...]:
@@ -132,6 +137,10 @@ class TrainOptions:
                 raise OptionsError(f"--{name}={getattr(self, name)} is not one of {allowed}")
         if self.batch_size < 1:
             raise OptionsError(f"--batch_size={self.batch_size} must be at least 1")
+        if self.val_samples < 0:
+            raise OptionsError(f"--val_samples={self.val_samples} must be 0 (all) or more")
+        if self.gpu and not all(g.strip().isdigit() for g in self.gpu.split(",")):
+            raise OptionsError(f"--gpu={self.gpu} must be GPU indices such as 0 or 0,1")
         if not 0 < self.min_depth < self.max_depth:
             raise OptionsError(f"--min_depth={self.min_depth} and --max_depth={self.max_depth} "
                                "must satisfy 0 < min_depth < max_depth")
@@ -190,6 +199,18 @@ def define_training_flags() -> None:
                          "only).")
     flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the step with XLA.")
     flags.DEFINE_enum("mixed_precision", None, ["float16", "bfloat16"], "Mixed precision.")
+    flags.DEFINE_integer("val_samples", d.val_samples, "Val samples scored at each epoch's end, "
+                         "spread over the val list (0: all).")
+    flags.DEFINE_string("gpu", d.gpu, "GPU indices to train on, e.g. 0 or 0,1 (default: every "
+                        "visible GPU; the CPU when there is none).")
+    flags.DEFINE_string("model_zoo", d.model_zoo, "GluonCV-style depth model name, e.g. "
+                        "monodepth2_resnet18_kitti_mono_640x192: sets the mode, ResNet depth "
+                        "and feed size (explicit flags win).")
+    flags.DEFINE_string("model_zoo_pose", d.model_zoo_pose, "GluonCV-style pose model name, e.g. "
+                        "monodepth2_resnet18_posenet_kitti_mono_640x192 (must match "
+                        "--model_zoo's mode).")
+    flags.DEFINE_bool("pretrained_base", None, "GluonCV's name for --weights_init=pretrained "
+                      "(--nopretrained_base: scratch).")
 
 
 def from_flags(values=None) -> TrainOptions:
@@ -198,7 +219,17 @@ def from_flags(values=None) -> TrainOptions:
     values = values or flags.FLAGS
     names = {f.name for f in dataclasses.fields(TrainOptions)}
     chosen = {}
-    preset = MODES.get(values.mode, {}) if values.mode else {}
+    mode, zoo_preset = values.mode, _zoo_presets(values)
+    if zoo_preset:
+        if mode and mode != zoo_preset["mode"]:
+            raise OptionsError(f"--mode={mode} contradicts --model_zoo={values.model_zoo} "
+                               f"(a {zoo_preset['mode']} model)")
+        mode = zoo_preset.pop("mode")
+    preset = dict(MODES.get(mode, {}) if mode else {}, **zoo_preset)
+    if "pretrained_base" in values and values.pretrained_base is not None:
+        if values["weights_init"].present:
+            raise OptionsError("give --weights_init or --pretrained_base, not both")
+        preset["weights_init"] = "pretrained" if values.pretrained_base else "scratch"
     for name in names:
         if name not in values:
             continue
@@ -213,6 +244,37 @@ def from_flags(values=None) -> TrainOptions:
         raise OptionsError(f"--scales/--frame_ids must be integers (or s): {error}") from None
     chosen["models_to_load"] = tuple(chosen["models_to_load"])
     chosen["log_dir"] = chosen.get("log_dir") or TrainOptions.log_dir
-    if values.mode in ("stereo", "mono_stereo") and not chosen["use_stereo"]:
-        raise OptionsError(f"--mode={values.mode} needs stereo frames, but --use_stereo is off")
+    if mode in ("stereo", "mono_stereo") and not chosen["use_stereo"]:
+        flag = f"--mode={mode}" if values.mode else f"--model_zoo={values.model_zoo}"
+        raise OptionsError(f"{flag} needs stereo frames, but --use_stereo is off")
     return TrainOptions(**chosen).validate()
+
+
+def _zoo_presets(values) -> dict:
+    """What ``--model_zoo`` / ``--model_zoo_pose`` set: the mode (key ``mode``), ResNet depth
+    and feed size of the named models."""
+    from monodepth_tf import zoo
+
+    depth_name = values.model_zoo if "model_zoo" in values else ""
+    pose_name = values.model_zoo_pose if "model_zoo_pose" in values else ""
+    if not depth_name and not pose_name:
+        return {}
+    if pose_name and not depth_name:
+        raise OptionsError("--model_zoo_pose needs --model_zoo (the depth model it goes with)")
+    try:
+        depth = zoo.resolve(depth_name)
+        pose = zoo.resolve(pose_name) if pose_name else None
+    except ValueError as error:
+        flag = "--model_zoo" if depth_name not in zoo.PRESETS else "--model_zoo_pose"
+        raise OptionsError(f"{flag}: {error}") from None
+    if depth.is_pose:
+        raise OptionsError(f"--model_zoo={depth_name} is a pose network: pass it as "
+                           "--model_zoo_pose, and a depth model as --model_zoo")
+    if pose is not None and (not pose.is_pose or pose.mode != depth.mode):
+        raise OptionsError(f"--model_zoo_pose={pose_name} does not go with "
+                           f"--model_zoo={depth_name} (a {depth.mode} depth model)")
+    preset = dict(mode=depth.mode, num_layers=depth.num_layers, height=depth.height,
+                  width=depth.width)
+    if pose is not None:
+        preset["pose_model_type"] = "separate_resnet"
+    return preset

@@ -7,7 +7,9 @@ Layout of a run (``<log_dir>/<model_name>/``)::
     checkpoints/                  tf.train.CheckpointManager (networks, Adam, epoch, step)
     models/weights_<epoch>/       weight folders (see monodepth_tf.weights.folder)
     models/weights_final/
-    tensorboard/                  scalars
+    models/weights_best/          the epoch with the lowest val abs_rel (with LiDAR ground truth)
+    tensorboard/                  scalars (losses, learning rate, samples/s, val metrics) and
+                                  images (inputs, colour-mapped disparities, auto-masks)
 
 A restarted run restores the newest checkpoint and continues at the same epoch and step: the
 data order and augmentation of an epoch depend only on (seed, epoch), so it sees the batches the
@@ -31,8 +33,12 @@ import tensorflow as tf
 from monodepth_tf.data.check import raise_on_problems, split_problems
 from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry, default_split_dir, read_split
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
+from monodepth_tf.evaluation import METRIC_NAMES
 from monodepth_tf.options import OptionsError, TrainOptions
-from monodepth_tf.training import Trainer, make_strategy
+from monodepth_tf.summaries import (disparity_images, mask_images, to_uint8, write_images,
+                                    write_scalar)
+from monodepth_tf.training import Trainer, as_float32, make_strategy
+from monodepth_tf.validation import Validator, lidar_missing, spread_subset
 from monodepth_tf.weights.folder import NetworkConfig, load_weights_folder, save_weights_folder
 from monodepth_tf.weights.torch_import import load_imagenet_resnet
 
@@ -82,6 +88,25 @@ def imagenet_checkpoint(num_layers: int) -> Path:
             f"at {cached / name}, or train with --weights_init=scratch") from None
 
 
+def strategy_devices(gpu: str, log: Optional[logging.Logger] = None) -> Optional[List[str]]:
+    """The devices ``--gpu`` names (None: let :func:`make_strategy` take every visible GPU).
+    On a machine without GPUs, ``--gpu`` falls back to the CPU with a warning, so that a
+    command written for a GPU machine still runs."""
+    if not gpu:
+        return None
+    visible = tf.config.list_logical_devices("GPU")
+    if not visible:
+        if log:
+            log.warning("--gpu=%s: no GPU is visible; training on the CPU", gpu)
+        return ["/cpu:0"]
+    indices = [int(g) for g in gpu.split(",")]
+    absent = [i for i in indices if i >= len(visible)]
+    if absent:
+        raise OptionsError(f"--gpu={gpu}: GPU {absent[0]} does not exist ({len(visible)} "
+                           "visible)")
+    return [visible[i].name for i in indices]
+
+
 def worker_index(strategy: tf.distribute.Strategy) -> int:
     """0 for the chief (or a single machine), else this worker's index in TF_CONFIG."""
     resolver = getattr(strategy, "cluster_resolver", None)
@@ -101,13 +126,17 @@ class Run:
         self.options = options
         self.data = data
         keras.utils.set_random_seed(options.seed)
-        self.strategy = strategy or make_strategy()
+        warnings = []
+        self.strategy = strategy or make_strategy(
+            strategy_devices(options.gpu, _ListLog(warnings)))
         # Across machines every worker trains; the chief writes the run folder, the others
         # keep their own checkpoints in a hidden sub-folder so that nobody overwrites anybody.
         worker = worker_index(self.strategy)
         self.dir = options.run_dir if worker == 0 else options.run_dir / f".worker_{worker}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log = _make_logger(self.dir / "train.log")
+        for message in warnings:
+            self.log.warning(message)
         self.steps_per_epoch = len(data.train) // options.batch_size
         if self.steps_per_epoch == 0:
             raise OptionsError(f"--batch_size={options.batch_size} is larger than the "
@@ -118,12 +147,28 @@ class Run:
                                options.mixed_precision)
         self.system = self.trainer.system
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.checkpoint = self.trainer.checkpoint(epoch=self.epoch)
+        # the lowest val abs_rel so far: checkpointed, so that a resumed run keeps the best
+        self.best_abs_rel = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.checkpoint = self.trainer.checkpoint(epoch=self.epoch,
+                                                  best_abs_rel=self.best_abs_rel)
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.dir / "checkpoints",
                                                   max_to_keep=3)
         self.pipeline = PipelineOptions(options.height, options.width, options.all_frame_ids,
                                         options.scales, augment=True, seed=options.seed)
         self.writer = tf.summary.create_file_writer(str(self.dir / "tensorboard"))
+        self.validator = self._make_validator()
+
+    def _make_validator(self) -> Optional[Validator]:
+        o = self.options
+        entries = spread_subset(self.data.val, o.val_samples)
+        if not entries:
+            self.log.info("no val samples: no validation")
+            return None
+        missing = lidar_missing(self.data.layout, entries)
+        if missing:
+            self.log.info("validation: loss only (no LiDAR ground truth: %s is missing)", missing)
+        return Validator(self.data.layout, entries, self.pipeline, o.loss_options(),
+                         with_depth=missing is None, batch_size=o.batch_size)
 
     def initialize(self) -> None:
         """Resume from the newest checkpoint, else load weights / ImageNet as asked."""
@@ -145,11 +190,31 @@ class Run:
             self.log.info("encoders initialized from ImageNet weights %s", path)
         (self.dir / "opt.json").write_text(json.dumps(dataclasses.asdict(o), indent=2) + "\n")
 
+    def validate(self, epoch: int) -> None:
+        """Scores the val samples; saves ``weights_best`` when abs_rel improved."""
+        if self.validator is None:
+            return
+        result = self.validator(self.system)
+        step = int(self.trainer.iterations.numpy())
+        with self.writer.as_default(step=step):
+            write_scalar("val/loss", result.loss)
+            for name, value in (result.depth or {}).items():
+                write_scalar(f"val/{name}", value)
+        if result.depth is None:
+            self.log.info("epoch %d val loss %.5f", epoch, result.loss)
+            return
+        metrics = " ".join(f"{m} {result.depth[m]:.4f}" for m in METRIC_NAMES)
+        self.log.info("epoch %d val loss %.5f %s", epoch, result.loss, metrics)
+        if result.depth["abs_rel"] < float(self.best_abs_rel.numpy()):
+            self.best_abs_rel.assign(result.depth["abs_rel"])
+            self.save_weights("weights_best", {"epoch": epoch, "val": result.depth})
+
     def checkpoint_variables(self):
         """Every variable a checkpoint holds: networks (BatchNorm statistics included), Adam's
-        step and moments, and the epoch."""
+        step and moments, the epoch and the best val abs_rel."""
         variables = [v for net in self.system.networks().values() for v in net.variables]
-        return variables + list(self.trainer.optimizer.variables) + [self.epoch]
+        return variables + list(self.trainer.optimizer.variables) + [self.epoch,
+                                                                      self.best_abs_rel]
 
     def _dataset(self, epoch: int, skip_batches: int):
         def dataset_fn(context):
@@ -185,16 +250,21 @@ class Run:
                     return "non-finite loss"
                 step += 1
                 self._log_step(step, total_steps, result, started, start_step)
+                if step % o.log_frequency == 0 or step == start_step + 1:
+                    self._log_images(step, batch)
                 if o.save_steps and step % o.save_steps == 0:
                     self.manager.save(checkpoint_number=step)
                 if step >= total_steps or step % self.steps_per_epoch == 0:
                     break
             if step % self.steps_per_epoch == 0:
-                self.epoch.assign(step // self.steps_per_epoch)
-                self.manager.save(checkpoint_number=step)
                 finished = step // self.steps_per_epoch
+                self.validate(finished - 1)
+                self.epoch.assign(finished)
+                self.manager.save(checkpoint_number=step)
                 if finished % o.save_frequency == 0:
                     self.save_weights(f"weights_{finished - 1}")
+            elif step >= total_steps:  # stopped inside an epoch (--max_steps)
+                self.validate(step // self.steps_per_epoch)
         self.manager.save(checkpoint_number=step)
         self.save_weights("weights_final")
         return "done"
@@ -215,7 +285,26 @@ class Run:
                           (step - 1) // self.steps_per_epoch, step, total, float(result.total),
                           rate, time.strftime("%H:%M:%S", time.gmtime(remaining)))
 
-    def save_weights(self, name: str) -> Path:
+    def _log_images(self, step: int, distributed_batch) -> None:
+        """Up to four samples of the first replica's batch: inputs, the disparity of each
+        scale (colour-mapped) and, with auto-masking, the scale-0 auto-mask; from the networks
+        in inference mode (a training-mode pass would move BatchNorm's statistics)."""
+        local = self.strategy.experimental_local_results
+        batch = tf.nest.map_structure(lambda t: local(t)[0][:4], distributed_batch)
+        outputs, losses = self._preview(batch)
+        with self.writer.as_default(step=step):
+            write_images("color/0", list(to_uint8(batch.color["0"][0].numpy())))
+            for scale, disp in zip(self.options.scales, outputs.disps):
+                write_images(f"disp/{scale}", disparity_images(disp.numpy()))
+            if losses.identity_selection:
+                write_images("automask/0", mask_images(losses.identity_selection[0].numpy()))
+
+    @tf.function
+    def _preview(self, batch):
+        outputs = as_float32(self.system(batch, training=False))
+        return outputs, self.system.loss(batch, outputs, self.options.loss_options())
+
+    def save_weights(self, name: str, extra: Optional[dict] = None) -> Path:
         o = self.options
         config = NetworkConfig(height=o.height, width=o.width, num_layers=o.num_layers,
                                scales=tuple(o.scales), use_stereo=o.use_stereo,
@@ -223,23 +312,21 @@ class Run:
                                                 else None),
                                num_pose_frames=o.model_options().num_pose_frames,
                                min_depth=o.min_depth, max_depth=o.max_depth)
+        extra = dict(extra or {}, step=int(self.trainer.iterations.numpy()))
         folder = save_weights_folder(self.dir / "models" / name, config, self.system.depth,
-                                     self.system.pose, extra={"step":
-                                                              int(self.trainer.iterations.numpy())})
+                                     self.system.pose, extra=extra)
         self.log.info("saved %s", folder)
         return folder
 
 
-# TensorBoard's scalar plugin metadata: tf.summary.scalar itself lives in the tensorboard
-# package, which TensorFlow no longer installs; the event files are TensorFlow's own.
-SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
-    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars")
-).SerializeToString()
+class _ListLog:
+    """Collects warnings before the run's logger exists."""
 
+    def __init__(self, messages: List[str]):
+        self.messages = messages
 
-def write_scalar(name: str, value) -> None:
-    """A TensorBoard scalar in the default summary writer at its default step."""
-    tf.summary.write(name, tf.cast(value, tf.float32), metadata=SCALAR_METADATA)
+    def warning(self, message: str, *args) -> None:
+        self.messages.append(message % args)
 
 
 def _make_logger(path: Path) -> logging.Logger:

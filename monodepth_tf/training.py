@@ -59,7 +59,7 @@ class StepResult(NamedTuple):
     per_scale: Tuple[tf.Tensor, ...]
 
 
-def _as_float32(outputs: NetworkOutputs) -> NetworkOutputs:
+def as_float32(outputs: NetworkOutputs) -> NetworkOutputs:
     """Network outputs in float32 for the loss (they are float16/bfloat16 under mixed
     precision; the geometry and the loss always compute in float32)."""
     cast = lambda t: tf.cast(t, tf.float32)  # noqa: E731
@@ -110,7 +110,7 @@ class Trainer:
 
     def _loss_and_gradients(self, batch: Batch):
         with tf.GradientTape() as tape:
-            outputs = _as_float32(self.system(batch, training=True))
+            outputs = as_float32(self.system(batch, training=True))
             # tie-breaking noise drawn from (step, replica): reproducible across restarts
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             seed = tf.stack([tf.cast(self.optimizer.iterations, tf.int64) * 1024,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -190,3 +191,67 @@ def test_two_workers_on_loopback_end_with_identical_weights(world, tmp_path):
     assert len(pairs) > 100
     for a, b in pairs:
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def numpy_abs_rel_a1(gt, disp):
+    """The protocol by hand, in float64: disparity resized to the ground truth, inverted, Garg
+    crop, median scaling, clamp to [1e-3, 80]; returns (abs_rel, a1)."""
+    h, w = gt.shape
+    depth = 1.0 / cv2.resize(disp.astype(np.float32), (w, h)).astype(np.float64)
+    crop = np.zeros_like(gt, bool)
+    crop[int(0.40810811 * h):int(0.99189189 * h), int(0.03594771 * w):int(0.96405229 * w)] = True
+    mask = crop & (gt > 1e-3) & (gt < 80)
+    target, pred = gt[mask].astype(np.float64), depth[mask]
+    pred = np.clip(pred * np.median(target) / np.median(pred), 1e-3, 80)
+    ratio = np.maximum(target / pred, pred / target)
+    return np.mean(np.abs(target - pred) / target), np.mean(ratio < 1.25)
+
+
+def test_validation_scores_val_lidar_keeps_best_weights_and_logs_images(world, tmp_path):
+    from monodepth_tf.data.gt_depth import lidar_depth_map
+    from monodepth_tf.data.kitti import KittiRawLayout, read_split
+    from monodepth_tf.train_loop import DataSource, Run
+
+    layout = KittiRawLayout(world, "png")
+    val = read_split(world / "splits", "synthetic", "val")
+    options = TrainOptions(data_path=str(world), split="synthetic", png=True, height=64,
+                           width=192, batch_size=2, weights_init="scratch", use_stereo=True,
+                           log_dir=str(tmp_path), model_name="val", max_steps=2,
+                           log_frequency=1, learning_rate=1e-3).validate()
+    run = Run(options, DataSource(layout, read_split(world / "splits", "synthetic", "train"),
+                                  val))
+    assert run.train() == "done"
+    best = tmp_path / "val" / "models" / "weights_best"
+    recorded = json.loads((best / "config.json").read_text())
+    assert recorded["epoch"] == 0 and recorded["step"] == 2
+    assert float(run.best_abs_rel.numpy()) == recorded["val"]["abs_rel"]
+
+    # the same numbers by hand: the best weights on the val frames against their LiDAR
+    config, depth_net, _ = load_networks(best, with_pose=False)
+    for name in ("abs_rel", "a1"):
+        assert name in recorded["val"]
+    by_hand = []
+    for entry in val:
+        image = cv2.cvtColor(cv2.imread(str(layout.image_path(entry.folder, entry.frame_index,
+                                                              entry.side))), cv2.COLOR_BGR2RGB)
+        disp = depth_net(image[None].astype(np.float32) / 255.0, training=False)[0][0, ..., 0]
+        scaled = 1 / 100.0 + (1 / 0.1 - 1 / 100.0) * disp.numpy().astype(np.float64)
+        gt = lidar_depth_map(layout.calib_dir(entry.folder),
+                             layout.velodyne_path(entry.folder, entry.frame_index), 2)
+        gt = cv2.resize(gt.astype(np.float32), (1242, 375), interpolation=cv2.INTER_NEAREST)
+        by_hand.append(numpy_abs_rel_a1(gt, scaled))
+    abs_rel, a1 = np.mean(by_hand, axis=0)
+    assert recorded["val"]["abs_rel"] == pytest.approx(abs_rel, rel=1e-4)
+    assert recorded["val"]["a1"] == pytest.approx(a1, abs=1e-3)
+
+    # TensorBoard: val metrics, inputs, one disparity per scale, the auto-mask
+    tags = {}
+    for path in (tmp_path / "val" / "tensorboard").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(value)
+    assert {"val/abs_rel", "val/loss", "loss", "color/0", "automask/0"} <= set(tags)
+    for scale in range(4):
+        picture = tf.make_ndarray(tags[f"disp/{scale}"][-1].tensor)
+        assert picture[:2].tolist() == [str(192 >> scale).encode(), str(64 >> scale).encode()]
+        assert tf.io.decode_png(picture[2]).shape == (64 >> scale, 192 >> scale, 3)

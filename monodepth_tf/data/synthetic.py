@@ -863,8 +863,8 @@ def split_frames(num_drives: int, frames: int) -> Dict[str, List[Tuple[int, int]
     """``{train, val, test: [(drive, frame), ...]}``, deterministic.
 
     Test: the last drive, held out whole; with a single drive its last fifth instead. Val: the
-    last tenth of every other drive. Train: the rest. A stretch's first and last frames are never listed, so frames
-    -1 and +1 of every sample exist and belong to the same stretch.
+    last tenth of every other drive. Train: the rest. A stretch's first and last frames are
+    never listed, so frames -1 and +1 of every sample exist and belong to the same stretch.
     """
     tail_val = max(3, frames // 10)
     if num_drives == 1:

@@ -1,0 +1,110 @@
+"""Validation during training: the val split's loss, and its depth metrics against LiDAR.
+
+At each epoch's end the networks (inference mode) run on the val samples, unaugmented: their
+mean training loss is always reported, and when the LiDAR scans are there each depth
+prediction is scored by the evaluation protocol (:func:`evaluation.evaluate_image`: disparity
+resized to the ground truth's size, Garg crop, per-image median scaling, depth range 1e-3..80),
+against the LiDAR depth of the sample's camera nearest-resized to 375x1242 as the
+original's validation does. The original scores one val batch at every log step; here a fixed,
+evenly spread subset of the list (``--val_samples``) is scored once per epoch, so that epochs
+are comparable and the best weights can be chosen by ``abs_rel``.
+"""
+
+import dataclasses
+from typing import List, NamedTuple, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
+from monodepth_tf.data.pipeline import PipelineOptions, make_dataset, make_validation_dataset
+from monodepth_tf.evaluation import evaluate_image, summarize
+from monodepth_tf.geometry import disp_to_depth
+from monodepth_tf.losses import LossOptions
+from monodepth_tf.training import as_float32
+
+
+def spread_subset(entries: List[SplitEntry], count: int) -> List[SplitEntry]:
+    """``count`` entries spread evenly over the list (all of them when ``count`` is 0 or at
+    least the list's length), in list order."""
+    if count <= 0 or count >= len(entries):
+        return list(entries)
+    picks = np.linspace(0, len(entries) - 1, count).round().astype(int)
+    return [entries[i] for i in picks]
+
+
+def lidar_missing(layout: KittiRawLayout, entries: List[SplitEntry]) -> Optional[str]:
+    """The first file that LiDAR ground truth of ``entries`` needs and that is missing (a
+    velodyne scan or a calibration file), or None when every one is there."""
+    for entry in entries:
+        calib = layout.calib_dir(entry.folder)
+        for path in (layout.velodyne_path(entry.folder, entry.frame_index),
+                     calib / "calib_cam_to_cam.txt", calib / "calib_velo_to_cam.txt"):
+            if not path.is_file():
+                return str(path)
+    return None
+
+
+class ValidationResult(NamedTuple):
+    """What one validation pass measured.
+
+    Attributes:
+        loss: the mean training loss (photometric + smoothness) of the val samples, networks in
+            inference mode, no augmentation.
+        depth: :func:`evaluation.summarize` of the samples' depth metrics (``abs_rel`` ...,
+            ``ratio_median``, ``ratio_std``), or None without LiDAR ground truth.
+    """
+
+    loss: float
+    depth: Optional[dict]
+
+
+@dataclasses.dataclass
+class Validator:
+    """Scores the training system on val samples: the loss always, depth metrics against
+    LiDAR when every scan of the samples is there.
+
+    Args:
+        layout: where the frames and scans are.
+        entries: the val samples (see :func:`spread_subset`).
+        pipeline: the training pipeline's options (feed size, frames; augmentation is off).
+        loss_options: the training loss.
+        with_depth: score depth against LiDAR (see :func:`lidar_missing`).
+        batch_size: samples per forward pass.
+    """
+
+    layout: KittiRawLayout
+    entries: List[SplitEntry]
+    pipeline: PipelineOptions
+    loss_options: LossOptions
+    with_depth: bool
+    batch_size: int = 8
+
+    def __call__(self, system) -> ValidationResult:
+        options = self.loss_options
+
+        @tf.function
+        def forward(batch):  # -> (loss, scaled disparity [B, H, W])
+            outputs = as_float32(system(batch, training=False))
+            loss = system.loss(batch, outputs, options).total
+            disp = disp_to_depth(outputs.disps[0][..., 0], options.min_depth,
+                                 options.max_depth)[0]
+            return loss, disp
+
+        pipeline = dataclasses.replace(self.pipeline, augment=False)
+        if self.with_depth:
+            data = make_validation_dataset(self.layout, self.entries, pipeline, self.batch_size)
+        else:
+            data = ((batch, None) for batch in make_dataset(
+                self.layout, self.entries, pipeline, self.batch_size, shuffle=False,
+                drop_remainder=False))
+        losses, counts, results = [], [], []
+        for batch, depth_gt in data:
+            loss, disps = forward(batch)
+            losses.append(float(loss))
+            counts.append(len(disps))
+            if self.with_depth:
+                results += [evaluate_image(gt, disp, garg_crop=True, median_scaling=True)
+                            for gt, disp in zip(depth_gt.numpy(), disps.numpy())]
+        depth = summarize(results, median_scaling=True) if self.with_depth else None
+        return ValidationResult(float(np.average(losses, weights=counts)), depth)
