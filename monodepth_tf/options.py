@@ -147,70 +147,83 @@ class TrainOptions:
         return self
 
 
-def define_training_flags() -> None:
-    """Defines every training flag (the original's names and defaults, then ours)."""
+def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines every training flag (the original's names and defaults, then ours) in
+    ``flag_values`` (absl's global flags by default)."""
     d = TrainOptions()
-    flags.DEFINE_enum("mode", None, list(MODES), "Preset: mono (frames 0 -1 1), stereo "
-                      "(frame 0 + the other camera, split eigen_full), mono_stereo (both).")
-    flags.DEFINE_string("data_path", d.data_path, "KITTI raw root; empty: train on a synthetic "
-                        "world generated under the log directory.")
-    if "log_dir" not in flags.FLAGS:  # absl.logging defines it already; we share it
-        flags.DEFINE_string("log_dir", "", "Where runs are written.")
-    flags.DEFINE_string("model_name", d.model_name, "Run folder name under --log_dir.")
-    flags.DEFINE_string("split", d.split, "Split folder under --split_dir.")
-    flags.DEFINE_string("split_dir", d.split_dir, "Folder of split folders (default: the "
-                        "project's splits/).")
-    flags.DEFINE_integer("num_layers", d.num_layers, "ResNet depth: 18, 34, 50, 101, 152.")
-    flags.DEFINE_string("dataset", d.dataset, "kitti, kitti_odom, kitti_depth or kitti_test.")
-    flags.DEFINE_bool("png", d.png, "Images are .png (default .jpg).")
-    flags.DEFINE_integer("height", d.height, "Input height (multiple of 32).")
-    flags.DEFINE_integer("width", d.width, "Input width (multiple of 32).")
-    flags.DEFINE_float("disparity_smoothness", d.disparity_smoothness, "Smoothness weight.")
-    flags.DEFINE_list("scales", ["0", "1", "2", "3"], "Loss scales.")
-    flags.DEFINE_float("min_depth", d.min_depth, "Minimum depth.")
-    flags.DEFINE_float("max_depth", d.max_depth, "Maximum depth.")
-    flags.DEFINE_bool("use_stereo", d.use_stereo, "Use the other camera as a source frame.")
-    flags.DEFINE_list("frame_ids", ["0", "-1", "1"], "Frames per sample (0 first).")
-    flags.DEFINE_integer("batch_size", d.batch_size, "Global batch size.")
-    flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate.")
-    flags.DEFINE_integer("num_epochs", d.num_epochs, "Epochs.")
-    flags.DEFINE_integer("scheduler_step_size", d.scheduler_step_size,
-                         "Epochs between learning-rate drops (x0.1).")
+    define = _Definer(flag_values)
+    define.enum("mode", None, list(MODES), "Preset: mono (frames 0 -1 1), stereo "
+                "(frame 0 + the other camera, split eigen_full), mono_stereo (both).")
+    define.string("data_path", d.data_path, "KITTI raw root; empty: train on a synthetic "
+                  "world generated under the log directory.")
+    if "log_dir" not in flag_values:  # absl.logging defines it already; we share it
+        define.string("log_dir", "", "Where runs are written.")
+    define.string("model_name", d.model_name, "Run folder name under --log_dir.")
+    define.string("split", d.split, "Split folder under --split_dir.")
+    define.string("split_dir", d.split_dir, "Folder of split folders (default: the "
+                  "project's splits/).")
+    define.integer("num_layers", d.num_layers, "ResNet depth: 18, 34, 50, 101, 152.")
+    define.string("dataset", d.dataset, "kitti, kitti_odom, kitti_depth or kitti_test.")
+    define.bool("png", d.png, "Images are .png (default .jpg).")
+    define.integer("height", d.height, "Input height (multiple of 32).")
+    define.integer("width", d.width, "Input width (multiple of 32).")
+    define.float("disparity_smoothness", d.disparity_smoothness, "Smoothness weight.")
+    define.list("scales", ["0", "1", "2", "3"], "Loss scales.")
+    define.float("min_depth", d.min_depth, "Minimum depth.")
+    define.float("max_depth", d.max_depth, "Maximum depth.")
+    define.bool("use_stereo", d.use_stereo, "Use the other camera as a source frame.")
+    define.list("frame_ids", ["0", "-1", "1"], "Frames per sample (0 first).")
+    define.integer("batch_size", d.batch_size, "Global batch size.")
+    define.float("learning_rate", d.learning_rate, "Adam learning rate.")
+    define.integer("num_epochs", d.num_epochs, "Epochs.")
+    define.integer("scheduler_step_size", d.scheduler_step_size,
+                   "Epochs between learning-rate drops (x0.1).")
     for name, text in (("v1_multiscale", "Compute the loss at each scale's own resolution."),
                        ("avg_reprojection", "Average the reprojection errors instead of min."),
                        ("disable_automasking", "No auto-masking."),
                        ("predictive_mask", "Learn a mask (requires --disable_automasking)."),
                        ("no_ssim", "L1 photometric error only.")):
-        flags.DEFINE_bool(name, False, text)
-    flags.DEFINE_string("weights_init", d.weights_init, "pretrained (ImageNet) or scratch.")
-    flags.DEFINE_string("pose_model_input", d.pose_model_input, "pairs or all.")
-    flags.DEFINE_string("pose_model_type", d.pose_model_type,
-                        "separate_resnet, posecnn or shared.")
-    flags.DEFINE_integer("num_workers", d.num_workers, "Kept for compatibility: tf.data "
-                         "decodes in parallel (AUTOTUNE).")
-    flags.DEFINE_string("load_weights_folder", d.load_weights_folder, "Start from this weights "
-                        "folder (ours or the original's .pth files).")
-    flags.DEFINE_list("models_to_load", list(d.models_to_load), "Parts to load.")
-    flags.DEFINE_integer("log_frequency", d.log_frequency, "Steps between log lines.")
-    flags.DEFINE_integer("save_frequency", d.save_frequency, "Epochs between weight folders.")
-    flags.DEFINE_integer("seed", d.seed, "Seed of initialization, shuffling and augmentation.")
-    flags.DEFINE_integer("max_steps", d.max_steps, "Stop after this many steps (0: no limit).")
-    flags.DEFINE_integer("save_steps", d.save_steps, "Also checkpoint every N steps (0: epochs "
-                         "only).")
-    flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the step with XLA.")
-    flags.DEFINE_enum("mixed_precision", None, ["float16", "bfloat16"], "Mixed precision.")
-    flags.DEFINE_integer("val_samples", d.val_samples, "Val samples scored at each epoch's end, "
-                         "spread over the val list (0: all).")
-    flags.DEFINE_string("gpu", d.gpu, "GPU indices to train on, e.g. 0 or 0,1 (default: every "
-                        "visible GPU; the CPU when there is none).")
-    flags.DEFINE_string("model_zoo", d.model_zoo, "GluonCV-style depth model name, e.g. "
-                        "monodepth2_resnet18_kitti_mono_640x192: sets the mode, ResNet depth "
-                        "and feed size (explicit flags win).")
-    flags.DEFINE_string("model_zoo_pose", d.model_zoo_pose, "GluonCV-style pose model name, e.g. "
-                        "monodepth2_resnet18_posenet_kitti_mono_640x192 (must match "
-                        "--model_zoo's mode).")
-    flags.DEFINE_bool("pretrained_base", None, "GluonCV's name for --weights_init=pretrained "
-                      "(--nopretrained_base: scratch).")
+        define.bool(name, False, text)
+    define.string("weights_init", d.weights_init, "pretrained (ImageNet) or scratch.")
+    define.string("pose_model_input", d.pose_model_input, "pairs or all.")
+    define.string("pose_model_type", d.pose_model_type,
+                  "separate_resnet, posecnn or shared.")
+    define.integer("num_workers", d.num_workers, "Kept for compatibility: tf.data "
+                   "decodes in parallel (AUTOTUNE).")
+    define.string("load_weights_folder", d.load_weights_folder, "Start from this weights "
+                  "folder (ours or the original's .pth files).")
+    define.list("models_to_load", list(d.models_to_load), "Parts to load.")
+    define.integer("log_frequency", d.log_frequency, "Steps between log lines.")
+    define.integer("save_frequency", d.save_frequency, "Epochs between weight folders.")
+    define.integer("seed", d.seed, "Seed of initialization, shuffling and augmentation.")
+    define.integer("max_steps", d.max_steps, "Stop after this many steps (0: no limit).")
+    define.integer("save_steps", d.save_steps, "Also checkpoint every N steps (0: epochs "
+                   "only).")
+    define.bool("jit_compile", d.jit_compile, "Compile the step with XLA.")
+    define.enum("mixed_precision", None, ["float16", "bfloat16"], "Mixed precision.")
+    define.integer("val_samples", d.val_samples, "Val samples scored at each epoch's end, "
+                   "spread over the val list (0: all).")
+    define.string("gpu", d.gpu, "GPU indices to train on, e.g. 0 or 0,1 (default: every "
+                  "visible GPU; the CPU when there is none).")
+    define.string("model_zoo", d.model_zoo, "GluonCV-style depth model name, e.g. "
+                  "monodepth2_resnet18_kitti_mono_640x192: sets the mode, ResNet depth "
+                  "and feed size (explicit flags win).")
+    define.string("model_zoo_pose", d.model_zoo_pose, "GluonCV-style pose model name, e.g. "
+                  "monodepth2_resnet18_posenet_kitti_mono_640x192 (must match "
+                  "--model_zoo's mode).")
+    define.bool("pretrained_base", None, "GluonCV's name for --weights_init=pretrained "
+                "(--nopretrained_base: scratch).")
+
+
+class _Definer:
+    """``define.string(...)`` = ``flags.DEFINE_string(..., flag_values=...)``, and so on."""
+
+    def __init__(self, flag_values: flags.FlagValues):
+        self.flag_values = flag_values
+
+    def __getattr__(self, kind: str):
+        definer = getattr(flags, f"DEFINE_{kind}")
+        return lambda *args, **kwargs: definer(*args, flag_values=self.flag_values, **kwargs)
 
 
 def from_flags(values=None) -> TrainOptions:

@@ -6,10 +6,11 @@ import sys
 from absl import app
 
 
-def run_tool(main) -> None:
+def run_tool(main, flags_parser=None) -> None:
     """Runs an absl ``main``; bad input (a ValueError or OSError raised by the library, whose
     messages name the file or flag at fault) ends the tool with that message and exit code 2
-    instead of a traceback. Set MONODEPTH_DEBUG=1 to see the traceback."""
+    instead of a traceback. Set MONODEPTH_DEBUG=1 to see the traceback. ``flags_parser``:
+    absl's ``app.run`` argument (argv -> the arguments left after parsing flags)."""
 
     def guarded(argv):
         try:
@@ -20,4 +21,7 @@ def run_tool(main) -> None:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
 
-    app.run(guarded)
+    if flags_parser is None:
+        app.run(guarded)
+    else:
+        app.run(guarded, flags_parser=flags_parser)

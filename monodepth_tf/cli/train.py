@@ -4,12 +4,16 @@
     bin/train                        # no data flags: a short demo run on a synthetic world
 
 Every option of the original's training script is a flag with the same name and default; see
-``bin/train --helpfull``.
+``bin/train --helpfull``. Lists may be given as the original and the GluonCV port take them
+(``--frame_ids 0 -1 1``) or as absl does (``--frame_ids=0,-1,1``). The GluonCV tutorial's
+commands run as written: ``--model_zoo`` names the architecture, and without ``--data_path``
+the data is read where GluonCV keeps it (``~/.mxnet/datasets/kitti/kitti_data``).
 """
 
 from pathlib import Path
+from typing import List
 
-from absl import flags
+from absl import app, flags
 
 from monodepth_tf import options as options_lib
 from monodepth_tf.cli.common import run_tool
@@ -40,10 +44,42 @@ def apply_demo_defaults(values) -> Path:
     return root
 
 
+# Flags that take several values; written "--name a b c" by the original's and GluonCV's users.
+LIST_FLAGS = ("frame_ids", "scales", "models_to_load")
+GLUONCV_DATA_PATH = Path("~/.mxnet/datasets/kitti/kitti_data")
+
+
+def join_list_arguments(argv: List[str]) -> List[str]:
+    """``--frame_ids 0 -1 1`` -> ``--frame_ids=0,-1,1`` (values run to the next ``--`` flag)."""
+    joined, i = [], 0
+    while i < len(argv):
+        name = argv[i][2:] if argv[i].startswith("--") else None
+        i += 1
+        if name not in LIST_FLAGS:
+            joined.append(argv[i - 1])
+            continue
+        values = []
+        while i < len(argv) and not argv[i].startswith("--"):
+            values.append(argv[i])
+            i += 1
+        joined.append(f"--{name}={','.join(values)}")
+    return joined
+
+
+def parse_flags(argv: List[str]) -> List[str]:
+    return app.parse_flags_with_usage(join_list_arguments(argv))
+
+
 def main(argv):
     del argv
     from monodepth_tf.train_loop import Run, open_data
 
+    if not FLAGS.data_path and FLAGS.model_zoo:  # a GluonCV command: GluonCV's data folder
+        FLAGS.data_path = str(GLUONCV_DATA_PATH.expanduser())
+        if not Path(FLAGS.data_path).is_dir():
+            raise options_lib.OptionsError(
+                f"--model_zoo without --data_path reads KITTI where GluonCV keeps it, "
+                f"{FLAGS.data_path}, which does not exist: pass --data_path")
     if not FLAGS.data_path:
         apply_demo_defaults(FLAGS)
     options = options_lib.from_flags(FLAGS)
@@ -55,4 +91,4 @@ def main(argv):
 
 
 def run():
-    run_tool(main)
+    run_tool(main, flags_parser=parse_flags)

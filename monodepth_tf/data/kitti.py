@@ -30,6 +30,7 @@ sample's frame on the same camera (0, -1, +1, any +-k), or ``"s"``, the other ca
 stereo pair at the same instant.
 """
 
+import os
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -54,8 +55,14 @@ JPEG_START, JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
 TAIL_BYTES = 32  # where the end marker must be found (a PNG's IEND chunk is the last 12)
 
 
+SPLIT_DIR_VARIABLE = "MONODEPTH_SPLIT_DIR"
+
+
 def default_split_dir() -> Path:
-    """The repository's top-level ``splits/`` folder, the default ``--split_dir``."""
+    """The default ``--split_dir``: ``$MONODEPTH_SPLIT_DIR`` when set (where a user keeps the
+    standard split lists once), else the repository's top-level ``splits/`` folder."""
+    if os.environ.get(SPLIT_DIR_VARIABLE):
+        return Path(os.environ[SPLIT_DIR_VARIABLE]).expanduser()
     return Path(monodepth_tf.__file__).resolve().parents[1] / "splits"
 
 
