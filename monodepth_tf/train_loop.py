@@ -157,6 +157,8 @@ class Run:
                                         options.scales, augment=True, seed=options.seed)
         self.writer = tf.summary.create_file_writer(str(self.dir / "tensorboard"))
         self.validator = self._make_validator()
+        # a progress bar redrawn at every step, on a terminal only (logs get the log lines)
+        self.progress = sys.stderr if sys.stderr.isatty() else None
 
     def _make_validator(self) -> Optional[Validator]:
         o = self.options
@@ -279,8 +281,11 @@ class Run:
                 write_scalar(f"loss/{s}", value)
             write_scalar("learning_rate", self.trainer.optimizer.learning_rate)
             write_scalar("samples_per_s", rate)
+        remaining = (total - step) * o.batch_size / max(rate, 1e-9)
+        if self.progress is not None:
+            print("\r" + progress_line(step, total, float(result.total), rate, remaining),
+                  end="\n" if step == total else "", file=self.progress, flush=True)
         if step % o.log_frequency == 0 or step == total or step == start_step + 1:
-            remaining = (total - step) * o.batch_size / max(rate, 1e-9)
             self.log.info("epoch %d step %d/%d loss %.5f %.2f samples/s ETA %s",
                           (step - 1) // self.steps_per_epoch, step, total, float(result.total),
                           rate, time.strftime("%H:%M:%S", time.gmtime(remaining)))
@@ -317,6 +322,15 @@ class Run:
                                      self.system.pose, extra=extra)
         self.log.info("saved %s", folder)
         return folder
+
+
+def progress_line(step: int, total: int, loss: float, rate: float, remaining: float,
+                  width: int = 24) -> str:
+    """``[#########...............]  120/300 loss 0.12345  8.1 samples/s ETA 00:00:22``"""
+    filled = width * step // max(total, 1)
+    eta = time.strftime("%H:%M:%S", time.gmtime(remaining))
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {step:>{len(str(total))}}/{total} "
+            f"loss {loss:.5f} {rate:5.1f} samples/s ETA {eta}")
 
 
 class _ListLog:

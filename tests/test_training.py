@@ -255,3 +255,11 @@ def test_validation_scores_val_lidar_keeps_best_weights_and_logs_images(world, t
         picture = tf.make_ndarray(tags[f"disp/{scale}"][-1].tensor)
         assert picture[:2].tolist() == [str(192 >> scale).encode(), str(64 >> scale).encode()]
         assert tf.io.decode_png(picture[2]).shape == (64 >> scale, 192 >> scale, 3)
+
+
+def test_progress_line_shows_the_bar_loss_speed_and_eta():
+    from monodepth_tf.train_loop import progress_line
+
+    line = progress_line(75, 300, 0.123456, 8.06, 3725.0, width=20)
+    assert line == "[#####...............]  75/300 loss 0.12346   8.1 samples/s ETA 01:02:05"
+    assert progress_line(300, 300, 0.1, 1.0, 0.0, width=4).startswith("[####] 300/300")
