@@ -3,7 +3,12 @@
 The original resizes every network input with Pillow's ``LANCZOS`` (``ANTIALIAS``) filter on
 8-bit images. This module reproduces that arithmetic in NumPy (no Pillow dependency):
 
-- separable: the horizontal pass first, rounded to uint8, then the vertical pass;
+- separable: one pass per axis, each rounded to uint8. The horizontal pass comes first, except
+  (since Pillow 13) when the height shrinks while ``2 (out_w - in_w) > out_h - in_h``: then
+  the vertical pass comes first. (Found by comparing with Pillow 13 on hundreds of random
+  sizes; older Pillow always starts horizontally. The two agree whenever the vertical pass
+  comes first in neither, e.g. KITTI's 1242x375 -> 640x192; the shared reference's
+  ``full/input``, 638x235 -> 640x192, was made with the newer order.);
 - output pixel ``i`` is centred on input coordinate ``(i + 0.5) * scale`` (``scale`` = input /
   output size); the kernel ``sinc(x) sinc(x / 3)`` on ``|x| < 3`` is stretched by ``scale``
   when shrinking (antialiasing), so it covers ``3 * max(scale, 1)`` input pixels each side;
@@ -15,7 +20,7 @@ The original resizes every network input with Pillow's ``LANCZOS`` (``ANTIALIAS`
 A dimension whose size does not change is left as it is.
 """
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -68,15 +73,29 @@ def _resize_axis(image: np.ndarray, out_size: int, axis: int) -> np.ndarray:
     return np.moveaxis(np.clip(shifted, 0, 255).astype(np.uint8), 0, axis)
 
 
-def resize_lanczos(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resizes a uint8 image ``[H, W]`` or ``[H, W, C]`` to ``[height, width(, C)]``."""
+def vertical_pass_first(in_height: int, in_width: int, height: int, width: int) -> bool:
+    """Whether Pillow (13 and later) resizes the rows before the columns."""
+    return height < in_height and 2 * (width - in_width) > height - in_height
+
+
+def resize_lanczos(image: np.ndarray, height: int, width: int,
+                   vertical_first: Optional[bool] = None) -> np.ndarray:
+    """Resizes a uint8 image ``[H, W]`` or ``[H, W, C]`` to ``[height, width(, C)]``.
+
+    Args:
+        vertical_first: pass order; None: Pillow 13's choice (:func:`vertical_pass_first`),
+            False: older Pillow's (always horizontal first).
+    """
     image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"resize_lanczos takes uint8 images, got {image.dtype}")
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"resize_lanczos takes uint8 images [H, W(, C)], got {image.dtype} "
+                         f"{list(image.shape)}")
     if height < 1 or width < 1:
         raise ValueError(f"cannot resize to {height}x{width}")
-    if image.shape[1] != width:
-        image = _resize_axis(image, width, axis=1)
-    if image.shape[0] != height:
-        image = _resize_axis(image, height, axis=0)
+    if vertical_first is None:
+        vertical_first = vertical_pass_first(image.shape[0], image.shape[1], height, width)
+    axes = ((0, height), (1, width)) if vertical_first else ((1, width), (0, height))
+    for axis, size in axes:
+        if image.shape[axis] != size:
+            image = _resize_axis(image, size, axis)
     return image

@@ -103,6 +103,17 @@ def test_reference_weights_predict_the_reference_scaled_disparity(reference_dir,
     assert read_rgb(tmp_path / "full_disp.jpeg").shape == (192, 640, 3)
 
 
+def test_reference_weights_on_the_original_photo(shared, reference_dir, tmp_path):
+    """The whole path from the JPEG: ``full/input`` is the original's Lanczos resize of
+    test_image.jpg (638x235), which our resize reproduces bit for bit (test_lanczos)."""
+    forward = load_npz(reference_dir, "forward.npz")
+    predict(PredictArgs(image_path=str(shared / "reference" / "test_image.jpg"),
+                        load_weights_folder=str(reference_dir), output_dir=str(tmp_path)))
+    saved = np.load(tmp_path / "test_image_disp.npy")
+    np.testing.assert_allclose(saved, forward["full/scaled_disp"], atol=1e-3)  # as above
+    assert read_rgb(tmp_path / "test_image_disp.jpeg").shape == (235, 638, 3)
+
+
 # ---- images and folders ---------------------------------------------------------------------
 
 def test_one_image(weights, network, tmp_path):
