@@ -150,7 +150,8 @@ def weights(tmp_path_factory):
 
 
 def base_args(world, weights, **changes):
-    args = EvalArgs(load_weights_folder=str(weights), data_path=str(world.root),
+    args = EvalArgs(load_weights_folder=str(weights) if weights else None,
+                    data_path=str(world.root),
                     split_dir=str(world.split_dir), eval_split="synthetic", png=True,
                     batch_size=3)
     return EvalArgs(**{**args.__dict__, **changes})
@@ -309,3 +310,23 @@ def test_missing_data_path_and_weights(world, weights):
         evaluate(base_args(world, weights, eval_mono=True, data_path=None))
     with pytest.raises(ValueError, match="nowhere does not exist"):
         evaluate(base_args(world, "/nowhere", eval_mono=True))
+
+
+def test_missing_images_are_named_before_loading_the_network(world, weights):
+    with pytest.raises(EvaluationError) as error:
+        evaluate(base_args(world, weights, eval_mono=True, png=False))
+    message = str(error.value)
+    assert "8 of the 8 test images" in message and "--png" in message
+    assert str(world.root / "2011_09_26" / "2011_09_26_drive_0002_sync" / "image_02") in message
+
+
+def test_model_zoo_name(mono_run, world, weights, tmp_path, monkeypatch):
+    record, _, _ = mono_run
+    monkeypatch.setenv("MONODEPTH_ZOO_DIR", str(tmp_path))
+    name = "monodepth2_resnet18_kitti_mono_640x192"
+    with pytest.raises(WeightsFolderError, match=str(tmp_path / name)):
+        evaluate(base_args(world, None, eval_mono=True, model_zoo=name))
+    (tmp_path / name).symlink_to(weights)
+    again = evaluate(base_args(world, None, eval_mono=True, model_zoo=name))
+    np.testing.assert_allclose([again[n] for n in NAMES], [record[n] for n in NAMES],
+                               rtol=1e-6)

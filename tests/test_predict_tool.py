@@ -234,20 +234,24 @@ def assert_error(result, *fragments):
         assert fragment in result.stderr, (fragment, result.stderr)
 
 
-def test_unreadable_image_and_video_and_empty_folder(weights, tmp_path):
+def test_unreadable_image_exits_2_naming_it(weights, tmp_path):
     bad_image = tmp_path / "broken.jpg"
     bad_image.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert_error(run_tool("--image_path", str(bad_image), "--load_weights_folder",
+                          str(weights["mono"])), str(bad_image))
+
+
+def test_video_that_does_not_open_and_empty_folder(weights, tmp_path):
     bad_video = tmp_path / "broken.mp4"
     bad_video.write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+    with pytest.raises(ValueError, match=f"video {bad_video} cannot be opened"):
+        predict(PredictArgs(image_path=str(bad_video), load_weights_folder=str(weights["mono"])))
+    assert not (tmp_path / "broken_disp.mp4").exists()
     empty = tmp_path / "empty"
     empty.mkdir()
-    folder = str(weights["mono"])
-    assert_error(run_tool("--image_path", str(bad_image), "--load_weights_folder", folder),
-                 str(bad_image))
-    assert_error(run_tool("--image_path", str(bad_video), "--load_weights_folder", folder),
-                 str(bad_video), "cannot be opened")
-    assert_error(run_tool("--image_path", str(empty), "--load_weights_folder", folder),
-                 str(empty), "no .jpg images")
+    write_rgb(empty / "a.png", street_image(1))
+    with pytest.raises(ValueError, match=f"{empty} holds no .jpg images"):
+        predict(PredictArgs(image_path=str(empty), load_weights_folder=str(weights["mono"])))
 
 
 def test_weights_of_another_architecture(weights, tmp_path):
@@ -256,8 +260,8 @@ def test_weights_of_another_architecture(weights, tmp_path):
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "num_layers": 34}))
     write_rgb(tmp_path / "a.png", street_image(5))
-    assert_error(run_tool("--image_path", str(tmp_path / "a.png"), "--load_weights_folder",
-                          str(folder)), str(folder / "encoder.weights.h5"))
+    with pytest.raises(ValueError, match=str(folder / "encoder.weights.h5")):
+        predict(PredictArgs(image_path=str(tmp_path / "a.png"), load_weights_folder=str(folder)))
 
 
 def test_missing_input_and_weights_flags(weights, tmp_path):
@@ -267,3 +271,20 @@ def test_missing_input_and_weights_flags(weights, tmp_path):
     write_rgb(tmp_path / "a.png", street_image(6))
     with pytest.raises(ValueError, match="exactly one of --load_weights_folder and --model_zoo"):
         predict(PredictArgs(image_path=str(tmp_path / "a.png")))
+
+
+def test_model_zoo_name(weights, network, tmp_path, monkeypatch):
+    monkeypatch.setenv("MONODEPTH_ZOO_DIR", str(tmp_path / "zoo"))
+    (tmp_path / "zoo").mkdir()
+    name = "monodepth2_resnet18_kitti_stereo_640x192"
+    image = street_image(7)
+    write_rgb(tmp_path / "z.png", image)
+    with pytest.raises(ValueError, match="no hosted weights"):
+        predict(PredictArgs(image_path=str(tmp_path / "z.png"), model_zoo=name))
+    with pytest.raises(ValueError, match="known names"):
+        predict(PredictArgs(image_path=str(tmp_path / "z.png"), model_zoo="resnet18"))
+    (tmp_path / "zoo" / name).symlink_to(weights["stereo"])
+    predict(PredictArgs(image_path=str(tmp_path / "z.png"), model_zoo=name,
+                        pred_metric_depth=True))
+    np.testing.assert_allclose(np.load(tmp_path / "z_depth.npy")[0, 0],
+                               5.4 / direct_scaled_disparity(network, image), rtol=1e-5)

@@ -123,11 +123,22 @@ def predict_split_disparities(args, split_dir: Path, folder: Path, count: int) -
                               f"{len(entries)} images but "
                               f"{gt_path(split_dir, args.eval_split)} holds {count} maps")
     layout = KittiRawLayout(args.data_path, "png" if args.png else "jpg")
-    config, depth, _ = load_networks(folder, with_pose=False)
+    paths = [layout.image_path(entry) for entry in entries]
+    missing = [path for path in paths if not path.is_file()]
+    if missing:
+        raise EvaluationError(f"{len(missing)} of the {len(paths)} test images of split "
+                              f"{args.eval_split!r} are missing, the first: {missing[0]} "
+                              f"(--data_path {args.data_path}; images are read as "
+                              f".{layout.ext}{'' if args.png else ', add --png for .png files'})")
+    if args.model_zoo:
+        from monodepth_tf import zoo
+        config, depth, _ = zoo.load(args.model_zoo, with_pose=False)  # checks the ResNet depth
+    else:
+        config, depth, _ = load_networks(folder, with_pose=False)
     print(f"-> Loaded ResNet-{config.num_layers} weights from {folder}; feed size "
           f"{config.width}x{config.height}")
     predictor = DisparityPredictor(depth, config)
-    images = (load_rgb(layout.image_path(entry)) for entry in entries)
+    images = (load_rgb(path) for path in paths)
     outputs, bar = [], ProgressBar(len(entries))
     for disps in predictor.iterate(images, args.batch_size, args.post_process):
         outputs.append(disps)

@@ -102,7 +102,11 @@ class Predictor:
 
         self.args = args
         folder = weights_folder(args)
-        self.config, depth, _ = load_networks(folder, with_pose=False)
+        if args.model_zoo:
+            from monodepth_tf import zoo
+            self.config, depth, _ = zoo.load(args.model_zoo, with_pose=False)
+        else:
+            self.config, depth, _ = load_networks(folder, with_pose=False)
         self.network = DisparityPredictor(depth, self.config)
         print(f"-> Loaded ResNet-{self.config.num_layers} weights from {folder}; feed size "
               f"{self.config.width}x{self.config.height}", file=sys.stderr)
