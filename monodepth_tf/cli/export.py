@@ -1,0 +1,100 @@
+"""bin/export: a weights folder -> a SavedModel for TF Serving (and TFLite models).
+
+    bin/export --load_weights_folder weights/mono_640x192 --export_dir serving
+    bin/export --model_zoo monodepth2_resnet18_kitti_stereo_640x192 --export_dir serving \\
+        --model_name stereo --version 2 --tflite --tflite_quantize int8 \\
+        --calibration_images kitti_frames/
+
+Writes ``<export_dir>/<model_name>/<version>/`` (serve it with ``tensorflow_model_server
+--model_base_path=<export_dir>/<model_name>``): ``serving_default`` takes uint8 images
+``[B, H, W, 3]`` of any size and returns ``disparity``, ``depth`` (and ``metric_depth`` for
+stereo-trained weights) ``[B, H, W]``; see monodepth_tf/export.py. With ``--tflite`` /
+``--tflite_quantize`` the ``.tflite`` files go beside the version folder, and the largest
+difference of their disparity to the SavedModel's is printed.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from absl import flags
+
+from monodepth_tf.cli.common import run_tool
+
+flags.DEFINE_string("load_weights_folder", None, "Weights folder to export (ours, or the "
+                    "original's .pth files).")
+flags.DEFINE_string("model_zoo", None, "A model-zoo name (e.g. "
+                    "monodepth2_resnet18_kitti_mono_640x192) instead of --load_weights_folder.")
+flags.DEFINE_string("export_dir", None, "Base folder: the model goes to "
+                    "<export_dir>/<model_name>/<version>/.")
+flags.DEFINE_string("model_name", "mdp", "Model name (TF Serving's --model_name).")
+flags.DEFINE_integer("version", 1, "Version folder number.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing version folder.")
+flags.DEFINE_bool("tflite", False, "Also write a float32 .tflite model (at the feed size).")
+flags.DEFINE_enum("tflite_quantize", None, ["dynamic", "int8"], "Also write a quantized "
+                  ".tflite model: dynamic-range (int8 weights) or int8 (full integer, "
+                  "calibrated on --calibration_images).")
+flags.DEFINE_string("calibration_images", None, "Folder of images (jpg/png) for int8 "
+                    "calibration; also used to compare the TFLite models with the SavedModel.")
+flags.DEFINE_integer("calibration_crops", 4, "Random crops per calibration image, besides the "
+                     "whole image.")
+flags.mark_flag_as_required("export_dir")
+
+
+def load(args):
+    """``(config, depth_net)`` from --load_weights_folder or --model_zoo."""
+    if bool(args.load_weights_folder) == bool(args.model_zoo):
+        raise ValueError("give exactly one of --load_weights_folder and --model_zoo")
+    if args.model_zoo:
+        from monodepth_tf import zoo
+
+        config, depth, _ = zoo.load(args.model_zoo, with_pose=False)
+    else:
+        from monodepth_tf.weights.folder import load_networks
+
+        config, depth, _ = load_networks(args.load_weights_folder, with_pose=False)
+    return config, depth
+
+
+def main(argv):
+    del argv
+    from monodepth_tf import export
+
+    args = flags.FLAGS
+    quantize = args.tflite_quantize
+    images = None
+    if args.calibration_images:
+        images = export.image_files(args.calibration_images)
+    elif quantize == "int8":
+        raise ValueError("--tflite_quantize=int8 needs --calibration_images (a folder of "
+                         "images to calibrate the activation ranges on)")
+    target = export.version_dir(args.export_dir, args.model_name, args.version)
+    export.check_target(target, args.overwrite)
+    config, depth = load(args)
+    calibration = None
+    if quantize == "int8":
+        calibration = export.calibration_images(images, config.height, config.width,
+                                                args.calibration_crops)
+    result = export.export_depth_model(depth, config, args.export_dir, args.model_name,
+                                       args.version, args.overwrite, args.tflite, quantize,
+                                       calibration)
+    outputs = "disparity, depth" + (", metric_depth" if config.use_stereo else "")
+    print(f"SavedModel -> {result.saved_model_dir} (serving_default: uint8 images [B, H, W, 3] "
+          f"-> {outputs} [B, H, W]; feed size {config.width}x{config.height})")
+    lite = [p for p in (result.tflite_path, result.tflite_quantized_path) if p is not None]
+    if not lite:
+        return
+    if images:
+        compared = export.feed_size_images(images, config.height, config.width)
+        what = f"{len(compared)} image(s) of {args.calibration_images}"
+    else:
+        rng = np.random.default_rng(0)
+        compared = rng.integers(0, 256, (1, config.height, config.width, 3), dtype=np.uint8)
+        what = "1 random-noise image (give --calibration_images to compare on real images)"
+    for path in lite:
+        diff = export.compare_tflite(result.saved_model_dir, path, compared)
+        print(f"TFLite -> {path}: disparity vs the SavedModel on {what}: max abs difference "
+              f"{diff['max_abs']:.3g}, mean abs relative {diff['mean_abs_rel_percent']:.3g}%")
+
+
+def run():
+    run_tool(main)
