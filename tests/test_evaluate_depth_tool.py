@@ -230,6 +230,27 @@ def test_garg_crop_on_eigen_only(mono_run, world, gts, tmp_path, split, crop):
     assert abs(record["abs_rel"] - other[0]) > 1e-4  # the crop changes the numbers
 
 
+# ---- the original's own numbers -----------------------------------------------------------
+
+def test_reproduces_the_originals_eval_npz(reference_dir, tmp_path):
+    """The reference's prediction and ground truth, through the tool: the original's ratio and
+    seven metrics to 1e-6."""
+    with np.load(reference_dir / "eval.npz") as ref:
+        ref = {key: ref[key] for key in ref.files}
+    (tmp_path / "eigen").mkdir()
+    maps = np.empty(1, dtype=object)
+    maps[0] = ref["gt"]
+    np.savez(tmp_path / "eigen" / "gt_depths.npz", data=maps)
+    np.save(tmp_path / "disps.npy", ref["pred_disp"][None])
+    with contextlib.redirect_stdout(io.StringIO()) as stdout:
+        record = evaluate(EvalArgs(ext_disp_to_eval=str(tmp_path / "disps.npy"),
+                                   split_dir=str(tmp_path), eval_split="eigen", eval_mono=True))
+    np.testing.assert_allclose([record[n] for n in NAMES], ref["errors"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(record["ratio_median"], ref["ratio"], rtol=1e-6)
+    assert f"med: {float(ref['ratio']):0.3f} | std: 0.000" in stdout.getvalue()
+    np.testing.assert_allclose(printed_row(stdout.getvalue()), ref["errors"], atol=5e-4 + 1e-9)
+
+
 # ---- a real KITTI frame with the reference weights -----------------------------------------
 
 def test_real_kitti_frame_with_the_reference_weights(kitti_dir, reference_dir, tmp_path):
