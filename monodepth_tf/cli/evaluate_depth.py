@@ -20,7 +20,7 @@ import numpy as np
 from absl import flags
 
 from monodepth_tf.cli.common import run_tool
-from monodepth_tf.cli.progress import ProgressBar
+from monodepth_tf.cli.progress import ProgressBar, show_in_help
 from monodepth_tf.evaluation import (GARG_CROP_SPLITS, GT_FILE, STEREO_SCALE_FACTOR,
                                      EvaluationError, evaluate_disparities, format_table,
                                      load_gt_depths, summarize)
@@ -220,6 +220,9 @@ def main(argv):
     evaluate(EvalArgs.from_flags(flags.FLAGS))
 
 
+PROGRAM_FLAGS = tuple(f.name for f in dataclasses.fields(EvalArgs))
+
+
 def define_flags() -> None:
     """Defines the tool's flags (only when run as a tool, so importing defines nothing)."""
     flags.DEFINE_string("load_weights_folder", None, "Weights folder (ours, or the original's .pth "
@@ -250,4 +253,5 @@ def define_flags() -> None:
 
 def run():
     define_flags()
+    show_in_help(flags.FLAGS, PROGRAM_FLAGS)
     run_tool(main)

@@ -28,7 +28,7 @@ import numpy as np
 from absl import flags
 
 from monodepth_tf.cli.common import run_tool
-from monodepth_tf.cli.progress import ProgressBar
+from monodepth_tf.cli.progress import ProgressBar, show_in_help
 from monodepth_tf.colormap import colorize_disparity
 from monodepth_tf.evaluation import STEREO_SCALE_FACTOR
 
@@ -228,6 +228,9 @@ def main(argv):
     predict(PredictArgs.from_flags(flags.FLAGS))
 
 
+PROGRAM_FLAGS = tuple(f.name for f in dataclasses.fields(PredictArgs))
+
+
 def define_flags() -> None:
     """Defines the tool's flags (only when run as a tool, so importing defines nothing)."""
     flags.DEFINE_string("image_path", None, "An image, a folder of images (see --ext) or a "
@@ -246,4 +249,5 @@ def define_flags() -> None:
 
 def run():
     define_flags()
+    show_in_help(flags.FLAGS, PROGRAM_FLAGS)
     run_tool(main)

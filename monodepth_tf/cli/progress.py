@@ -1,8 +1,9 @@
-"""A plain-text progress bar on stderr for the command-line tools."""
+"""What the prediction and evaluation tools share: a plain-text progress bar on stderr, and
+their flags listed by ``--help``."""
 
 import sys
 import time
-from typing import Optional, TextIO
+from typing import Iterable, Optional, TextIO
 
 
 class ProgressBar:
@@ -38,3 +39,10 @@ class ProgressBar:
 
     def close(self) -> None:
         print(file=self.stream, flush=True)
+
+
+def show_in_help(flag_values, names: Iterable[str]) -> None:
+    """Lists the named flags under the running script in ``--help`` (absl shows only the main
+    module's flags there, and the tools define theirs in ``monodepth_tf.cli``)."""
+    for name in names:
+        flag_values.register_key_flag_for_module(sys.argv[0], flag_values[name])
