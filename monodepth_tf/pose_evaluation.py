@@ -223,6 +223,39 @@ def format_result(result: PoseEvaluation) -> str:
     return f"   Trajectory error: {result.mean:0.3f}, std: {result.std:0.3f}"
 
 
+def load_pose_network(folder: Union[str, Path]):
+    """Loads only the pose network of a weights folder (ours or the original's ``.pth``
+    files): ``(NetworkConfig, PoseNet)``; the depth network is neither built nor read.
+
+    Raises:
+        WeightsFolderError: the folder is missing, has no pose network, or its pose network is
+            not a ``separate_resnet`` on pairs (what this evaluation runs).
+    """
+    from monodepth_tf.models import PoseNet, build
+    from monodepth_tf.weights.folder import WeightsFolderError, load_weights_folder, read_config
+
+    folder = Path(folder)
+    config = read_config(folder)
+    if config.pose_model_type is None:
+        raise WeightsFolderError(f"weights folder {folder} has no pose network (no pose_encoder "
+                                 "and pose weights)")
+    check_pose_config(config, folder)
+    pose = build(PoseNet(config.num_layers, config.num_pose_frames, config.pose_model_type),
+                 3 * config.num_pose_frames)
+    load_weights_folder(folder, None, pose, ("pose_encoder", "pose"))
+    return config, pose
+
+
+def check_pose_config(config, folder) -> None:
+    """A WeightsFolderError unless ``config`` describes a separate_resnet pose network on pairs."""
+    from monodepth_tf.weights.folder import WeightsFolderError
+
+    if config.pose_model_type != "separate_resnet" or config.num_pose_frames != 2:
+        raise WeightsFolderError(f"weights folder {folder} holds a {config.pose_model_type} pose "
+                                 f"network on {config.num_pose_frames} frames; the pose "
+                                 "evaluation runs a separate_resnet pose network on pairs")
+
+
 def predict_transforms(pose_net, height: int, width: int, images: Iterable[np.ndarray],
                        batch_size: int = 16, on_batch=None) -> np.ndarray:
     """Runs a pairs pose network over consecutive frames.

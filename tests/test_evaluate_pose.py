@@ -21,7 +21,7 @@ from monodepth_tf.geometry import (BackprojectDepth, Project3D, bilinear_sample,
                                    transformation_from_parameters)
 from monodepth_tf.pose_evaluation import (PoseEvaluationError, accumulate, compute_ate,
                                           evaluate_poses, frame_to_frame_transforms,
-                                          predict_transforms, read_poses_file, relative_poses,
+                                          load_pose_network, predict_transforms, read_poses_file, relative_poses,
                                           snippet_frames)
 from monodepth_tf.weights.folder import NetworkConfig, build_networks, save_weights_folder
 from tests.conftest import PROJECT_ROOT
@@ -264,11 +264,10 @@ def test_reference_weights_on_kitti_sequence_00_match_numpy(kitti_run, kitti_dir
 def test_predicted_transforms_are_the_reference_forward_pass(reference_dir):
     """The reference network's pose outputs for two pairs: the transform built from the first
     output without inversion (forward.npz ``eval/T``) is what predict_transforms records."""
-    from monodepth_tf.weights.folder import load_networks
-
     forward = load_npz(reference_dir, "forward.npz")
     pairs = nhwc(forward["eval/pose_input"])  # [2, 96, 320, 6], values k / 255
-    _, _, pose_net = load_networks(reference_dir, with_pose=True)
+    config, pose_net = load_pose_network(reference_dir)
+    assert (config.pose_model_type, config.num_pose_frames) == ("separate_resnet", 2)
     for pair, expected in zip(pairs, forward["eval/T"]):
         frames = [np.round(pair[..., :3] * 255).astype(np.uint8),
                   np.round(pair[..., 3:] * 255).astype(np.uint8)]
@@ -343,10 +342,12 @@ def test_the_ground_truth_transform_warps_like_the_training_loss(synthetic_odome
     K = calib_K(world)
     images = [load_rgb(world / DRIVE / "image_02/data" / f"{f:010d}.png").astype(np.float32) / 255
               for f in (frame, frame + 1)]
-    points = BackprojectDepth()(depth[None, :, :, None], np.linalg.inv(K)[None].astype(np.float32))
+    points = BackprojectDepth()(tf.constant(depth[None, :, :, None]),
+                                tf.constant(np.linalg.inv(K)[None], tf.float32))
 
     def error(transform):
-        grid = Project3D()(points, K[None].astype(np.float32), transform[None].astype(np.float32))
+        grid = Project3D()(points, tf.constant(K[None], tf.float32),
+                           tf.constant(transform[None], tf.float32))
         warped = bilinear_sample(tf.constant(images[1][None]), grid)[0].numpy()
         inside = np.all(np.abs(grid[0].numpy()) <= 1, axis=-1)
         return np.median(np.abs(warped - images[0]).mean(axis=-1)[inside])
@@ -366,15 +367,25 @@ def small_weights(tmp_path_factory):
     return folder, pose
 
 
+def synthetic_args(root, out_dir, **weights) -> PoseEvalArgs:
+    return PoseEvalArgs(data_path=str(root), eval_split=f"odom_{SEQUENCE}", png=True,
+                        batch_size=4, save_pred_poses=True, output_dir=str(out_dir),
+                        protocol="relative", **weights)
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(synthetic_odometry, small_weights, tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("synthetic_pose")
+    record, printed = run_in_process(synthetic_args(synthetic_odometry[1], out_dir,
+                                                    load_weights_folder=str(small_weights[0])))
+    return record, printed, np.load(out_dir / f"poses_{SEQUENCE:02d}.npy")
+
+
 def test_tool_on_the_colour_frames_of_the_synthetic_sequence(synthetic_odometry, small_weights,
-                                                             tmp_path):
+                                                             synthetic_run):
     world, root = synthetic_odometry
-    folder, pose_net = small_weights
-    record, printed = run_in_process(PoseEvalArgs(
-        load_weights_folder=str(folder), data_path=str(root), eval_split=f"odom_{SEQUENCE}",
-        png=True, batch_size=4, save_pred_poses=True, output_dir=str(tmp_path),
-        protocol="relative"))
-    pred = np.load(tmp_path / f"poses_{SEQUENCE:02d}.npy")
+    _, pose_net = small_weights
+    record, printed, pred = synthetic_run
     assert pred.shape == (SYN_FRAMES - 1, 4, 4)
     # each transform is the network's first output on [frame t, frame t + 1], not inverted
     frames = [np.asarray(tf.io.decode_png(tf.io.read_file(str(p)))) for p in
@@ -398,6 +409,25 @@ def test_tool_on_the_colour_frames_of_the_synthetic_sequence(synthetic_odometry,
     assert seq["ate_mean"] == pytest.approx(np.mean(relative), rel=1e-6)
     assert seq["ate_std"] == pytest.approx(np.std(relative), rel=1e-5)
     assert f"Trajectory error: {np.mean(relative):0.3f}" in printed
+
+
+def test_model_zoo_pose_name_reads_its_local_folder(synthetic_odometry, small_weights,
+                                                    synthetic_run, tmp_path, monkeypatch):
+    name = "monodepth2_resnet18_posenet_kitti_mono_640x192"
+    (tmp_path / "zoo").mkdir()
+    (tmp_path / "zoo" / name).symlink_to(small_weights[0])
+    monkeypatch.setenv("MONODEPTH_ZOO_DIR", str(tmp_path / "zoo"))
+    record, _ = run_in_process(synthetic_args(synthetic_odometry[1], tmp_path / "out",
+                                              model_zoo=name))
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / f"poses_{SEQUENCE:02d}.npy"),
+                                  synthetic_run[2])
+    assert record["sequences"] == {
+        key: dict(value, pred_poses=str(tmp_path / "out" / f"poses_{SEQUENCE:02d}.npy"))
+        for key, value in synthetic_run[0]["sequences"].items()}
+    monkeypatch.setenv("MONODEPTH_ZOO_DIR", str(tmp_path / "empty"))
+    expect_error(re.escape(str(tmp_path / "empty" / name)) + " of model .* does not exist",
+                 model_zoo=name, data_path=str(synthetic_odometry[1]), sequences=["7"],
+                 png=True)
 
 
 # ---- 5. bad inputs ---------------------------------------------------------------------------
@@ -464,7 +494,6 @@ def test_weights_without_a_pose_network_exit_2_naming_the_folder(reference_dir, 
                     str(kitti_dir / "odometry"), "--sequences", "0", "--camera", "0", "--png")
     assert done.returncode == 2, done.stderr
     assert f"error: weights folder {depth_only} has no pose network" in done.stderr
-    done = run_tool("--load_weights_folder", str(tmp_path / "absent"), "--data_path",
-                    str(kitti_dir / "odometry"), "--sequences", "0", "--camera", "0", "--png")
-    assert done.returncode == 2
-    assert f"error: --load_weights_folder {tmp_path / 'absent'} does not exist" in done.stderr
+    expect_error(re.escape(f"--load_weights_folder {tmp_path / 'absent'} does not exist"),
+                 load_weights_folder=str(tmp_path / "absent"),
+                 data_path=str(kitti_dir / "odometry"), sequences=["0"], camera=0, png=True)

@@ -22,8 +22,9 @@ from absl import flags
 
 from monodepth_tf.cli.common import run_tool
 from monodepth_tf.pose_evaluation import (PROTOCOLS, SNIPPET_LENGTH, PoseEvaluationError,
-                                          evaluate_poses, format_result, iterate_frames,
-                                          parse_sequences, predict_transforms, read_poses_file)
+                                          check_pose_config, evaluate_poses, format_result,
+                                          iterate_frames, load_pose_network, parse_sequences,
+                                          predict_transforms, read_poses_file)
 
 
 @dataclasses.dataclass
@@ -79,31 +80,22 @@ def check_sequence(layout, sequence: int, camera: int) -> SequenceInput:
     return SequenceInput(sequence, gt_poses, paths)
 
 
-def load_pose_network(args: PoseEvalArgs):
+def pose_network_from_flags(args: PoseEvalArgs):
     """``(config, pose_net, folder)`` from ``--load_weights_folder`` or ``--model_zoo``."""
-    from monodepth_tf.weights.folder import WeightsFolderError, load_networks, read_config
-
     if args.load_weights_folder and args.model_zoo:
         raise ValueError("give either --load_weights_folder or --model_zoo, not both")
     if args.model_zoo:
         from monodepth_tf import zoo
         folder = zoo.weights_folder(args.model_zoo)
         config, _, pose = zoo.load(args.model_zoo, with_pose=True)
-    else:
-        if not args.load_weights_folder:
-            raise ValueError("--load_weights_folder (or --model_zoo) is required")
-        folder = Path(args.load_weights_folder).expanduser()
-        if not folder.is_dir():
-            raise ValueError(f"--load_weights_folder {folder} does not exist")
-        config = read_config(folder)
-        if config.pose_model_type is None:
-            raise WeightsFolderError(f"weights folder {folder} has no pose network (no "
-                                     "pose_encoder/pose weights)")
-        config, _, pose = load_networks(folder, with_pose=True)
-    if pose is None or config.pose_model_type != "separate_resnet" or config.num_pose_frames != 2:
-        raise WeightsFolderError(f"weights folder {folder} holds a {config.pose_model_type} pose "
-                                 f"network on {config.num_pose_frames} frames; the pose "
-                                 "evaluation needs a separate_resnet pose network on pairs")
+        check_pose_config(config, folder)
+        return config, pose, folder
+    if not args.load_weights_folder:
+        raise ValueError("--load_weights_folder (or --model_zoo) is required")
+    folder = Path(args.load_weights_folder).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"--load_weights_folder {folder} does not exist")
+    config, pose = load_pose_network(folder)
     return config, pose, folder
 
 
@@ -135,7 +127,7 @@ def evaluate(args: PoseEvalArgs) -> dict:
     layout = KittiOdometryLayout(data_path, "png" if args.png else "jpg")
     inputs = [check_sequence(layout, sequence, args.camera) for sequence in sequences]
 
-    config, pose_net, folder = load_pose_network(args)
+    config, pose_net, folder = pose_network_from_flags(args)
     print(f"-> Loaded the ResNet-{config.num_layers} pose network from {folder}; feed size "
           f"{config.width}x{config.height}")
     out_dir = Path(args.output_dir).expanduser() if args.output_dir else folder
