@@ -1,0 +1,171 @@
+"""Milliseconds per 192x640 image of the depth network, per runtime, at batch 1 and 8.
+
+    .venv/bin/python benchmarks/inference.py [--runtimes keras_eager,xla,tflite_int8,...]
+                                             [--batches 1,8] [--runs 10] [--tflite_threads 2]
+
+Runtimes: ``keras_eager`` (the Keras model called eagerly), ``keras_function`` (the same call in
+a tf.function), ``saved_model`` (the exported ``serving_default`` on uint8 images at the feed size,
+what TF Serving runs, resizing included), ``xla`` (the tf.function with ``jit_compile=True``),
+``tflite_float32``, ``tflite_dynamic`` (dynamic-range: int8 weights) and ``tflite_int8`` (full
+integer, calibrated on crops of ../shared/reference/test_image.jpg and the real KITTI raw frames).
+Each figure is the median of ``--runs`` timed runs after ``--warmup`` runs. Prints a table and one
+JSON line per configuration (``{"runtime", "batch", "ms_per_image", ...}``); for the TFLite models
+also their disparity's difference to the SavedModel on real images (the test photo, both cameras
+of the KITTI raw frame, the odometry frames): max abs and mean abs relative, in %.
+
+The network is the reference ResNet-18 (../shared/reference/monodepth2_r18_seed0: random weights
+and randomized BatchNorm statistics, which saturate its sigmoid: half its disparities sit at the
+top of the range and the rest spread down to the bottom, where int8's fixed 1/256 output steps are
+coarse), or with ``--weights random`` a freshly initialized one (sigmoid outputs 0.3-0.7, closer
+to a trained model's). Speed does not depend on the weights; quantization error does. For comparison, on this machine (2 cores, shared with other jobs): the original PyTorch
+depth network takes 155 to 203 ms per image at batch 1; the network costs 16.0 GFLOP per image and
+the CPU peaks near 160 GFLOP/s in float32, so ~100 ms is the float32 floor. Goals: <= 0.75x the
+original in float32 (XLA or TFLite), <= 0.4x with int8 within 2% of the float disparity.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import tensorflow as tf  # noqa: E402
+
+from monodepth_tf import export  # noqa: E402
+from monodepth_tf.geometry import disp_to_depth  # noqa: E402
+from monodepth_tf.weights.folder import NetworkConfig, build_networks, load_networks  # noqa: E402
+
+RUNTIMES = ("keras_eager", "keras_function", "saved_model", "xla", "tflite_float32",
+            "tflite_dynamic", "tflite_int8")
+ORIGINAL_MS = (155.0, 203.0)  # the original PyTorch network at batch 1 on this machine
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def real_images(shared: Path):
+    """(calibration images, evaluation images): image files. Calibration: the test photo and the
+    KITTI raw frame's two cameras (crops of them); evaluation: those plus the six odometry
+    frames, which calibration never sees."""
+    raw = shared / "kitti" / "raw" / "2011_09_26" / "2011_09_26_drive_0000_sync"
+    calibration = [shared / "reference" / "test_image.jpg",
+                   raw / "image_02" / "data" / "0000000001.png",
+                   raw / "image_03" / "data" / "0000000001.png"]
+    odometry = sorted((shared / "kitti" / "odometry" / "sequences" / "00" / "image_0").glob("*.png"))
+    return calibration, calibration + odometry
+
+
+def median_ms_per_image(run, batch: np.ndarray, runs: int, warmup: int) -> float:
+    for _ in range(warmup):
+        run(batch)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run(batch)
+        times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times) / len(batch)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES),
+                        help=f"comma-separated, among {', '.join(RUNTIMES)}")
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--tflite_threads", type=int, default=2,
+                        help="TFLite interpreter (XNNPACK) threads")
+    parser.add_argument("--calibration_crops", type=int, default=8,
+                        help="random crops per calibration image for int8")
+    parser.add_argument("--weights", default=str(SHARED / "reference" / "monodepth2_r18_seed0"),
+                        help="weights folder, or 'random' for a freshly initialized ResNet-18")
+    args = parser.parse_args()
+    runtimes = args.runtimes.split(",")
+    unknown = set(runtimes) - set(RUNTIMES)
+    if unknown:
+        parser.error(f"unknown runtimes {sorted(unknown)}; choose among {', '.join(RUNTIMES)}")
+    batches = [int(b) for b in args.batches.split(",")]
+
+    if args.weights != "random":
+        config, depth_net, _ = load_networks(args.weights, with_pose=False)
+    else:
+        config = NetworkConfig()
+        depth_net, _ = build_networks(config, with_pose=False)
+    config.height, config.width = 192, 640
+    module = export.DepthServingModule(depth_net, config)
+
+    def forward(images):
+        disp = depth_net(images, training=False)[0][..., 0]
+        return disp_to_depth(disp, config.min_depth, config.max_depth)[0]
+
+    calibration_paths, evaluation_paths = real_images(SHARED)
+    evaluation = export.feed_size_images(evaluation_paths, config.height, config.width)
+    rng = np.random.default_rng(0)
+    workdir = Path(tempfile.mkdtemp(prefix="inference_benchmark_"))
+    saved_model_dir = export.write_saved_model(module, workdir / "mdp" / "1")
+    serve = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
+
+    runners, notes = {}, {}
+    runners["keras_eager"] = lambda x: forward(tf.constant(x)).numpy()
+    function = tf.function(forward)
+    runners["keras_function"] = lambda x: function(tf.constant(x)).numpy()
+    xla = tf.function(forward, jit_compile=True)
+    runners["xla"] = lambda x: xla(tf.constant(x)).numpy()
+    runners["saved_model"] = lambda x: serve(
+        images=tf.constant(np.round(x * 255).astype(np.uint8)))["disparity"].numpy()
+    for name, quantization in (("tflite_float32", "none"), ("tflite_dynamic", "dynamic"),
+                               ("tflite_int8", "int8")):
+        if name not in runtimes:
+            continue
+        representative = None
+        if quantization == "int8":
+            representative = export.calibration_images(
+                calibration_paths, config.height, config.width, args.calibration_crops)
+        start = time.perf_counter()
+        model = export.convert_tflite(module, quantization, representative)
+        (workdir / f"{name}.tflite").write_bytes(model)
+        print(f"{name}: converted in {time.perf_counter() - start:.0f} s, "
+              f"{len(model) / 2 ** 20:.1f} MiB")
+        runners[name] = export.tflite_runner(model, num_threads=args.tflite_threads)
+        notes[name] = export.compare_tflite(saved_model_dir, model, evaluation)
+
+    rows = []
+    for runtime in runtimes:
+        for batch_size in batches:
+            batch = rng.integers(0, 256, (batch_size, config.height, config.width, 3))
+            batch = (batch / 255.0).astype(np.float32)
+            ms = median_ms_per_image(runners[runtime], batch, args.runs, args.warmup)
+            row = {"runtime": runtime, "batch": batch_size, "ms_per_image": round(ms, 1),
+                   "x_original": [round(ms / ORIGINAL_MS[1], 2), round(ms / ORIGINAL_MS[0], 2)]}
+            if runtime.startswith("tflite"):
+                row["threads"] = args.tflite_threads
+            if runtime in notes:
+                row["disparity_vs_saved_model"] = {
+                    "max_abs": float(f"{notes[runtime]['max_abs']:.3g}"),
+                    "mean_abs_rel_percent": float(f"{notes[runtime]['mean_abs_rel_percent']:.3g}"),
+                    "images": len(evaluation)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+
+    print(f"\n{'runtime':<16}{'batch':>6}{'ms/image':>10}{'x original':>14}"
+          f"{'disp. diff (max abs, mean rel %)':>36}")
+    for row in rows:
+        lo, hi = row["x_original"]
+        diff = row.get("disparity_vs_saved_model")
+        diff = f"{diff['max_abs']:.3g}, {diff['mean_abs_rel_percent']:.3g}%" if diff else ""
+        print(f"{row['runtime']:<16}{row['batch']:>6}{row['ms_per_image']:>10.1f}"
+              f"{f'{lo:.2f}-{hi:.2f}':>14}{diff:>36}")
+    print(f"\nx original: ms / {ORIGINAL_MS[1]:.0f} .. ms / {ORIGINAL_MS[0]:.0f} (the original's "
+          f"PyTorch network at batch 1); median of {args.runs} runs after {args.warmup} warm-up; "
+          f"real-image differences on {len(evaluation)} images at the feed size; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)")
+
+
+if __name__ == "__main__":
+    main()
