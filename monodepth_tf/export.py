@@ -26,6 +26,7 @@ TFLite models run at the fixed feed size: float32 images ``[B, height, width, 3]
 
 import dataclasses
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -156,6 +157,11 @@ def write_saved_model(module: DepthServingModule, target: Path, overwrite: bool 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        # mkdtemp makes the folder private (0700); a server running as another user must be
+        # able to read it, so give it the permissions of an ordinary new folder.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)
         tf.saved_model.save(module, str(staging), signatures={SIGNATURE_KEY: module.serve})
         _replace_dir(staging, target)
     except BaseException:

@@ -3,6 +3,7 @@ tf.saved_model.load, saved_model_cli and TF Serving's REST body format, matching
 network run directly; TFLite models stay close to it; bad inputs are refused naming the path."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -112,6 +113,12 @@ def small(tmp_path_factory):
                 serve=loaded.signatures["serving_default"])
 
 
+def current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def random_images(seed: int, batch: int, height: int, width: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (batch, height, width, 3), np.uint8)
 
@@ -121,6 +128,8 @@ def test_layout_is_what_tf_serving_loads(small):
     assert result.saved_model_dir == small["root"] / "serving" / "mdp" / "1"
     assert (result.saved_model_dir / "saved_model.pb").is_file()
     assert (result.saved_model_dir / "variables").is_dir()
+    # readable by a server running as another user (not mkdtemp's private 0700)
+    assert result.saved_model_dir.stat().st_mode & 0o055 == 0o055 & ~current_umask()
     # Written through a temporary sibling: nothing but the version and the .tflite files remain.
     assert sorted(p.name for p in result.saved_model_dir.parent.iterdir()) == [
         "1", "mdp_v1.tflite", "mdp_v1_dynamic.tflite"]
@@ -282,6 +291,17 @@ def test_export_tool_with_int8_and_its_errors(small, shared, tmp_path):
     assert missing.returncode == 2
     assert f"weights folder {tmp_path / 'nowhere'} does not exist" in missing.stderr
     assert not (serving / "mdp").exists()
+
+
+def test_model_zoo_name_without_local_weights_names_the_folder(tmp_path):
+    env = dict(os.environ, MONODEPTH_ZOO_DIR=str(tmp_path / "zoo"))
+    name = "monodepth2_resnet18_kitti_stereo_640x192"
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "bin" / "export"), "--model_zoo",
+                             name, "--export_dir", str(tmp_path / "serving")],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 2
+    assert f"error: weights folder {tmp_path / 'zoo' / name} of model {name!r}" in result.stderr
+    assert not (tmp_path / "serving" / "mdp").exists()
 
 
 # --- the reference weights ------------------------------------------------------------------------
