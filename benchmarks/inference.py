@@ -128,7 +128,8 @@ def main():
             representative = export.calibration_images(
                 calibration_paths, config.height, config.width, args.calibration_crops)
         start = time.perf_counter()
-        model = export.convert_tflite(module, quantization, representative)
+        # batch-polymorphic, so one model serves batch 1 and 8 (as fast as a fixed batch 1)
+        model = export.convert_tflite(module, quantization, representative, batch_size=None)
         (workdir / f"{name}.tflite").write_bytes(model)
         print(f"{name}: converted in {time.perf_counter() - start:.0f} s, "
               f"{len(model) / 2 ** 20:.1f} MiB")

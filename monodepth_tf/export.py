@@ -19,9 +19,9 @@ The model is written as ``<export_dir>/<model_name>/<version>/``, the layout TF 
 through a temporary sibling renamed into place (TF Serving ignores non-numeric folders, so it
 never sees a half-written version).
 
-TFLite models run at the fixed feed size: float32 images ``[B, height, width, 3]`` in [0, 1]
-(batch 1 as converted; the interpreter can resize the batch) -> scaled disparity
-``[B, height, width]``, in float32, dynamic-range quantized or full-integer (int8) quantized.
+TFLite models run at the fixed feed size: float32 images ``[1, height, width, 3]`` in [0, 1]
+-> scaled disparity ``[1, height, width]``, in float32, dynamic-range quantized or full-integer
+(int8) quantized (``convert_tflite`` also makes other fixed or polymorphic batch sizes).
 """
 
 import dataclasses
@@ -217,11 +217,14 @@ def calibration_images(paths: Sequence, height: int, width: int, crops_per_image
 
 
 def convert_tflite(module: DepthServingModule, quantization: str = "none",
-                   representative: Optional[np.ndarray] = None) -> bytes:
+                   representative: Optional[np.ndarray] = None,
+                   batch_size: Optional[int] = 1) -> bytes:
     """The feed-size disparity function as a TFLite flatbuffer.
 
     Args:
         module: the serving module.
+        batch_size: the model's fixed batch size; None converts a batch-polymorphic model
+            (slower: its shape arithmetic keeps ops that XNNPACK does not take).
         quantization: ``none`` (float32), ``dynamic`` (int8 weights, float activations) or
             ``int8`` (full integer: weights and activations; float32 input and output).
         representative: float32 ``[N, height, width, 3]`` calibration images (``int8`` only).
@@ -234,7 +237,7 @@ def convert_tflite(module: DepthServingModule, quantization: str = "none",
 
     # Weights frozen into constants first: converted with live variables, a batch-polymorphic
     # function keeps READ_VARIABLE ops that the interpreter never initializes.
-    frozen = convert_variables_to_constants_v2(module.feed_size_function(None))
+    frozen = convert_variables_to_constants_v2(module.feed_size_function(batch_size))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     if quantization != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -244,8 +247,8 @@ def convert_tflite(module: DepthServingModule, quantization: str = "none",
                               "(--calibration_images)")
 
         def dataset() -> Iterator[List[np.ndarray]]:
-            for image in representative:
-                yield [image[None].astype(np.float32)]
+            for start in range(0, len(representative) - (batch_size or 1) + 1, batch_size or 1):
+                yield [representative[start:start + (batch_size or 1)].astype(np.float32)]
 
         converter.representative_dataset = dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -255,23 +258,35 @@ def convert_tflite(module: DepthServingModule, quantization: str = "none",
 def tflite_runner(model: Union[bytes, str, Path], num_threads: Optional[int] = None
                   ) -> Callable[[np.ndarray], np.ndarray]:
     """A function running a converted model: float32 ``[B, height, width, 3]`` -> ``[B, height,
-    width]`` disparity (the input tensor is resized to the batch when it changes)."""
+    width]`` disparity. A batch-polymorphic model is resized to each batch; a model of fixed
+    batch b runs the images b at a time (B must then be a multiple of b)."""
     if isinstance(model, bytes):
         interpreter = tf.lite.Interpreter(model_content=model, num_threads=num_threads)
     else:
         interpreter = tf.lite.Interpreter(model_path=str(model), num_threads=num_threads)
     interpreter.allocate_tensors()
-    input_index = interpreter.get_input_details()[0]["index"]
+    details = interpreter.get_input_details()[0]
+    input_index = details["index"]
     output_index = interpreter.get_output_details()[0]["index"]
+    fixed_batch = None if details["shape_signature"][0] == -1 else int(details["shape"][0])
 
-    def run(images: np.ndarray) -> np.ndarray:
-        images = np.ascontiguousarray(images, np.float32)
+    def invoke(images: np.ndarray) -> np.ndarray:
         if tuple(interpreter.get_input_details()[0]["shape"]) != images.shape:
             interpreter.resize_tensor_input(input_index, images.shape)
             interpreter.allocate_tensors()
         interpreter.set_tensor(input_index, images)
         interpreter.invoke()
         return interpreter.get_tensor(output_index).copy()
+
+    def run(images: np.ndarray) -> np.ndarray:
+        images = np.ascontiguousarray(images, np.float32)
+        if fixed_batch is None:
+            return invoke(images)
+        if len(images) % fixed_batch:
+            raise ValueError(f"this TFLite model takes batches of {fixed_batch} images, got "
+                             f"{len(images)}")
+        return np.concatenate([invoke(images[i:i + fixed_batch])
+                               for i in range(0, len(images), fixed_batch)])
 
     return run
 

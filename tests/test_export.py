@@ -110,7 +110,8 @@ def small(tmp_path_factory):
                                        tflite_quantize="dynamic")
     loaded = tf.saved_model.load(str(result.saved_model_dir))
     return dict(root=root, folder=folder, config=config, depth=depth, result=result,
-                serve=loaded.signatures["serving_default"])
+                serve=loaded.signatures["serving_default"],
+                module=export.DepthServingModule(depth, config))
 
 
 def current_umask() -> int:
@@ -238,13 +239,15 @@ def test_tflite_models_follow_the_saved_model_on_real_images(small, shared):
     assert dynamic["max_abs"] > float32["max_abs"]  # the quantized model is really quantized
 
 
-def test_tflite_batch_can_change(small):
-    run = export.tflite_runner(small["result"].tflite_path)
-    images = random_images(5, 3, 64, 192).astype(np.float32) / 255.0
-    batched = run(images)
-    single = np.concatenate([run(im[None]) for im in images])
-    np.testing.assert_allclose(batched, single, rtol=1e-5)
-    assert batched.shape == (3, 64, 192)
+def test_tflite_runner_batches(small):
+    images = random_images(5, 4, 64, 192).astype(np.float32) / 255.0
+    fixed = export.tflite_runner(small["result"].tflite_path)  # converted at batch 1
+    assert fixed(images).shape == (4, 64, 192)
+    with pytest.raises(ValueError, match="batches of 2 images, got 3"):
+        export.tflite_runner(export.convert_tflite(small["module"], batch_size=2))(images[:3])
+    polymorphic = export.tflite_runner(export.convert_tflite(small["module"], batch_size=None))
+    # same arithmetic, other kernels' blocking for another batch size
+    np.testing.assert_allclose(polymorphic(images), fixed(images), rtol=1e-5)
 
 
 # --- errors ------------------------------------------------------------------------------------
