@@ -7,7 +7,7 @@ camera frames are x right, y down, z forward; transforms are ``[B, 4, 4]`` matri
 column vectors.
 """
 
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
 import keras
 import tensorflow as tf
@@ -118,6 +118,47 @@ def _apply_rows(matrix: tf.Tensor, coords, rows: int):
     return out
 
 
+class CameraPoints(NamedTuple):
+    """3-D points in a camera frame, one per pixel: coordinate maps ``x``, ``y``, ``z``, each
+    ``[B, H, W]``."""
+
+    x: tf.Tensor
+    y: tf.Tensor
+    z: tf.Tensor
+
+
+class Grid(NamedTuple):
+    """A sampling grid as two maps ``x``, ``y`` ``[B, H, W]`` normalized to [-1, 1] (see
+    :class:`Project3D`); ``tf.stack(grid, axis=-1)`` is the ``[B, H, W, 2]`` form."""
+
+    x: tf.Tensor
+    y: tf.Tensor
+
+
+def backproject(depth: tf.Tensor, inv_K: tf.Tensor) -> CameraPoints:
+    """``depth * inv_K[:3, :3] @ (x, y, 1)`` for every pixel of ``depth`` ``[B, H, W, 1]``;
+    ``inv_K`` ``[B, 4, 4]`` (or ``[B, 3, 3]``). See :class:`BackprojectDepth`."""
+    shape = tf.shape(depth)
+    x, y = pixel_grid(shape[1], shape[2], depth.dtype)
+    rays = _apply_rows(tf.cast(inv_K, depth.dtype), (x, y), 3)
+    depth = tf.squeeze(depth, axis=-1)
+    return CameraPoints(*(depth * ray for ray in rays))
+
+
+def project(points: CameraPoints, K: tf.Tensor, T: tf.Tensor,
+            eps: float = PROJECTION_EPS) -> Grid:
+    """The sampling grid of ``points`` seen through ``K @ T`` (``[B, 4, 4]`` each), over an
+    image of the points' size. See :class:`Project3D`."""
+    dtype = points.x.dtype
+    P = tf.cast(matmul_small(K, T), dtype)  # [B, 4, 4]
+    cam = _apply_rows(P, points, 3)
+    z = cam[2] + eps
+    shape = tf.shape(points.x)
+    x = (cam[0] / z / tf.cast(shape[2] - 1, dtype) - 0.5) * 2.0
+    y = (cam[1] / z / tf.cast(shape[1] - 1, dtype) - 0.5) * 2.0
+    return Grid(x, y)
+
+
 @keras.saving.register_keras_serializable(package="monodepth_tf")
 class BackprojectDepth(GeometryLayer):
     """Lifts every pixel to a 3-D point in the camera frame.
@@ -130,10 +171,7 @@ class BackprojectDepth(GeometryLayer):
     """
 
     def call(self, depth, inv_K):
-        shape = tf.shape(depth)
-        x, y = pixel_grid(shape[1], shape[2], depth.dtype)
-        rays = _apply_rows(tf.cast(inv_K, depth.dtype), (x, y), 3)
-        points = depth * tf.stack(rays, axis=-1)
+        points = tf.stack(backproject(depth, inv_K), axis=-1)
         return tf.concat([points, tf.ones_like(depth)], axis=-1)
 
 
@@ -156,13 +194,8 @@ class Project3D(GeometryLayer):
         self.eps = eps
 
     def call(self, points, K, T):
-        P = tf.cast(matmul_small(K, T), points.dtype)  # [B, 4, 4]
-        cam = _apply_rows(P, tf.unstack(points[..., :3], axis=-1), 3)
-        z = cam[2] + self.eps
-        shape = tf.shape(points)
-        x = (cam[0] / z / tf.cast(shape[2] - 1, points.dtype) - 0.5) * 2.0
-        y = (cam[1] / z / tf.cast(shape[1] - 1, points.dtype) - 0.5) * 2.0
-        return tf.stack([x, y], axis=-1)
+        coords = CameraPoints(*tf.unstack(points, axis=-1)[:3])
+        return tf.stack(project(coords, K, T, self.eps), axis=-1)
 
     def get_config(self):
         config = super().get_config()
@@ -183,29 +216,95 @@ def grid_from_pixels(pix: tf.Tensor, height, width) -> tf.Tensor:
     return (pix / size - 0.5) * 2.0
 
 
-def fused_multiply_add(a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) -> tf.Tensor:
-    """``a * b + c`` rounded once, as a hardware FMA does (evaluated in float64 for float32).
+def fused_multiply_add(a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, exact: bool = True) -> tf.Tensor:
+    """``a * b + c``; with ``exact``, rounded once, as a hardware FMA does (evaluated in float64
+    for float32).
 
     The original's CPU kernels (grid sampling, bilinear upsampling) are compiled with fused
     multiply-adds; evaluating the same chain of FMAs keeps our results equal to theirs bit for
     bit. That matters: the SSIM term subtracts nearly equal numbers, so a one-ulp difference in a
-    warped pixel can flip an auto-mask decision. Other dtypes (float16/bfloat16 under mixed
-    precision) use plain arithmetic.
+    warped pixel can flip an auto-mask decision. Without ``exact`` (and for float16/bfloat16 under
+    mixed precision, or float64) it is plain arithmetic, about three times cheaper in TensorFlow's
+    op-by-op execution, and within an ulp of the fused result.
     """
-    if a.dtype != tf.float32:
+    if not exact or a.dtype != tf.float32:
         return a * b + c
     wide = lambda t: tf.cast(t, tf.float64)  # noqa: E731
     return tf.cast(wide(a) * wide(b) + wide(c), tf.float32)
 
 
-def bilinear_sample(image: tf.Tensor, grid: tf.Tensor) -> tf.Tensor:
+class Neighbourhoods(NamedTuple):
+    """An image prepared for :func:`sample_neighbourhoods`: each pixel with its right, lower and
+    lower-right neighbours (edge pixels repeat themselves), so that one gather fetches all
+    four corners of a bilinear sample.
+
+    Attributes:
+        values: ``[B, Hs * Ws, 4, C]``, corners in the order (x, y), (x+1, y), (x, y+1),
+            (x+1, y+1) of the source pixel ``y * Ws + x``.
+        height, width: ``Hs``, ``Ws`` (scalar tensors).
+    """
+
+    values: tf.Tensor
+    height: tf.Tensor
+    width: tf.Tensor
+
+
+def neighbourhoods(image: tf.Tensor) -> Neighbourhoods:
+    """Prepares ``image`` ``[B, Hs, Ws, C]`` for sampling (reusable for several grids)."""
+    shape = tf.shape(image)
+    right = tf.concat([image[:, :, 1:], image[:, :, -1:]], axis=2)
+    row = tf.stack([image, right], axis=3)  # [B, Hs, Ws, 2, C]
+    below = tf.concat([row[:, 1:], row[:, -1:]], axis=1)
+    values = tf.concat([row, below], axis=3)  # [B, Hs, Ws, 4, C]
+    return Neighbourhoods(tf.reshape(values, [shape[0], -1, 4, shape[3]]), shape[1], shape[2])
+
+
+def sample_neighbourhoods(source: Neighbourhoods, grid, exact: bool = True) -> tf.Tensor:
+    """:func:`bilinear_sample` of an image prepared by :func:`neighbourhoods`.
+
+    Args:
+        source: the prepared ``[B, Hs, Ws, C]`` image.
+        grid: ``[B, H, W, 2]`` normalized ``(x, y)``, or a :class:`Grid`.
+        exact: sum the four corners with fused multiply-adds as the original's kernel does (see
+            :func:`fused_multiply_add`); otherwise in plain float arithmetic.
+
+    Returns:
+        ``[B, H, W, C]``.
+    """
+    values = source.values
+    dtype = values.dtype
+    last_x, last_y = tf.cast(source.width - 1, dtype), tf.cast(source.height - 1, dtype)
+    if not isinstance(grid, Grid):
+        grid = Grid(*tf.unstack(grid, axis=-1))
+    x = tf.clip_by_value((tf.cast(grid.x, dtype) + 1.0) / 2.0 * last_x, 0.0, last_x)
+    y = tf.clip_by_value((tf.cast(grid.y, dtype) + 1.0) / 2.0 * last_y, 0.0, last_y)
+    # NaN coordinates (from a diverged network) read pixel 0 instead of an invalid index; the
+    # NaN still reaches the loss through the depth, where training detects it.
+    x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
+    y = tf.where(tf.math.is_nan(y), tf.zeros_like(y), y)
+    x0, y0 = tf.floor(x), tf.floor(y)
+    right, left = tf.expand_dims(x - x0, -1), tf.expand_dims(x0 + 1.0 - x, -1)
+    down, up = tf.expand_dims(y - y0, -1), tf.expand_dims(y0 + 1.0 - y, -1)
+    # On the last row/column the far neighbours are the pixel itself, with weight 0.
+    index = tf.cast(y0, tf.int32) * source.width + tf.cast(x0, tf.int32)
+    top_left, top_right, bottom_left, bottom_right = tf.unstack(
+        tf.gather(values, index, batch_dims=1), axis=-2)  # each [B, H, W, C]
+    out = top_left * (left * up)
+    out = fused_multiply_add(top_right, right * up, out, exact)
+    out = fused_multiply_add(bottom_left, left * down, out, exact)
+    return fused_multiply_add(bottom_right, right * down, out, exact)
+
+
+def bilinear_sample(image: tf.Tensor, grid: tf.Tensor, exact: bool = True) -> tf.Tensor:
     """Samples ``image`` at a normalized grid, clamping to the border.
 
     ``grid`` follows PyTorch's ``grid_sample(..., align_corners=True, padding_mode="border")``:
     ``(-1, -1)`` is the centre of the top-left pixel and ``(1, 1)`` of the bottom-right one, so
     grid pixel x lands exactly on source pixel x; points outside are clamped onto the edge.
     Differentiable with respect to the image and the grid (the gradient with respect to a
-    clamped coordinate is zero); built from ``tf.gather`` so it compiles with XLA.
+    clamped coordinate is zero); built from ``tf.gather`` so it compiles with XLA. With
+    ``exact`` (the default) the result equals the original's bit for bit (see
+    :func:`fused_multiply_add`); without, it is cheaper and within an ulp or so.
 
     Args:
         image: ``[B, Hs, Ws, C]``.
@@ -214,37 +313,22 @@ def bilinear_sample(image: tf.Tensor, grid: tf.Tensor) -> tf.Tensor:
     Returns:
         ``[B, H, W, C]``.
     """
-    shape = tf.shape(image)
-    height, width, channels = shape[1], shape[2], shape[3]
-    last_x, last_y = tf.cast(width - 1, image.dtype), tf.cast(height - 1, image.dtype)
-    grid = tf.cast(grid, image.dtype)
-    x = tf.clip_by_value((grid[..., 0] + 1.0) / 2.0 * last_x, 0.0, last_x)
-    y = tf.clip_by_value((grid[..., 1] + 1.0) / 2.0 * last_y, 0.0, last_y)
-    # NaN coordinates (from a diverged network) read pixel 0 instead of an invalid index; the
-    # NaN still reaches the loss through the depth, where training detects it.
-    x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
-    y = tf.where(tf.math.is_nan(y), tf.zeros_like(y), y)
-    x0, y0 = tf.floor(x), tf.floor(y)
-    right, left = (x - x0)[..., None], (x0 + 1.0 - x)[..., None]
-    down, up = (y - y0)[..., None], (y0 + 1.0 - y)[..., None]
-    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
-    # On the last row/column the far neighbour has weight 0; clamp its index to stay inside.
-    x1, y1 = tf.minimum(x0 + 1, width - 1), tf.minimum(y0 + 1, height - 1)
-    flat = tf.reshape(image, [shape[0], -1, channels])  # [B, Hs * Ws, C]
-
-    def at(yi, xi):
-        return tf.gather(flat, yi * width + xi, batch_dims=1)  # [B, H, W, C]
-
-    out = at(y0, x0) * (left * up)
-    out = fused_multiply_add(at(y0, x1), right * up, out)
-    out = fused_multiply_add(at(y1, x0), left * down, out)
-    return fused_multiply_add(at(y1, x1), right * down, out)
+    return sample_neighbourhoods(neighbourhoods(image), grid, exact)
 
 
 @keras.saving.register_keras_serializable(package="monodepth_tf")
 class BilinearSampler(GeometryLayer):
     """Layer form of :func:`bilinear_sample`: ``(image [B, Hs, Ws, C], grid [B, H, W, 2])``
-    -> ``[B, H, W, C]``."""
+    -> ``[B, H, W, C]``; ``exact`` as there."""
+
+    def __init__(self, exact: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.exact = exact
 
     def call(self, image, grid):
-        return bilinear_sample(image, grid)
+        return bilinear_sample(image, grid, self.exact)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(exact=self.exact)
+        return config

@@ -9,7 +9,7 @@ disparity weighted ``disparity_smoothness / 2**s`` is added. The total is the me
 """
 
 import dataclasses
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -33,6 +33,12 @@ class LossOptions:
     target's mean inverse depth, as the original does for its PoseCNN. With
     ``pose_model_input="all"`` the poses are used as predicted; with ``"pairs"`` the motion
     predicted for a pair (earlier frame first) is inverted for frames before the target.
+    ``exact`` (the default) sums the sampler's corners with the original's fused multiply-adds
+    (see :func:`geometry.fused_multiply_add`), so that warped images and auto-mask decisions
+    equal the original's bit for bit; ``False`` uses plain float32 arithmetic, a little cheaper,
+    with warped pixels within an ulp or two and a few auto-mask decisions in 10^4 flipped at
+    near-ties (tests bound it). The disparity upsampling is always exact: an ulp there moves the
+    samples, which costs far more agreement than it saves time.
     """
 
     frame_ids: Tuple[FrameId, ...] = (0, -1, 1)
@@ -48,6 +54,7 @@ class LossOptions:
     posecnn: bool = False
     pose_model_input: str = "pairs"
     automask_noise: float = AUTOMASK_NOISE
+    exact: bool = True
 
     def __post_init__(self):
         if frame_key(self.frame_ids[0]) != "0":
@@ -88,24 +95,71 @@ class LossOutputs(NamedTuple):
     identity_selection: Tuple[tf.Tensor, ...]
 
 
-def ssim_dissimilarity(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+@tf.custom_gradient
+def _mean3x3(padded: tf.Tensor) -> tf.Tensor:
+    """The 3x3 means of ``[N, H + 2, W + 2, C]`` (a 'valid' average pool): ``[N, H, W, C]``.
+
+    The gradient is the transposed box filter, itself a 3x3 mean of the zero-padded incoming
+    gradient: much cheaper on the CPU than TensorFlow's pooling gradient for few channels.
+    """
+
+    def gradient(upstream):
+        zero_padded = tf.pad(upstream, [[0, 0], [2, 2], [2, 2], [0, 0]])
+        return tf.nn.avg_pool2d(zero_padded, 3, 1, "VALID")
+
+    return tf.nn.avg_pool2d(padded, 3, 1, "VALID"), gradient
+
+
+def _local_means(maps: Sequence[tf.Tensor]) -> List[tf.Tensor]:
+    """3x3 means with reflection padding of each map ``[B, H, W, C]``, pooled as one batch."""
+    stacked = tf.concat(list(maps), axis=0) if len(maps) > 1 else maps[0]
+    pooled = _mean3x3(tf.pad(stacked, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT"))
+    return tf.split(pooled, len(maps), axis=0) if len(maps) > 1 else [pooled]
+
+
+class SsimStatistics(NamedTuple):
+    """The local statistics of an image that every SSIM against it reuses.
+
+    Attributes:
+        image: ``y`` ``[B, H, W, C]``.
+        mean: its 3x3 local mean ``mu_y``; ``mean_squared``: ``mu_y * mu_y``; ``variance``:
+            the local mean of ``y * y`` minus ``mu_y * mu_y``; all ``[B, H, W, C]``.
+    """
+
+    image: tf.Tensor
+    mean: tf.Tensor
+    mean_squared: tf.Tensor
+    variance: tf.Tensor
+
+
+def ssim_statistics(image: tf.Tensor) -> SsimStatistics:
+    """:class:`SsimStatistics` of ``image`` ``[B, H, W, C]``."""
+    mean, mean_of_square = _local_means([image, image * image])
+    mean_squared = mean * mean
+    return SsimStatistics(image, mean, mean_squared, mean_of_square - mean_squared)
+
+
+def ssim_dissimilarity(x: tf.Tensor, y) -> tf.Tensor:
     """Per-pixel ``(1 - SSIM) / 2`` over 3x3 windows with reflection padding, in [0, 1].
 
     Args:
-        x, y: ``[B, H, W, C]``.
+        x: ``[B, H, W, C]``.
+        y: ``[B, H, W, C]``, or its :class:`SsimStatistics` when several ``x`` are compared
+            with the same ``y``.
 
     Returns:
         ``[B, H, W, C]``.
     """
-    stacked = tf.concat([x, y, x * x, y * y, x * y], axis=-1)
-    stacked = tf.pad(stacked, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
-    pooled = tf.nn.avg_pool2d(stacked, 3, 1, "VALID")
-    mu_x, mu_y, e_xx, e_yy, e_xy = tf.split(pooled, 5, axis=-1)
-    sigma_x = e_xx - mu_x * mu_x
-    sigma_y = e_yy - mu_y * mu_y
-    sigma_xy = e_xy - mu_x * mu_y
-    numerator = (2.0 * mu_x * mu_y + SSIM_C1) * (2.0 * sigma_xy + SSIM_C2)
-    denominator = (mu_x * mu_x + mu_y * mu_y + SSIM_C1) * (sigma_x + sigma_y + SSIM_C2)
+    if not isinstance(y, SsimStatistics):
+        y = ssim_statistics(y)
+    mu_x, e_xx, e_xy = _local_means([x, x * x, x * y.image])
+    # Evaluated in the original's order, so that every rounding is the same (doubling is exact:
+    # 2 * (mu_x * mu_y) is bitwise (2 * mu_x) * mu_y).
+    mu_x_squared, mu_xy = mu_x * mu_x, mu_x * y.mean
+    sigma_x = e_xx - mu_x_squared
+    sigma_xy = e_xy - mu_xy
+    numerator = (2.0 * mu_xy + SSIM_C1) * (2.0 * sigma_xy + SSIM_C2)
+    denominator = (mu_x_squared + y.mean_squared + SSIM_C1) * (sigma_x + y.variance + SSIM_C2)
     return tf.clip_by_value((1.0 - numerator / denominator) / 2.0, 0.0, 1.0)
 
 
@@ -117,12 +171,18 @@ class SSIM(geometry.GeometryLayer):
         return ssim_dissimilarity(x, y)
 
 
-def photometric_error(pred: tf.Tensor, target: tf.Tensor, no_ssim: bool = False) -> tf.Tensor:
-    """``0.85 * SSIM + 0.15 * L1`` (or L1 alone), averaged over channels: ``[B, H, W, 1]``."""
+def photometric_error(pred: tf.Tensor, target, no_ssim: bool = False) -> tf.Tensor:
+    """``0.85 * SSIM + 0.15 * L1`` (or L1 alone), averaged over channels: ``[B, H, W, 1]``.
+
+    ``pred`` is ``[B, H, W, C]``; ``target`` the same, or its :class:`SsimStatistics`.
+    """
+    statistics = target if isinstance(target, SsimStatistics) else None
+    target = statistics.image if statistics is not None else target
     l1 = tf.reduce_mean(tf.abs(target - pred), axis=-1, keepdims=True)
     if no_ssim:
         return l1
-    ssim = tf.reduce_mean(ssim_dissimilarity(pred, target), axis=-1, keepdims=True)
+    ssim = tf.reduce_mean(ssim_dissimilarity(pred, statistics or target), axis=-1,
+                          keepdims=True)
     return SSIM_WEIGHT * ssim + (1.0 - SSIM_WEIGHT) * l1
 
 
@@ -151,14 +211,19 @@ def _linear_taps(in_size, out_size):
     return i0, i1, 1.0 - w1, w1
 
 
-def upsample_bilinear(x: tf.Tensor, size) -> tf.Tensor:
+def upsample_bilinear(x: tf.Tensor, size, exact: bool = True) -> tf.Tensor:
     """Bilinear resize with half-pixel centres (PyTorch's ``align_corners=False``).
 
-    ``[B, h, w, C] -> [B, H, W, C]``. Evaluated as the original's CPU kernel does (width taps
-    then height taps, each a fused multiply-add), so disparities upsampled for the loss equal
-    the original's bit for bit; ``tf.image.resize`` differs in the last bit, which is enough to
-    flip auto-mask decisions at near-ties.
+    ``[B, h, w, C] -> [B, H, W, C]``. With ``exact``, evaluated as the original's CPU kernel does
+    (width taps then height taps, each a fused multiply-add), so disparities upsampled for the
+    loss equal the original's bit for bit; ``tf.image.resize`` differs in the last bit, which is
+    enough to flip auto-mask decisions at near-ties. Without ``exact``, the same taps in plain
+    float arithmetic. A resize to the input's own (static) size returns the input, which is
+    what the taps (weights 1 and 0) compute.
     """
+    if (isinstance(size[0], int) and isinstance(size[1], int)
+            and tuple(x.shape[1:3]) == (size[0], size[1])):
+        return x
     shape = tf.shape(x)
     hi0, hi1, hw0, hw1 = _linear_taps(shape[1], size[0])
     wi0, wi1, ww0, ww1 = _linear_taps(shape[2], size[1])
@@ -167,11 +232,13 @@ def upsample_bilinear(x: tf.Tensor, size) -> tf.Tensor:
 
     def along_width(rows):
         left, right = tf.gather(rows, wi0, axis=2), tf.gather(rows, wi1, axis=2)
-        return geometry.fused_multiply_add(left, tf.cast(ww0, x.dtype), right * tf.cast(ww1, x.dtype))
+        return geometry.fused_multiply_add(left, tf.cast(ww0, x.dtype),
+                                           right * tf.cast(ww1, x.dtype), exact)
 
     top = along_width(tf.gather(x, hi0, axis=1))
     bottom = along_width(tf.gather(x, hi1, axis=1))
-    return geometry.fused_multiply_add(top, tf.cast(hw0, x.dtype), bottom * tf.cast(hw1, x.dtype))
+    return geometry.fused_multiply_add(top, tf.cast(hw0, x.dtype),
+                                       bottom * tf.cast(hw1, x.dtype), exact)
 
 
 def source_transform(key: str, pose: Optional[Pose], batch: Batch, depth: Optional[tf.Tensor],
@@ -192,6 +259,56 @@ def source_transform(key: str, pose: Optional[Pose], batch: Batch, depth: Option
         translation = translation * tf.reduce_mean(1.0 / depth, axis=[1, 2])
         invert = frame_offset(key) < 0
     return geometry.transformation_from_parameters(pose.axisangle, translation, invert=invert)
+
+
+def _static_size(image: tf.Tensor):
+    """``(H, W)`` of ``[B, H, W, C]``: Python ints when known statically, else a tensor."""
+    height, width = image.shape[1], image.shape[2]
+    if height is not None and width is not None:
+        return (int(height), int(width))
+    return tf.shape(image)[1:3]
+
+
+class _ScaleImages:
+    """The images of one source scale the loss compares, prepared once.
+
+    Attributes:
+        target: the target's :class:`SsimStatistics` (or the image itself with ``no_ssim``).
+        sources: ``{source key: geometry.Neighbourhoods}`` ready for sampling.
+    """
+
+    def __init__(self, batch: Batch, sources: Sequence[str], scale: int, options: LossOptions):
+        self._batch, self._keys, self._scale, self._options = batch, sources, scale, options
+        target = batch.color["0"][scale]
+        self.target = target if options.no_ssim else ssim_statistics(target)
+        self.sources = {key: geometry.neighbourhoods(batch.color[key][scale]) for key in sources}
+        self._identity = None
+
+    def identity_error(self) -> tf.Tensor:
+        """The photometric error of the unwarped sources against the target (averaged with
+        ``avg_reprojection``): ``[B, h, w, num_sources]`` (or ``[B, h, w, 1]``)."""
+        if self._identity is None:
+            identity = tf.concat(
+                [photometric_error(self._batch.color[key][self._scale], self.target,
+                                   self._options.no_ssim) for key in self._keys], axis=-1)
+            if self._options.avg_reprojection:
+                identity = tf.reduce_mean(identity, axis=-1, keepdims=True)
+            self._identity = identity
+        return self._identity
+
+
+class _PerSourceScale:
+    """:class:`_ScaleImages` per source scale, built when first asked for."""
+
+    def __init__(self, batch: Batch, sources: Sequence[str], options: LossOptions):
+        self._args = (batch, sources, options)
+        self._scales: Dict[int, _ScaleImages] = {}
+
+    def at(self, scale: int) -> _ScaleImages:
+        if scale not in self._scales:
+            batch, sources, options = self._args
+            self._scales[scale] = _ScaleImages(batch, sources, scale, options)
+        return self._scales[scale]
 
 
 def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Pose],
@@ -215,10 +332,12 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
         LossOutputs.
     """
     sources = [frame_key(f) for f in options.frame_ids[1:]]
-    backproject, project = geometry.BackprojectDepth(), geometry.Project3D()
-    full_size = tf.shape(batch.color["0"][0])[1:3]
+    full_size = _static_size(batch.color["0"][0])
     fixed_T = {} if options.posecnn else {
         key: source_transform(key, poses.get(key), batch, None, options) for key in sources}
+    # Without v1_multiscale every scale compares full-size images: the target's SSIM
+    # statistics, the prepared sources and the identity errors are computed once for all.
+    per_image = _PerSourceScale(batch, sources, options)
 
     per_scale, depths, selections = [], [], []
     samples = {key: [] for key in sources}
@@ -232,18 +351,18 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
             disp_for_depth = disp
         _, depth = geometry.disp_to_depth(disp_for_depth, options.min_depth, options.max_depth)
         depths.append(depth)
-        target = batch.color["0"][source_scale]
-        points = backproject(depth, batch.inv_K[source_scale])
+        images = per_image.at(source_scale)
+        points = geometry.backproject(depth, batch.inv_K[source_scale])
 
         errors = []
         for key in sources:
             T = fixed_T[key] if key in fixed_T else source_transform(
                 key, poses.get(key), batch, depth, options)
-            grid = project(points, batch.K[source_scale], T)
-            image = geometry.bilinear_sample(batch.color[key][source_scale], grid)
-            samples[key].append(grid)
+            grid = geometry.project(points, batch.K[source_scale], T)
+            image = geometry.sample_neighbourhoods(images.sources[key], grid, options.exact)
+            samples[key].append(tf.stack(grid, axis=-1))
             warped[key].append(image)
-            errors.append(photometric_error(image, target, options.no_ssim))
+            errors.append(photometric_error(image, images.target, options.no_ssim))
         reprojection = tf.concat(errors, axis=-1)  # [B, h, w, num_sources]
 
         loss = 0.0
@@ -260,11 +379,7 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
 
         candidates = reprojection
         if not options.disable_automasking:
-            identity = tf.concat(
-                [photometric_error(batch.color[key][source_scale], target, options.no_ssim)
-                 for key in sources], axis=-1)
-            if options.avg_reprojection:
-                identity = tf.reduce_mean(identity, axis=-1, keepdims=True)
+            identity = images.identity_error()
             if options.automask_noise:
                 if noise_seed is None:
                     noise = tf.random.normal(tf.shape(identity))

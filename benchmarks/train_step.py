@@ -1,0 +1,134 @@
+"""Seconds per training step of the real Trainer, per mode, with and without XLA.
+
+    .venv/bin/python benchmarks/train_step.py [--mode mono|stereo|mono_stereo] [--batch 4]
+                                              [--height 192 --width 640] [--xla true|false]
+                                              [--repeats 5] [--warmup 2]
+
+Builds the Trainer of ``bin/train`` (ResNet-18 depth and pose networks, Adam, the Monodepth2
+loss at four scales) under the default strategy (one CPU replica here) and times
+``Trainer.train_step`` on an in-memory batch with the structure the data pipeline produces
+(images per frame and scale, colour-augmented copies, intrinsics per scale, stereo_T), so the
+numbers are the step alone, without data loading. Reports the median of ``--repeats`` steps
+after ``--warmup`` steps (tracing and XLA compilation happen there). Prints a table and one
+JSON line per configuration. Without ``--mode`` / ``--xla`` it runs every combination.
+
+On this machine (2 shared CPU cores) the original's PyTorch implementation takes 8.06 s
+(mono), 9.13 s (mono_stereo) and 2.97 s (stereo) per step at batch 4, 192x640; the goal is at
+most half of that. The machine is shared, so absolute timings are noisy.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from monodepth_tf.batch import Batch, frame_key  # noqa: E402
+from monodepth_tf.data.pipeline import intrinsics  # noqa: E402
+from monodepth_tf.options import MODES, TrainOptions  # noqa: E402
+from monodepth_tf.training import Trainer, make_strategy  # noqa: E402
+
+ORIGINAL_STEP_S = {"mono": 8.06, "stereo": 2.97, "mono_stereo": 9.13}
+
+
+def synthetic_batch(frame_ids, batch: int, height: int, width: int, scales, seed: int = 0) -> Batch:
+    """A batch shaped like the pipeline's: smooth random images (so SSIM and the auto-mask
+    see structure, not white noise), halved per scale, KITTI intrinsics per scale."""
+    rng = np.random.default_rng(seed)
+    color, color_aug = {}, {}
+    for frame_id in frame_ids:
+        key = frame_key(frame_id)
+        coarse = rng.random((batch, height // 8, width // 8, 3)).astype(np.float32)
+        full = tf.image.resize(coarse, (height, width), method="bicubic")
+        full = tf.clip_by_value(full + 0.02 * rng.standard_normal(full.shape, np.float32), 0, 1)
+        color[key] = tuple(tf.image.resize(full, (height // 2 ** s, width // 2 ** s),
+                                           antialias=True) for s in scales)
+        color_aug[key] = tf.clip_by_value(full * 1.1, 0.0, 1.0)
+    Ks = [np.repeat(intrinsics(height, width, s)[None], batch, 0) for s in scales]
+    stereo_T = np.repeat(np.eye(4, dtype=np.float32)[None], batch, 0)
+    stereo_T[:, 0, 3] = -0.1
+    return Batch(color=color, color_aug=color_aug,
+                 K=tuple(tf.constant(K) for K in Ks),
+                 inv_K=tuple(tf.constant(np.linalg.inv(K)) for K in Ks),
+                 stereo_T=tf.constant(stereo_T))
+
+
+def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: int,
+            warmup: int, mixed_precision=None) -> dict:
+    options = TrainOptions(height=height, width=width, batch_size=batch, weights_init="scratch",
+                           jit_compile=xla, **{k: v for k, v in MODES[mode].items()
+                                               if k != "split"}).validate()
+    strategy = make_strategy()
+    trainer = Trainer(strategy, options.model_options(), options.loss_options(),
+                      options.learning_rate, options.scheduler_step_size, 1000,
+                      jit_compile=xla, mixed_precision=mixed_precision)
+    data = synthetic_batch(options.all_frame_ids, batch, height, width, options.scales)
+    distributed = strategy.experimental_distribute_values_from_function(lambda _: data)
+    started = time.perf_counter()
+    for _ in range(warmup):
+        float(trainer.train_step(distributed).total)
+    warmup_s = time.perf_counter() - started
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        loss = float(trainer.train_step(distributed).total)
+        times.append(time.perf_counter() - started)
+    if not np.isfinite(loss):
+        raise RuntimeError(f"{mode}: non-finite loss {loss}")
+    step_s = statistics.median(times)
+    return {"mode": mode, "batch": batch, "height": height, "width": width, "xla": xla,
+            "step_s": round(step_s, 3), "samples_per_s": round(batch / step_s, 3),
+            "min_s": round(min(times), 3), "max_s": round(max(times), 3),
+            "warmup_s": round(warmup_s, 1), "mixed_precision": mixed_precision}
+
+
+def parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"--xla must be true or false, got {text!r}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=sorted(MODES), help="default: all three")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--height", type=int, default=192)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--xla", type=parse_bool, help="true or false; default: both")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--mixed_precision", choices=["float16", "bfloat16"],
+                        help="networks in this precision (the loss stays float32)")
+    args = parser.parse_args()
+    modes = [args.mode] if args.mode else ["mono", "stereo", "mono_stereo"]
+    xlas = [args.xla] if args.xla is not None else [False, True]
+    results = []
+    for mode in modes:
+        for xla in xlas:
+            results.append(measure(mode, args.batch, args.height, args.width, xla,
+                                   args.repeats, args.warmup, args.mixed_precision))
+            print(json.dumps(results[-1]), flush=True)
+    print(f"\nbatch {args.batch}, {args.height}x{args.width}, median of {args.repeats} steps "
+          f"after {args.warmup} warm-up steps\n")
+    print("| mode | XLA | s/step | samples/s | original s/step | vs original |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        original = ORIGINAL_STEP_S[r["mode"]]
+        note = f"{original / r['step_s']:.2f}x faster" if (
+            (r["batch"], r["height"], r["width"]) == (4, 192, 640)) else "n/a (other size)"
+        print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | {r['step_s']:.3f} | "
+              f"{r['samples_per_s']:.2f} | {original} | {note} |")
+
+
+if __name__ == "__main__":
+    main()
