@@ -1,0 +1,155 @@
+"""The loss's faster formulations against the plain ones and the original's reference numbers.
+
+The loss prepares each image once (SSIM statistics of the target, sampling neighbourhoods of
+the sources, identity errors), differentiates its 3x3 means with a hand-written gradient, and
+can sum the sampler's corners in plain float32 (``exact=False``). These tests check the
+gradient against finite differences and TensorFlow's own pooling gradient, the prepared forms
+against the direct ones bit for bit, and the inexact sampler against the original's losses.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from monodepth_tf import geometry
+from monodepth_tf.losses import (LossOptions, compute_losses, photometric_error,
+                                 ssim_dissimilarity, ssim_statistics, upsample_bilinear)
+from tests.reference import load_npz, nhwc
+from tests.test_losses import OPTION_SETS, SCALES, make_batch, make_poses
+
+RNG = np.random.default_rng(11)
+
+
+def ssim_float64(x, y):
+    """(1 - SSIM) / 2 with 3x3 reflection-padded windows, straight from the definition."""
+    pad = lambda a: np.pad(a, [(0, 0), (1, 1), (1, 1), (0, 0)], mode="reflect")  # noqa: E731
+    h, w = x.shape[1:3]
+
+    def mean(a):
+        p = pad(a)
+        return sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+
+    mx, my = mean(x), mean(y)
+    sx, sy, sxy = mean(x * x) - mx ** 2, mean(y * y) - my ** 2, mean(x * y) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ssim = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx ** 2 + my ** 2 + c1) * (sx + sy + c2))
+    return np.clip((1 - ssim) / 2, 0, 1)
+
+
+def test_ssim_matches_its_float64_definition_with_statistics_or_images():
+    x, y = RNG.random((2, 5, 7, 3)), RNG.random((2, 5, 7, 3))
+    expected = ssim_float64(x, y)
+    direct = ssim_dissimilarity(tf.constant(x), tf.constant(y)).numpy()
+    prepared = ssim_dissimilarity(tf.constant(x), ssim_statistics(tf.constant(y))).numpy()
+    np.testing.assert_allclose(direct, expected, atol=1e-12)
+    np.testing.assert_array_equal(prepared, direct)
+
+
+def test_ssim_gradient_matches_finite_differences():
+    x = tf.constant(RNG.uniform(0.2, 0.8, size=(1, 5, 6, 2)))
+    y = tf.constant(RNG.uniform(0.2, 0.8, size=(1, 5, 6, 2)))
+    theoretical, numerical = tf.test.compute_gradient(lambda a: ssim_dissimilarity(a, y), [x],
+                                                      delta=1e-5)
+    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-7)
+    assert np.abs(theoretical[0]).max() > 1e-3
+
+
+def test_photometric_error_gradient_equals_tensorflow_pooling_gradient():
+    # the same SSIM written with tf.nn.avg_pool2d's own gradient, at a training-like size
+    x = tf.constant(RNG.random((2, 24, 40, 3)), tf.float32)
+    y = tf.constant(RNG.random((2, 24, 40, 3)), tf.float32)
+
+    def plain(a):
+        stats = tf.nn.avg_pool2d(tf.pad(tf.concat([a, y, a * a, y * y, a * y], -1),
+                                        [[0, 0], [1, 1], [1, 1], [0, 0]], "REFLECT"), 3, 1, "VALID")
+        mx, my, exx, eyy, exy = tf.split(stats, 5, axis=-1)
+        num = (2 * mx * my + 0.01 ** 2) * (2 * (exy - mx * my) + 0.03 ** 2)
+        den = (mx * mx + my * my + 0.01 ** 2) * (exx - mx * mx + eyy - my * my + 0.03 ** 2)
+        ssim = tf.clip_by_value((1 - num / den) / 2, 0, 1)
+        return 0.85 * tf.reduce_mean(ssim, -1) + 0.15 * tf.reduce_mean(tf.abs(y - a), -1)
+
+    weights = tf.constant(RNG.random((2, 24, 40)), tf.float32)
+    grads = []
+    for f in (plain, lambda a: photometric_error(a, ssim_statistics(y))[..., 0]):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(f(x) * weights)
+        grads.append(tape.gradient(loss, x).numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-6)
+
+
+def test_prepared_sampler_and_coordinate_maps_equal_the_layers_bit_for_bit():
+    K = np.eye(4)[None].repeat(2, 0)
+    K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2] = 30.0, 25.0, 15.5, 11.5
+    K, inv_K = tf.constant(K, tf.float32), tf.constant(np.linalg.inv(K), tf.float32)
+    depth = tf.constant(RNG.uniform(1, 20, size=(2, 24, 32, 1)), tf.float32)
+    T = geometry.transformation_from_parameters(tf.constant([[0.01, -0.02, 0.005]] * 2),
+                                                tf.constant([[0.2, 0.0, -0.1]] * 2))
+    image = tf.constant(RNG.random((2, 24, 32, 3)), tf.float32)
+
+    points = geometry.BackprojectDepth()(depth, inv_K)
+    grid = geometry.Project3D()(points, K, T)
+    coords = geometry.project(geometry.backproject(depth, inv_K), K, T)
+    np.testing.assert_array_equal(tf.stack(coords, -1).numpy(), grid.numpy())
+    sampled = geometry.BilinearSampler()(image, grid).numpy()
+    prepared = geometry.neighbourhoods(image)
+    np.testing.assert_array_equal(geometry.sample_neighbourhoods(prepared, coords).numpy(),
+                                  sampled)
+    # corners from the last row and column repeat the edge pixel (weight 0 beyond it)
+    edge = geometry.grid_from_pixels(tf.constant([[[[31.0, 23.0], [31.0, 5.5], [7.25, 23.0]]]]),
+                                     24, 32)
+    out = geometry.bilinear_sample(image[:1], edge).numpy()[0, 0]
+    img = image.numpy()[0]
+    np.testing.assert_allclose(out[0], img[23, 31], atol=1e-6)
+    np.testing.assert_allclose(out[1], 0.5 * img[5, 31] + 0.5 * img[6, 31], atol=1e-6)
+    np.testing.assert_allclose(out[2], 0.75 * img[23, 7] + 0.25 * img[23, 8], atol=1e-6)
+
+
+def test_inexact_sampler_stays_within_an_ulp_or_two():
+    image = tf.constant(RNG.random((2, 30, 40, 3)), tf.float32)
+    grid = tf.constant(RNG.uniform(-1.1, 1.1, size=(2, 20, 25, 2)), tf.float32)
+    exact = geometry.bilinear_sample(image, grid).numpy()
+    fast = geometry.BilinearSampler(exact=False)(image, grid).numpy()
+    np.testing.assert_allclose(fast, exact, atol=3e-7)
+    assert geometry.BilinearSampler.from_config(
+        geometry.BilinearSampler(exact=False).get_config()).exact is False
+
+
+def test_upsampling_to_the_same_size_is_the_identity_the_taps_compute():
+    x = tf.constant(RNG.random((2, 6, 10, 1)), tf.float32)
+    shortcut = upsample_bilinear(x, (6, 10))
+    taps = tf.function(lambda a, size: upsample_bilinear(a, size))(x, tf.constant([6, 10]))
+    np.testing.assert_array_equal(shortcut.numpy(), taps.numpy())
+    np.testing.assert_array_equal(shortcut.numpy(), x.numpy())
+
+
+@pytest.fixture(scope="module")
+def fixture(reference_dir):
+    return load_npz(reference_dir, "losses.npz")
+
+
+@pytest.mark.parametrize("name", ["mono_stereo", "stereo", "mono_v1_multiscale"])
+def test_inexact_sampler_reproduces_the_original_losses_and_masks(fixture, name):
+    disps = [tf.constant(nhwc(fixture[f"net/disp/{s}"])) for s in SCALES]
+    outputs = {}
+    for exact in (True, False):
+        options = LossOptions(scales=SCALES, automask_noise=0.0, exact=exact, **OPTION_SETS[name])
+        outputs[exact] = compute_losses(make_batch(fixture), disps, make_poses(fixture), options)
+    fast, exact = outputs[False], outputs[True]
+    np.testing.assert_allclose(fast.total.numpy(), fixture[f"{name}/loss"], rtol=1e-5)
+    for s in SCALES:
+        np.testing.assert_allclose(fast.per_scale[s].numpy(), fixture[f"{name}/loss/{s}"],
+                                   rtol=1e-5)
+        for key in fast.warped:
+            np.testing.assert_allclose(fast.warped[key][s].numpy(),
+                                       exact.warped[key][s].numpy(), atol=1e-5)
+            reference = f"{name}/warped/{key}/{s}"
+            if reference in fixture:  # the fixture keeps scales 0 and 3 of two variants
+                np.testing.assert_allclose(fast.warped[key][s].numpy(),
+                                           nhwc(fixture[reference]), atol=1e-4)
+        masks = {"exact path": exact.identity_selection[s].numpy()}
+        if f"{name}/identity_selection/{s}" in fixture:
+            masks["original"] = fixture[f"{name}/identity_selection/{s}"]
+        for what, mask in masks.items():
+            agreement = np.mean(fast.identity_selection[s].numpy() == mask)
+            assert agreement >= 0.999, f"scale {s}: auto-mask agreement {agreement} with {what}"
