@@ -16,9 +16,18 @@ def pad_spatial(x: tf.Tensor, pad: int, mode: str = "CONSTANT") -> tf.Tensor:
     return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
 
 
+def torch_default_kernel_initializer() -> keras.initializers.Initializer:
+    """PyTorch's default convolution weights: uniform in +-1/sqrt(fan_in)."""
+    return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+
+
 @keras.saving.register_keras_serializable(package="monodepth_tf")
 class PaddedConv2D(keras.layers.Conv2D):
-    """A 2-D convolution with PyTorch's symmetric padding.
+    """A 2-D convolution with PyTorch's symmetric padding and PyTorch's default initialization.
+
+    Unless initializers are given, weights and bias are drawn as PyTorch draws them for a fresh
+    ``nn.Conv2d``: uniform in +-1/sqrt(fan_in) (Keras' Glorot default is ~2.4x wider for the
+    decoders' last layers, which starts a network from scratch at saturated disparities).
 
     Args:
         filters: output channels.
@@ -31,9 +40,17 @@ class PaddedConv2D(keras.layers.Conv2D):
 
     def __init__(self, filters, kernel_size, strides=1, pad=0, pad_mode="CONSTANT", **kwargs):
         kwargs.pop("padding", None)
+        kwargs.setdefault("kernel_initializer", torch_default_kernel_initializer())
+        self._torch_bias = "bias_initializer" not in kwargs
         super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
         self.pad = int(pad)
         self.pad_mode = pad_mode.upper()
+
+    def build(self, input_shape):
+        if self._torch_bias:  # the bound depends on the input channels, known only now
+            bound = 1.0 / float(input_shape[-1] * self.kernel_size[0] * self.kernel_size[1]) ** 0.5
+            self.bias_initializer = keras.initializers.RandomUniform(-bound, bound)
+        super().build(input_shape)
 
     def call(self, inputs):
         return super().call(pad_spatial(inputs, self.pad, self.pad_mode))
