@@ -3,8 +3,10 @@
 Per sample, as the original prepares it: the frames ``frame_ids`` names (temporal offsets on
 the same camera, ``s`` the other camera at the same instant), decoded, flipped horizontally with
 probability 0.5 (all frames together), resized to ``height`` x ``width`` with an antialiased
-Lanczos filter and then halved scale by scale; intrinsics per scale from KITTI's normalized
-intrinsics; ``stereo_T`` with baseline 0.1 signed by the side and the flip; colour jitter with
+Lanczos filter and then halved scale by scale; intrinsics per scale from the sample's camera
+(:class:`Camera`: KITTI's normalized intrinsics unless the layout gives each sample its own,
+see ``camera(entry)`` in :mod:`monodepth_tf.data.folder`); ``stereo_T`` with the camera's
+baseline (0.1 for KITTI) signed by the side and the flip; colour jitter with
 probability 0.5 from one draw per sample, applied to the networks' copies (``color_aug``) only.
 
 Randomness is stateless: every draw is a function of (seed, epoch, sample index), so a sample
@@ -13,7 +15,7 @@ uninterrupted one.
 """
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -28,6 +30,24 @@ from monodepth_tf.data.kitti import (FULL_HEIGHT, FULL_WIDTH, OTHER_SIDE, SIDE_C
 NORMALIZED_K = np.array([[0.58, 0, 0.5, 0], [0, 1.92, 0.5, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
                         dtype=np.float32)
 STEREO_BASELINE = 0.1
+
+
+class Camera(NamedTuple):
+    """What the pipeline needs to know of a sample's camera.
+
+    Attributes:
+        normalized_K: ``[4, 4]`` float32 intrinsics with row 0 divided by the image width and
+            row 1 by its height (as :data:`NORMALIZED_K`).
+        flip: horizontal flips are allowed (the principal point is near the centre).
+        baseline: the stereo baseline of ``stereo_T``.
+    """
+
+    normalized_K: np.ndarray
+    flip: bool = True
+    baseline: float = STEREO_BASELINE
+
+
+KITTI_CAMERA = Camera(NORMALIZED_K)
 BRIGHTNESS = CONTRAST = SATURATION = (0.8, 1.2)
 HUE = (-0.1, 0.1)
 
@@ -54,9 +74,11 @@ class PipelineOptions:
     num_parallel_calls: int = tf.data.AUTOTUNE
 
 
-def intrinsics(height: int, width: int, scale: int) -> np.ndarray:
-    """``[4, 4]`` pixel intrinsics of one scale from the normalized KITTI intrinsics."""
-    K = NORMALIZED_K.copy()
+def intrinsics(height: int, width: int, scale: int,
+               normalized_K: np.ndarray = NORMALIZED_K) -> np.ndarray:
+    """``[4, 4]`` pixel intrinsics of one scale from normalized intrinsics (KITTI's by
+    default)."""
+    K = np.array(normalized_K, dtype=np.float32)
     K[0, :] *= width // 2 ** scale
     K[1, :] *= height // 2 ** scale
     return K
@@ -65,6 +87,8 @@ def intrinsics(height: int, width: int, scale: int) -> np.ndarray:
 def sample_paths(layout: KittiRawLayout, entry: SplitEntry,
                  frame_ids: Sequence[FrameId]) -> Dict[str, str]:
     """``{frame key: image path}`` of one split entry."""
+    if not isinstance(layout, KittiRawLayout):  # e.g. a folder dataset: its own frame order
+        return {k: str(v) for k, v in layout.sample_paths(entry, frame_ids).items()}
     paths = {}
     for frame_id in frame_ids:
         key = frame_key(frame_id)
@@ -91,14 +115,39 @@ def _resize(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
     return tf.image.resize(image, (height, width), method="lanczos3", antialias=True)
 
 
-class SampleLoader:
-    """Turns ``(paths, side sign, seed)`` into one unbatched :class:`Batch` (a tf.data map)."""
+def sample_cameras(layout, entries: Sequence[SplitEntry]) -> Tuple[List[Camera], np.ndarray]:
+    """The distinct cameras of ``entries`` and each entry's index among them ``[N]`` int32:
+    the layout's ``camera(entry)`` when it has one, else :data:`KITTI_CAMERA` for all."""
+    if not hasattr(layout, "camera"):
+        return [KITTI_CAMERA], np.zeros(len(entries), np.int32)
+    cameras: List[Camera] = []
+    index: Dict[bytes, int] = {}
+    rows = []
+    for entry in entries:
+        camera = layout.camera(entry)
+        key = (np.asarray(camera.normalized_K, np.float32).tobytes()
+               + np.float32([camera.flip, camera.baseline]).tobytes())
+        if key not in index:
+            index[key] = len(cameras)
+            cameras.append(camera)
+        rows.append(index[key])
+    return cameras or [KITTI_CAMERA], np.array(rows, np.int32)
 
-    def __init__(self, options: PipelineOptions):
+
+class SampleLoader:
+    """Turns ``(paths, side sign, seed, camera index)`` into one unbatched :class:`Batch` (a
+    tf.data map); the camera index picks one of ``cameras`` (KITTI's by default)."""
+
+    def __init__(self, options: PipelineOptions, cameras: Sequence[Camera] = (KITTI_CAMERA,)):
         self.options = options
         self.keys = [frame_key(f) for f in options.frame_ids]
-        self.K = [tf.constant(intrinsics(options.height, options.width, s)) for s in options.scales]
-        self.inv_K = [tf.constant(np.linalg.pinv(k.numpy())) for k in self.K]
+        # per scale: [cameras, 4, 4] tables, gathered per sample
+        Ks = [[intrinsics(options.height, options.width, s, c.normalized_K) for c in cameras]
+              for s in options.scales]
+        self.K = [tf.constant(np.stack(k)) for k in Ks]
+        self.inv_K = [tf.constant(np.stack([np.linalg.pinv(m) for m in k])) for k in Ks]
+        self.flip_allowed = tf.constant([bool(c.flip) for c in cameras])
+        self.baseline = tf.constant([c.baseline for c in cameras], tf.float32)
 
     def draws(self, seed: tf.Tensor):
         """One sample's random choices: flip, jitter on/off, jitter factors [4]."""
@@ -111,9 +160,10 @@ class SampleLoader:
         return u[0] > 0.5, u[1] > 0.5, factors
 
     def __call__(self, paths: Dict[str, tf.Tensor], side_sign: tf.Tensor,
-                 seed: tf.Tensor) -> Batch:
+                 seed: tf.Tensor, camera: tf.Tensor = 0) -> Batch:
         o = self.options
         flip, jitter, factors = self.draws(seed)
+        flip = tf.logical_and(flip, tf.gather(self.flip_allowed, camera))
         color, color_aug = {}, {}
         # all frames of a sample decode and resize together: one op per stage, not per frame
         full = tf.stack([tf.image.convert_image_dtype(
@@ -130,9 +180,10 @@ class SampleLoader:
             color_aug[key] = augmented[i]
         flip_sign = tf.where(flip, -1.0, 1.0)
         stereo_T = tf.tensor_scatter_nd_update(
-            tf.eye(4), [[0, 3]], [side_sign * flip_sign * STEREO_BASELINE])
-        return Batch(color=color, color_aug=color_aug, K=tuple(self.K), inv_K=tuple(self.inv_K),
-                     stereo_T=stereo_T)
+            tf.eye(4), [[0, 3]], [side_sign * flip_sign * tf.gather(self.baseline, camera)])
+        return Batch(color=color, color_aug=color_aug,
+                     K=tuple(tf.gather(k, camera) for k in self.K),
+                     inv_K=tuple(tf.gather(k, camera) for k in self.inv_K), stereo_T=stereo_T)
 
 
 def make_dataset(layout: KittiRawLayout, entries: List[SplitEntry], options: PipelineOptions,
@@ -155,7 +206,8 @@ def make_dataset(layout: KittiRawLayout, entries: List[SplitEntry], options: Pip
     paths = [sample_paths(layout, e, options.frame_ids) for e in entries]
     columns = {k: [p[k] for p in paths] for k in paths[0]} if paths else {}
     side_sign = np.array([-1.0 if e.side == "l" else 1.0 for e in entries], np.float32)
-    loader = SampleLoader(options)
+    cameras, camera_index = sample_cameras(layout, entries)
+    loader = SampleLoader(options, cameras)
 
     order = np.arange(len(entries))
     if shuffle:
@@ -164,7 +216,7 @@ def make_dataset(layout: KittiRawLayout, entries: List[SplitEntry], options: Pip
     seeds = np.stack([np.full(len(order), options.seed * 100_003 + epoch), order], axis=1)
     data = tf.data.Dataset.from_tensor_slices((
         {k: np.array(v)[order] for k, v in columns.items()}, side_sign[order],
-        seeds.astype(np.int64)))
+        seeds.astype(np.int64), camera_index[order]))
     if input_context is not None:
         data = data.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     data = data.map(loader, num_parallel_calls=options.num_parallel_calls, deterministic=True)
