@@ -24,6 +24,7 @@ TFLite models run at the fixed feed size: float32 images ``[1, height, width, 3]
 (int8) quantized (``convert_tflite`` also makes other fixed or polymorphic batch sizes).
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -105,9 +106,8 @@ class DepthServingModule(tf.Module):
         self.use_stereo = bool(config.use_stereo)
         self.serve = tf.function(self._serve, input_signature=[
             tf.TensorSpec([None, None, None, 3], tf.uint8, name=INPUT_NAME)])
-        self.disparity_at_feed_size = tf.function(self._disparity_at_feed_size)
 
-    def _disparity_at_feed_size(self, images: tf.Tensor) -> tf.Tensor:
+    def disparity_at_feed_size(self, images: tf.Tensor) -> tf.Tensor:
         """float32 ``[B, height, width, 3]`` in [0, 1] -> scaled disparity ``[B, height, width]``."""
         disp = self._network.model(images, training=False)[0][..., 0]
         return disp_to_depth(disp, self.min_depth, self.max_depth)[0]
@@ -116,18 +116,12 @@ class DepthServingModule(tf.Module):
         """uint8 ``[B, H, W, 3]`` -> ``disparity``, ``depth`` (and ``metric_depth``) ``[B, H, W]``."""
         size = tf.shape(images)[1:3]
         feed = resize_area(tf.cast(images, tf.float32) / 255.0, self.height, self.width)
-        disp = self._disparity_at_feed_size(feed)
+        disp = self.disparity_at_feed_size(feed)
         disp = resize_bilinear(disp[..., None], size)[..., 0]
         outputs = {"disparity": disp, "depth": 1.0 / disp}
         if self.use_stereo:
             outputs["metric_depth"] = STEREO_SCALE_FACTOR / disp
         return outputs
-
-    def feed_size_function(self, batch_size: Optional[int] = 1):
-        """The concrete feed-size function (float32 ``[batch_size, height, width, 3]``) that
-        TFLite converts."""
-        spec = tf.TensorSpec([batch_size, self.height, self.width, 3], tf.float32, name=INPUT_NAME)
-        return self.disparity_at_feed_size.get_concrete_function(spec)
 
 
 def version_dir(export_dir, model_name: str, version: int) -> Path:
@@ -216,6 +210,38 @@ def calibration_images(paths: Sequence, height: int, width: int, crops_per_image
     return np.stack(out)
 
 
+def reflect_pad_by_slices(x: tf.Tensor, pad: int) -> tf.Tensor:
+    """Reflection padding of ``[B, H, W, C]`` built from slices and concatenations: the same
+    values as ``tf.pad(..., "REFLECT")``, in ops that TFLite's XNNPACK delegate runs (its
+    MIRROR_PAD kernel is not delegated and is slow at full resolution)."""
+    rows = [x[:, i:i + 1] for i in range(pad, 0, -1)] + [x] + \
+        [x[:, -i - 1:-i] for i in range(1, pad + 1)]
+    x = tf.concat(rows, axis=1)
+    columns = [x[:, :, i:i + 1] for i in range(pad, 0, -1)] + [x] + \
+        [x[:, :, -i - 1:-i] for i in range(1, pad + 1)]
+    return tf.concat(columns, axis=2)
+
+
+@contextlib.contextmanager
+def _tflite_friendly_padding():
+    """While tracing for TFLite, the networks' reflection padding uses
+    :func:`reflect_pad_by_slices` (bitwise the same result)."""
+    from monodepth_tf.networks import layers
+
+    original = layers.pad_spatial
+
+    def pad_spatial(x, pad, mode="CONSTANT"):
+        if mode.upper() == "REFLECT" and pad > 0:
+            return reflect_pad_by_slices(x, pad)
+        return original(x, pad, mode)
+
+    layers.pad_spatial = pad_spatial
+    try:
+        yield
+    finally:
+        layers.pad_spatial = original
+
+
 def convert_tflite(module: DepthServingModule, quantization: str = "none",
                    representative: Optional[np.ndarray] = None,
                    batch_size: Optional[int] = 1) -> bytes:
@@ -237,7 +263,11 @@ def convert_tflite(module: DepthServingModule, quantization: str = "none",
 
     # Weights frozen into constants first: converted with live variables, a batch-polymorphic
     # function keeps READ_VARIABLE ops that the interpreter never initializes.
-    frozen = convert_variables_to_constants_v2(module.feed_size_function(batch_size))
+    with _tflite_friendly_padding():  # a fresh trace, so the padding really is replaced
+        traced = tf.function(module.disparity_at_feed_size).get_concrete_function(
+            tf.TensorSpec([batch_size, module.height, module.width, 3], tf.float32,
+                          name=INPUT_NAME))
+    frozen = convert_variables_to_constants_v2(traced)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     if quantization != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -243,11 +243,20 @@ def test_tflite_runner_batches(small):
     images = random_images(5, 4, 64, 192).astype(np.float32) / 255.0
     fixed = export.tflite_runner(small["result"].tflite_path)  # converted at batch 1
     assert fixed(images).shape == (4, 64, 192)
-    with pytest.raises(ValueError, match="batches of 2 images, got 3"):
-        export.tflite_runner(export.convert_tflite(small["module"], batch_size=2))(images[:3])
     polymorphic = export.tflite_runner(export.convert_tflite(small["module"], batch_size=None))
     # same arithmetic, other kernels' blocking for another batch size
     np.testing.assert_allclose(polymorphic(images), fixed(images), rtol=1e-5)
+
+
+def test_reflection_padding_for_tflite_is_exact(small):
+    x = tf.constant(np.random.default_rng(6).random((2, 5, 7, 3), np.float32))
+    for pad in (1, 2):
+        np.testing.assert_array_equal(export.reflect_pad_by_slices(x, pad).numpy(),
+                                      tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]],
+                                             mode="REFLECT").numpy())
+    interpreter = tf.lite.Interpreter(model_path=str(small["result"].tflite_path))
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert "CONV_2D" in ops and "MIRROR_PAD" not in ops  # XNNPACK takes the padding too
 
 
 # --- errors ------------------------------------------------------------------------------------
