@@ -76,6 +76,10 @@ class TrainOptions:
     # the GluonCV port's names (architecture presets; see monodepth_tf.zoo)
     model_zoo: str = ""
     model_zoo_pose: str = ""
+    # --dataset folder (see monodepth_tf.data.folder)
+    frame_stride: int = 1
+    target_fps: float = 0.0
+    skip_static: float = 0.0
 
     @property
     def all_frame_ids(self) -> Tuple[FrameId, ...]:
@@ -130,7 +134,7 @@ class TrainOptions:
         checks = (("num_layers", (18, 34, 50, 101, 152)), ("weights_init", ("pretrained",
                   "scratch")), ("pose_model_input", ("pairs", "all")),
                   ("pose_model_type", ("separate_resnet", "posecnn", "shared")),
-                  ("dataset", ("kitti", "kitti_odom", "kitti_depth", "kitti_test")),
+                  ("dataset", ("kitti", "kitti_odom", "kitti_depth", "kitti_test", "folder")),
                   ("mixed_precision", (None, "float16", "bfloat16")))
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
@@ -141,10 +145,26 @@ class TrainOptions:
             raise OptionsError(f"--val_samples={self.val_samples} must be 0 (all) or more")
         if self.gpu and not all(g.strip().isdigit() for g in self.gpu.split(",")):
             raise OptionsError(f"--gpu={self.gpu} must be GPU indices such as 0 or 0,1")
+        self._validate_folder()
         if not 0 < self.min_depth < self.max_depth:
             raise OptionsError(f"--min_depth={self.min_depth} and --max_depth={self.max_depth} "
                                "must satisfy 0 < min_depth < max_depth")
         return self
+
+    def _validate_folder(self) -> None:
+        if self.frame_stride < 1:
+            raise OptionsError(f"--frame_stride={self.frame_stride} must be at least 1")
+        if self.target_fps < 0 or self.skip_static < 0:
+            raise OptionsError("--target_fps and --skip_static must be 0 (off) or positive")
+        if self.target_fps and self.frame_stride != 1:
+            raise OptionsError("give --frame_stride or --target_fps, not both")
+        if self.dataset != "folder":
+            if self.frame_stride != 1 or self.target_fps or self.skip_static:
+                raise OptionsError("--frame_stride, --target_fps and --skip_static are for "
+                                   "--dataset=folder")
+        elif not self.data_path:
+            raise OptionsError("--dataset=folder needs --data_path (a folder of frame folders "
+                               "and/or videos)")
 
 
 def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -163,7 +183,9 @@ def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     define.string("split_dir", d.split_dir, "Folder of split folders (default: the "
                   "project's splits/).")
     define.integer("num_layers", d.num_layers, "ResNet depth: 18, 34, 50, 101, 152.")
-    define.string("dataset", d.dataset, "kitti, kitti_odom, kitti_depth or kitti_test.")
+    define.string("dataset", d.dataset, "kitti, kitti_odom, kitti_depth, kitti_test, or "
+                  "folder (your own frame folders and videos with an intrinsics.json; see "
+                  "monodepth_tf/data/folder.py).")
     define.bool("png", d.png, "Images are .png (default .jpg).")
     define.integer("height", d.height, "Input height (multiple of 32).")
     define.integer("width", d.width, "Input width (multiple of 32).")
@@ -211,6 +233,12 @@ def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     define.string("model_zoo_pose", d.model_zoo_pose, "GluonCV-style pose model name, e.g. "
                   "monodepth2_resnet18_posenet_kitti_mono_640x192 (must match "
                   "--model_zoo's mode).")
+    define.integer("frame_stride", d.frame_stride, "--dataset=folder: keep every N-th frame.")
+    define.float("target_fps", d.target_fps, "--dataset=folder: keep about this many frames "
+                 "per second (stride round(fps / target_fps); 0: off).")
+    define.float("skip_static", d.skip_static, "--dataset=folder: drop frames whose mean "
+                 "absolute difference (RGB in [0, 1]) to the last kept frame is below this "
+                 "(0: off).")
     define.bool("pretrained_base", None, "GluonCV's name for --weights_init=pretrained "
                 "(--nopretrained_base: scratch).")
 
