@@ -14,8 +14,9 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.data.errors import DataError
-from monodepth_tf.data.folder import (FolderLayout, FolderOptions, export_kitti_drive_as_folder,
-                                      frame_motion, make_splits, read_kitti_calib)
+from monodepth_tf.data.folder import (FolderLayout, FolderOptions, check_folder,
+                                      export_kitti_drive_as_folder, frame_motion, make_splits,
+                                      read_kitti_calib)
 from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
 from monodepth_tf.data.pipeline import NORMALIZED_K, PipelineOptions, make_dataset
 from monodepth_tf.data.synthetic import BASELINE, Intrinsics, make_synthetic_kitti
@@ -183,20 +184,22 @@ def test_splits_divide_by_sequence(world, tmp_path):
 
 
 def test_trains_through_bin_train_and_writes_its_split(stereo_folder, tmp_path):
+    # stereo mode (no pose network: half the run time of mono here; the mono samples are the
+    # KITTI path's, see above)
     command = [sys.executable, str(PROJECT_ROOT / "bin" / "train"), "--dataset", "folder",
-               "--data_path", str(stereo_folder), "--height", str(HEIGHT), "--width",
+               "--mode", "stereo", "--data_path", str(stereo_folder), "--height", str(HEIGHT), "--width",
                str(WIDTH), "--batch_size", "2", "--weights_init", "scratch", "--scales", "0",
                "--log_dir", str(tmp_path), "--model_name", "run", "--num_epochs", "1",
                "--max_steps", "1", "--val_samples", "2"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "run" / "train.log").read_text()
-    assert "training run on 18 samples" in log and "val loss" in log
-    # one sequence, positions 1..10 usable on both sides: val is the last position
+    assert "training run on 22 samples" in log and "val loss" in log
+    # one sequence, frames 0..11 usable on both sides (frames 0, s): val is the last frame
     split = tmp_path / "run" / "splits" / "folder"
-    train = split.joinpath("train_files.txt").read_text().split("\n")
-    assert train[:3] == ["drive1 1 l", "drive1 1 r", "drive1 2 l"] and len(train) == 19
-    assert split.joinpath("val_files.txt").read_text() == "drive1 10 l\ndrive1 10 r\n"
+    train = split.joinpath("train_files.txt").read_text().splitlines()
+    assert train[:3] == ["drive1 0 l", "drive1 0 r", "drive1 1 l"] and len(train) == 22
+    assert split.joinpath("val_files.txt").read_text() == "drive1 11 l\ndrive1 11 r\n"
     assert (tmp_path / "run" / "models" / "weights_final").is_dir()
 
 
@@ -258,3 +261,46 @@ def test_a_kitti_calibration_file_gives_the_camera(world, tmp_path):
     np.testing.assert_allclose(K[:2, :3], [[truth.fx / WIDTH, 0, truth.cx / WIDTH],
                                            [0, truth.fy / HEIGHT, truth.cy / HEIGHT]],
                                rtol=1e-6)
+
+
+def grey_sequence(folder, levels):
+    folder.mkdir(parents=True)
+    for i, level in enumerate(levels):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((8, 16, 3), level, np.uint8))
+
+
+def test_check_data_reports_samples_motion_and_short_sequences(tmp_path):
+    (tmp_path / "intrinsics.json").write_text(json.dumps(
+        dict(fx=8, fy=8, cx=8, cy=4, width=16, height=8)))
+    grey_sequence(tmp_path / "long", [0, 51, 102, 153, 255])
+    grey_sequence(tmp_path / "short", [0, 51])
+    layout = FolderLayout(tmp_path)
+    reports, problems = check_folder(layout, (0, -1, 1))
+    assert problems == []
+    long, short = reports
+    assert (long.name, long.frames, long.samples) == ("long", 5, 3)
+    assert long.motion == pytest.approx((0.2 * 3 + 0.4) / 4, rel=1e-6)
+    assert long.min_motion == pytest.approx(0.2, rel=1e-6)
+    assert (short.frames, short.samples) == (2, 0)
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "bin" / "check_data"),
+                             "--dataset", "folder", "--data_path", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300, env=ENV)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == ["long", "5", "3", "0.2500", "0.2000"]
+    assert lines[2].split()[:3] == ["short", "2", "0"]
+    assert lines[2].endswith("too short for frames 0,-1,1")
+    assert lines[3].startswith("3 usable samples (frames 0,-1,1) in 2 sequence(s)")
+
+
+def test_show_sample_on_a_folder_dataset(stereo_folder, tmp_path):
+    output = tmp_path / "sample.png"
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "bin" / "show_sample"),
+                             "--dataset", "folder", "--data_path", str(stereo_folder),
+                             "--index", "3", "--height", str(HEIGHT), "--width", str(WIDTH),
+                             "--output", str(output)], capture_output=True, text=True,
+                            timeout=300, env=ENV)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # train list of the made split: drive1 1 l, 1 r, 2 l, 2 r, ... -> line 3 is frame 2, right
+    assert "drive1 frame 2 (r)" in result.stdout
+    assert cv2.imread(str(output)).shape == (3 * HEIGHT, 2 * WIDTH, 3)

@@ -2,6 +2,12 @@
 
     bin/check_data --data_path ~/kitti_data --split eigen_zhou --split_dir ~/monodepth2/splits
     bin/check_data --data_path ~/kitti_data --split eigen_full --png --frame_ids 0 --use_stereo
+    bin/check_data --dataset folder --data_path ~/my_videos --frame_stride 3
+
+With ``--dataset folder`` (your own frames and videos, see monodepth_tf/data/folder.py) it
+prints, per sequence, the kept frames, the usable samples for ``--frame_ids``, the estimated
+inter-frame motion (mean absolute difference between consecutive frames) and the sequences too
+short for the frame ids; it exits 2 when a file is broken or no sample is usable.
 
 Prints each problem (``<file>: <what is wrong> (needed by <split file> line <n>)``) to stderr
 and exits with code 2, or prints how many samples were checked and exits 0.
@@ -27,7 +33,39 @@ flags.DEFINE_list("frame_ids", ["0", "-1", "1"], "Frames each sample needs: offs
 flags.DEFINE_bool("use_stereo", False, "Samples also need the other camera's image.")
 flags.DEFINE_list("names", ["train", "val"], "Which lists of the split to check.")
 flags.DEFINE_bool("lidar", False, "Samples also need their LiDAR scan (ground truth).")
+flags.DEFINE_enum("dataset", "kitti", ["kitti", "folder"], "kitti (split lists of the raw "
+                  "release) or folder (frame folders and videos with an intrinsics.json).")
+flags.DEFINE_integer("frame_stride", 1, "--dataset=folder: keep every N-th frame.")
+flags.DEFINE_float("target_fps", 0.0, "--dataset=folder: subsample to about this frame rate.")
+flags.DEFINE_float("skip_static", 0.0, "--dataset=folder: drop frames moving less than this.")
 flags.mark_flag_as_required("data_path")
+
+
+def check_folder_dataset(args) -> int:
+    """``--dataset=folder``: the per-sequence table on stdout; problems on stderr (exit 2)."""
+    from monodepth_tf.data.folder import (FolderLayout, FolderOptions, check_folder,
+                                          format_reports)
+
+    frame_ids = [f if f == "s" else int(f) for f in args.frame_ids]
+    if args.use_stereo and "s" not in frame_ids:
+        frame_ids.append("s")
+    try:
+        layout = FolderLayout(args.data_path, FolderOptions(args.frame_stride, args.target_fps,
+                                                            args.skip_static))
+        reports, problems = check_folder(layout, frame_ids)
+    except (DataError, ValueError) as error:
+        reports, problems = [], [str(error)]
+    if reports:
+        print(format_reports(reports, frame_ids))
+    if not problems and not sum(r.samples for r in reports):
+        problems = [f"{args.data_path}: no usable sample for frames "
+                    f"{','.join(str(f) for f in frame_ids)}"]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"error: {len(problems)} problem(s) with {args.data_path}", file=sys.stderr)
+        return EXIT_DATA_PROBLEM
+    return 0
 
 
 def main(argv) -> int:
@@ -35,6 +73,8 @@ def main(argv) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     args = flags.FLAGS
+    if args.dataset == "folder":
+        return check_folder_dataset(args)
     split_dir = Path(args.split_dir) if args.split_dir else default_split_dir()
     try:
         problems = check_split(args.data_path, args.split, split_dir, args.frame_ids,

@@ -1,6 +1,7 @@
 """bin/show_sample: one training sample as the networks and the loss will see it, as a PNG.
 
     bin/show_sample --data_path ~/kitti_data --split eigen_zhou --index 42 --png
+    bin/show_sample --dataset folder --data_path ~/my_videos --index 10
 
 Rows: each frame of the sample, the image the loss compares (left) beside the colour-jittered
 copy the networks see (right), flips applied; last row: the target frame's LiDAR ground truth
@@ -32,6 +33,12 @@ flags.DEFINE_integer("height", 192, "Network input height.")
 flags.DEFINE_integer("width", 640, "Network input width.")
 flags.DEFINE_integer("seed", 0, "Augmentation seed.")
 flags.DEFINE_string("output", "sample.png", "PNG to write.")
+flags.DEFINE_enum("dataset", "kitti", ["kitti", "folder"], "kitti, or folder (frame folders "
+                  "and videos with an intrinsics.json; without --split_dir the list is the "
+                  "train/val division training makes).")
+flags.DEFINE_integer("frame_stride", 1, "--dataset=folder: keep every N-th frame.")
+flags.DEFINE_float("target_fps", 0.0, "--dataset=folder: subsample to about this frame rate.")
+flags.DEFINE_float("skip_static", 0.0, "--dataset=folder: drop frames moving less than this.")
 flags.mark_flag_as_required("data_path")
 
 
@@ -61,16 +68,24 @@ def depth_overlay(image: np.ndarray, depth: np.ndarray) -> np.ndarray:
 def main(argv):
     del argv
     args = flags.FLAGS
-    split_dir = args.split_dir or default_split_dir()
-    entries = read_split(split_dir, args.split, args.list)
-    if not 0 <= args.index < len(entries):
-        raise DataError(f"--index={args.index}: the {args.list} list of {args.split} has "
-                        f"{len(entries)} samples")
-    entry = entries[args.index]
-    layout = KittiRawLayout(args.data_path, "png" if args.png else "jpg")
     frame_ids = tuple(f if f == "s" else int(f) for f in args.frame_ids)
     if args.use_stereo and "s" not in frame_ids:
         frame_ids += ("s",)
+    if args.dataset == "folder":
+        from monodepth_tf.data.folder import FolderOptions, folder_samples
+
+        split = args.split if args["split"].present else "folder"
+        layout, entries = folder_samples(
+            args.data_path, frame_ids, args.list, args.split_dir, split,
+            FolderOptions(args.frame_stride, args.target_fps, args.skip_static))
+    else:
+        split = args.split
+        layout = KittiRawLayout(args.data_path, "png" if args.png else "jpg")
+        entries = read_split(args.split_dir or default_split_dir(), split, args.list)
+    if not 0 <= args.index < len(entries):
+        raise DataError(f"--index={args.index}: the {args.list} list of {split} has "
+                        f"{len(entries)} samples")
+    entry = entries[args.index]
     options = PipelineOptions(args.height, args.width, frame_ids, augment=True, seed=args.seed)
     batch = next(iter(make_dataset(layout, [entry], options, 1, shuffle=False)))
     flipped = float(batch.stereo_T[0, 0, 3]) * (-1 if entry.side == "l" else 1) < 0

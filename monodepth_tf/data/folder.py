@@ -62,7 +62,7 @@ from monodepth_tf.data.pipeline import Camera
 
 PathLike = Union[str, Path]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")  # as bin/predict
 INTRINSICS_FILE = "intrinsics.json"
 KITTI_CALIB_FILE = "calib_cam_to_cam.txt"
 REQUIRED_FIELDS = ("fx", "fy", "cx", "cy", "width", "height")
@@ -626,3 +626,72 @@ def open_folder_data(options) -> Tuple[FolderLayout, List[SplitEntry], List[Spli
     problems += split_problems(layout, val, frame_ids, source="val_files.txt")
     raise_on_problems(problems, source)
     return layout, train, val
+
+
+# ----------------------------------------------------------------------------- checking
+
+class SequenceReport(NamedTuple):
+    """What ``bin/check_data`` reports of one sequence.
+
+    Attributes:
+        name, source: the sequence and its folder or video.
+        frames: kept frames (after subsampling and static-frame skipping).
+        samples: usable samples for the frame ids (0: too short).
+        motion: mean absolute difference between consecutive kept frames (RGB in [0, 1]),
+            mean over the sequence (NaN with fewer than 2 frames).
+        min_motion: the smallest such difference (a static stretch shows as ~0).
+    """
+
+    name: str
+    source: Path
+    frames: int
+    samples: int
+    motion: float
+    min_motion: float
+
+
+def check_folder(layout: FolderLayout, frame_ids: Sequence[FrameId]
+                 ) -> Tuple[List[SequenceReport], List[str]]:
+    """Per-sequence reports and every problem with the files the usable samples need."""
+    reports = []
+    for name, sequence in layout.sequences.items():
+        motion = frame_motion(sequence.frames)
+        reports.append(SequenceReport(
+            name, sequence.source, len(sequence.frames), len(layout.samples(frame_ids, name)),
+            float(motion.mean()) if motion.size else float("nan"),
+            float(motion.min()) if motion.size else float("nan")))
+    problems = split_problems(layout, layout.samples(frame_ids), frame_ids,
+                              source="the usable samples")
+    return reports, problems
+
+
+def format_reports(reports: Sequence[SequenceReport], frame_ids: Sequence[FrameId]) -> str:
+    """A table: sequence, kept frames, usable samples, motion (mean, min), note."""
+    ids = ",".join(frame_key(f) for f in frame_ids)
+    width = max([len("sequence")] + [len(r.name) for r in reports])
+    lines = [f"{'sequence':<{width}}  {'frames':>6}  {'samples':>7}  {'motion':>7}  "
+             f"{'min':>7}  note"]
+    for r in reports:
+        note = f"too short for frames {ids}" if r.samples == 0 else ""
+        lines.append(f"{r.name:<{width}}  {r.frames:>6d}  {r.samples:>7d}  {r.motion:>7.4f}  "
+                     f"{r.min_motion:>7.4f}  {note}".rstrip())
+    total = sum(r.samples for r in reports)
+    lines.append(f"{total} usable samples (frames {ids}) in {len(reports)} sequence(s); "
+                 "motion: mean absolute difference between consecutive frames, RGB in [0, 1]")
+    return "\n".join(lines)
+
+
+def folder_samples(data_path: PathLike, frame_ids: Sequence[FrameId], list_name: str = "train",
+                   split_dir: Optional[PathLike] = None, split: str = SPLIT_NAME,
+                   options: FolderOptions = FolderOptions()
+                   ) -> Tuple[FolderLayout, List[SplitEntry]]:
+    """The layout and one list (``train`` or ``val``) of a folder dataset: read from
+    ``split_dir/split`` when given, else as :func:`make_splits` divides it."""
+    layout = FolderLayout(data_path, options)
+    if split_dir:
+        return layout, read_split(split_dir, split, list_name)
+    train, val = make_splits(layout, frame_ids)
+    if list_name not in ("train", "val"):
+        raise DataError(f"a folder dataset without --split_dir has train and val lists, not "
+                        f"{list_name}")
+    return layout, train if list_name == "train" else val
