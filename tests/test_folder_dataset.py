@@ -20,6 +20,7 @@ from monodepth_tf.data.folder import (FolderLayout, FolderOptions, check_folder,
 from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
 from monodepth_tf.data.pipeline import NORMALIZED_K, PipelineOptions, make_dataset
 from monodepth_tf.data.synthetic import BASELINE, Intrinsics, make_synthetic_kitti
+from monodepth_tf.options import OptionsError, TrainOptions
 from tests.conftest import PROJECT_ROOT
 
 DRIVE = "2011_09_26/2011_09_26_drive_0001_sync"
@@ -150,6 +151,9 @@ def test_video_gives_the_frames_back(world, tmp_path):
     assert len(got) == 6
     for a, b in zip(got, frames[::2]):
         np.testing.assert_array_equal(a, b)
+    # --target_fps reads the video's rate (written at 10 fps): 5 fps keeps every other frame
+    halved = FolderLayout(data, FolderOptions(target_fps=5, cache_dir=str(tmp_path / "cache")))
+    assert halved.sequences["lossless"].frames == strided.sequences["lossless"].frames
 
 
 def test_subsampling_static_frames_and_motion(tmp_path):
@@ -304,3 +308,16 @@ def test_show_sample_on_a_folder_dataset(stereo_folder, tmp_path):
     # train list of the made split: drive1 1 l, 1 r, 2 l, 2 r, ... -> line 3 is frame 2, right
     assert "drive1 frame 2 (r)" in result.stdout
     assert cv2.imread(str(output)).shape == (3 * HEIGHT, 2 * WIDTH, 3)
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(frame_stride=2), "--frame_stride, --target_fps and --skip_static are for "
+     "--dataset=folder"),
+    (dict(dataset="folder"), "--dataset=folder needs --data_path"),
+    (dict(dataset="folder", data_path="x", frame_stride=0), "--frame_stride=0 must be at least 1"),
+    (dict(dataset="folder", data_path="x", frame_stride=2, target_fps=10),
+     "give --frame_stride or --target_fps, not both"),
+])
+def test_folder_options_are_checked(change, message):
+    with pytest.raises(OptionsError, match=message):
+        TrainOptions(**change).validate()
