@@ -249,11 +249,11 @@ def convert_tflite(module: DepthServingModule, quantization: str = "none",
 
     Args:
         module: the serving module.
-        batch_size: the model's fixed batch size; None converts a batch-polymorphic model
-            (slower: its shape arithmetic keeps ops that XNNPACK does not take).
         quantization: ``none`` (float32), ``dynamic`` (int8 weights, float activations) or
             ``int8`` (full integer: weights and activations; float32 input and output).
         representative: float32 ``[N, height, width, 3]`` calibration images (``int8`` only).
+        batch_size: the model's fixed batch size; None converts a batch-polymorphic model
+            (the interpreter is resized to each batch).
     """
     if quantization not in TFLITE_QUANTIZATIONS:
         raise ExportError(f"--tflite_quantize must be one of {TFLITE_QUANTIZATIONS}, "
