@@ -191,10 +191,10 @@ def test_trains_through_bin_train_and_writes_its_split(stereo_folder, tmp_path):
     # stereo mode (no pose network: half the run time of mono here; the mono samples are the
     # KITTI path's, see above)
     command = [sys.executable, str(PROJECT_ROOT / "bin" / "train"), "--dataset", "folder",
-               "--mode", "stereo", "--data_path", str(stereo_folder), "--height", str(HEIGHT), "--width",
-               str(WIDTH), "--batch_size", "2", "--weights_init", "scratch", "--scales", "0",
-               "--log_dir", str(tmp_path), "--model_name", "run", "--num_epochs", "1",
-               "--max_steps", "1", "--val_samples", "2"]
+               "--mode", "stereo", "--data_path", str(stereo_folder), "--height", str(HEIGHT),
+               "--width", str(WIDTH), "--batch_size", "2", "--weights_init", "scratch",
+               "--scales", "0", "--log_dir", str(tmp_path), "--model_name", "run",
+               "--num_epochs", "1", "--max_steps", "1", "--val_samples", "2"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "run" / "train.log").read_text()

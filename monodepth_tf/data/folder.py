@@ -525,9 +525,10 @@ class FolderLayout:
 
 def make_splits(layout: FolderLayout, frame_ids: Sequence[FrameId],
                 val_fraction: float = VAL_FRACTION) -> Tuple[List[SplitEntry], List[SplitEntry]]:
-    """A deterministic ``(train, val)`` division by sequence: ``round(val_fraction * n)``
-    sequences (at least 1, at most n - 1) go to val: every ``n // count``-th in name order. With one sequence,
-    val is its last ``val_fraction`` of samples (a contiguous tail), train the rest."""
+    """A deterministic ``(train, val)`` division by sequence: ``count = round(val_fraction *
+    n)`` sequences (at least 1, at most n - 1) go to val, every ``n // count``-th in name
+    order. With one sequence, val is its last ``val_fraction`` of sample positions (a
+    contiguous tail), train the rest."""
     names = [n for n in layout.sequences if layout.samples(frame_ids, n)]
     if not names:
         raise DataError(f"--data_path={layout.root}: no sequence is long enough for frames "
