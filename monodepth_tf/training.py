@@ -2,8 +2,14 @@
 
 Each replica computes the loss of its share of the global batch, divided by the number of
 replicas, so that the gradients the strategy sums are those of the global batch's mean loss;
-BatchNorm statistics are synchronized across replicas. N devices therefore compute the same
-update as one device on the same global batch.
+BatchNorm statistics (mean, variance, their gradient and the moving averages) are those of the
+global batch (see monodepth_tf.networks.sync_batchnorm). N devices therefore compute the same
+update as one device on the same global batch, up to float32 rounding; only the auto-mask's
+tie-breaking noise differs, as it is drawn per replica.
+
+XLA does not compile the collectives of synchronized BatchNorm on CPU: with ``jit_compile`` and
+more than one replica only the loss (geometry, warping, SSIM) is compiled, the networks run
+without XLA.
 """
 
 import json
@@ -76,7 +82,8 @@ class Trainer:
         strategy: the tf.distribute strategy (see :func:`make_strategy`).
         model_options, loss_options: the configuration.
         learning_rate, scheduler_step_size, steps_per_epoch: Adam's step-decay schedule.
-        jit_compile: compile the forward and backward pass with XLA.
+        jit_compile: compile the forward and backward pass with XLA (only the loss's, with
+            more than one replica).
         mixed_precision: None, ``"float16"`` (with dynamic loss scaling) or ``"bfloat16"``.
     """
 
@@ -104,8 +111,11 @@ class Trainer:
                 self.optimizer.build(self.variables)
         finally:
             keras.config.set_dtype_policy("float32")
-        self._gradients = tf.function(self._loss_and_gradients, jit_compile=jit_compile) \
-            if jit_compile else self._loss_and_gradients
+        compile_all = jit_compile and strategy.num_replicas_in_sync == 1
+        self._gradients = tf.function(self._loss_and_gradients, jit_compile=True) \
+            if compile_all else self._loss_and_gradients
+        self._loss = tf.function(self._replica_loss, jit_compile=True) \
+            if jit_compile and not compile_all else self._replica_loss
         self._train_step = tf.function(self._distributed_step)
 
     def _loss_and_gradients(self, batch: Batch):
@@ -115,11 +125,14 @@ class Trainer:
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             seed = tf.stack([tf.cast(self.optimizer.iterations, tf.int64) * 1024,
                              tf.cast(replica, tf.int64)])
-            losses = self.system.loss(batch, outputs, self.loss_options, noise_seed=seed)
+            losses = self._loss(batch, outputs, seed)
             replica_loss = losses.total / self.strategy.num_replicas_in_sync
             if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
                 replica_loss = self.optimizer.scale_loss(replica_loss)
         return losses, tape.gradient(replica_loss, self.variables)
+
+    def _replica_loss(self, batch: Batch, outputs: NetworkOutputs, seed: tf.Tensor):
+        return self.system.loss(batch, outputs, self.loss_options, noise_seed=seed)
 
     def _replica_step(self, batch: Batch) -> StepResult:
         losses, grads = self._gradients(batch)

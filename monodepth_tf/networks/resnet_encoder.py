@@ -5,7 +5,8 @@ from typing import List
 import keras
 import tensorflow as tf
 
-from monodepth_tf.networks.layers import PaddedConv2D, batch_norm, check_divisible, pad_spatial
+from monodepth_tf.networks.layers import PaddedConv2D, check_divisible, pad_spatial
+from monodepth_tf.networks.sync_batchnorm import batch_norm
 
 # Blocks per stage and whether the stages use bottleneck blocks, as torchvision lays them out.
 RESNET_SPECS = {
