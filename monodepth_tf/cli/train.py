@@ -80,7 +80,7 @@ def main(argv):
             raise options_lib.OptionsError(
                 f"--model_zoo without --data_path reads KITTI where GluonCV keeps it, "
                 f"{FLAGS.data_path}, which does not exist: pass --data_path")
-    if not FLAGS.data_path:
+    if not FLAGS.data_path and FLAGS.dataset != "folder":  # folder: options name the flag
         apply_demo_defaults(FLAGS)
     options = options_lib.from_flags(FLAGS)
     run = Run(options, open_data(options))
