@@ -171,7 +171,7 @@ class Run:
             return None
         missing = lidar_missing(self.data.layout, entries)
         if missing:
-            self.log.info("validation: loss only (no LiDAR ground truth: %s is missing)", missing)
+            self.log.info("validation: loss only (no LiDAR ground truth: %s)", missing)
         return Validator(self.data.layout, entries, self.pipeline, o.loss_options(),
                          with_depth=missing is None, batch_size=o.batch_size)
 

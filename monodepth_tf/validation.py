@@ -34,14 +34,17 @@ def spread_subset(entries: List[SplitEntry], count: int) -> List[SplitEntry]:
 
 
 def lidar_missing(layout: KittiRawLayout, entries: List[SplitEntry]) -> Optional[str]:
-    """The first file that LiDAR ground truth of ``entries`` needs and that is missing (a
-    velodyne scan or a calibration file), or None when every one is there."""
+    """Why ``entries`` have no LiDAR ground truth (the first missing velodyne scan or
+    calibration file, or a layout without LiDAR at all, ``has_lidar = False``, such as your
+    own videos), or None when every file is there."""
+    if not getattr(layout, "has_lidar", True):
+        return f"{layout.root} is a dataset without LiDAR"
     for entry in entries:
         calib = layout.calib_dir(entry.folder)
         for path in (layout.velodyne_path(entry.folder, entry.frame_index),
                      calib / "calib_cam_to_cam.txt", calib / "calib_velo_to_cam.txt"):
             if not path.is_file():
-                return str(path)
+                return f"{path} is missing"
     return None
 
 

@@ -343,7 +343,7 @@ def _check_sizes(frames: Sequence[Path], camera: CameraFile) -> Tuple[int, int]:
 class FolderLayout:
     """Paths and cameras of a folder dataset (see the module docstring); it answers what the
     pipeline and the checks ask a layout (``sample_paths``, ``image_path``, ``drive_dir``,
-    ``calib_dir``, ``velodyne_path``) plus ``camera(entry)``.
+    ``calib_dir``) plus ``camera(entry)``; ``has_lidar`` is False.
 
     Args:
         data_path: DIR.
@@ -487,10 +487,7 @@ class FolderLayout:
     def sample_paths(self, entry: SplitEntry, frame_ids: Sequence[FrameId]) -> Dict[str, Path]:
         return {frame_key(f): self.frame_path(entry, f) for f in frame_ids}
 
-    def velodyne_path(self, where, frame_index: Optional[int] = None) -> Path:
-        """A path that never exists: folder datasets have no LiDAR (validation reports the
-        loss only)."""
-        return self.drive_dir(where) / "no_lidar_in_a_folder_dataset.bin"
+    has_lidar = False  # validation reports the loss only
 
     def camera(self, entry: SplitEntry) -> Camera:
         """The pipeline's :class:`Camera` of an entry's sequence."""
