@@ -18,8 +18,7 @@ from absl import app, flags
 from monodepth_tf import options as options_lib
 from monodepth_tf.cli.common import run_tool
 
-options_lib.define_training_flags()
-FLAGS = flags.FLAGS
+FLAGS = flags.FLAGS  # the training flags are defined by run(), so importing defines nothing
 
 # What the demo run (no --data_path) changes, unless the flag is given.
 DEMO = dict(height=96, width=320, batch_size=4, max_steps=60, weights_init="scratch",
@@ -91,4 +90,5 @@ def main(argv):
 
 
 def run():
+    options_lib.define_training_flags()
     run_tool(main, flags_parser=parse_flags)
