@@ -11,7 +11,7 @@ How the cross-replica sums are paired
 ``ReplicaContext.all_reduce`` pairs the calls of the replicas by the order in which they are
 made. The forward pass is made in program order, but the gradient tape walks the backward pass in
 an order that can differ between replicas, so all-reduces of different layers (of equal shapes)
-would be summed together. Here every sum is a ``CollectiveReduceV2`` with an explicit key:
+can be summed together. Here every sum is a ``CollectiveReduceV2`` with an explicit key:
 
 - the group key names the strategy's set of replicas (see :func:`group_key`);
 - the instance key of the k-th synchronized normalization a replica runs in one
