@@ -16,26 +16,6 @@ from monodepth_tf import (SSIM, BackprojectDepth, BilinearSampler, DepthNet, Pos
 from tests.conftest import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
 
-# The README's "Library" example (kept here until README.md carries it; see example_source).
-EXAMPLE = '''\
-import keras
-import numpy as np
-from monodepth_tf import DepthNet, PoseNet, disp_to_depth
-
-depth_net = DepthNet(num_layers=18)         # random weights (load_networks(folder) loads some)
-images = np.random.rand(2, 64, 192, 3).astype("float32")      # RGB in [0, 1], [B, H, W, 3]
-disparities = depth_net.predict(images, verbose=0)   # 4 scales, [B, H / 2**s, W / 2**s, 1]
-scaled_disp, depth = disp_to_depth(disparities[0], min_depth=0.1, max_depth=100.0)
-
-pose_net = PoseNet(num_layers=18)                     # a pair of frames, [B, H, W, 6]
-axisangle, translation = pose_net.predict(np.concatenate([images, images], -1), verbose=0)
-
-depth_net.save("depth_net.keras")
-reloaded = keras.saving.load_model("depth_net.keras")
-assert np.array_equal(reloaded.predict(images, verbose=0)[0], disparities[0])
-'''
-
-
 def readme_example(readme: Path, heading: str = "## Library") -> Optional[str]:
     """The first ```python block after ``heading`` in a README, or None without one."""
     text = Path(readme).read_text() if Path(readme).is_file() else ""
@@ -47,9 +27,10 @@ def readme_example(readme: Path, heading: str = "## Library") -> Optional[str]:
 
 
 def example_source() -> str:
-    """The example to run: EXAMPLE for now; once README.md's "Library" section holds it, this
-    becomes ``readme_example(PROJECT_ROOT / "README.md")``."""
-    return EXAMPLE
+    """The example to run: the first python block of README.md's "Library" section."""
+    source = readme_example(PROJECT_ROOT / "README.md")
+    assert source, "README.md has no python block under '## Library'"
+    return source
 
 
 def test_readme_example_runs(tmp_path, monkeypatch):
