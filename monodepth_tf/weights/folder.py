@@ -98,6 +98,10 @@ def save_weights_folder(folder, config: NetworkConfig, depth: DepthNet,
         payload = dataclasses.asdict(config)
         payload.update(extra or {})
         (staging / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+        # mkdtemp makes the folder private (0700); give it the usual permissions
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)
         _replace_dir(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
