@@ -72,6 +72,9 @@ def test_run_writes_checkpoints_logs_options_and_loadable_weights(world, tmp_pat
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     config, depth, pose = load_networks(run / "models" / "weights_final")
     assert (config.height, config.width) == (64, 192) and pose is not None
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (run / "models" / "weights_final").stat().st_mode & 0o777 == 0o777 & ~umask
 
 
 def test_killed_run_resumes_where_it_stopped(world, tmp_path):
