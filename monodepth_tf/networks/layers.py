@@ -67,11 +67,6 @@ class PaddedConv2D(keras.layers.Conv2D):
         return config
 
 
-def batch_norm(name: str) -> keras.layers.BatchNormalization:
-    """BatchNorm with PyTorch's defaults (eps 1e-5, running-average momentum 0.1)."""
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
-
-
 def conv3x3_reflect(filters: int, name: str, use_bias: bool = True) -> PaddedConv2D:
     """The decoders' 3x3 convolution: reflection padding of 1, then a 'valid' convolution."""
     return PaddedConv2D(filters, 3, pad=1, pad_mode="REFLECT", use_bias=use_bias, name=name)
