@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/train_step.py [--mode mono|stereo|mono_stereo] [--batch 4]
                                               [--height 192 --width 640] [--xla true|false]
-                                              [--repeats 5] [--warmup 2]
+                                              [--repeats 5] [--warmup 2] [--exact true|false]
+                                              [--mixed_precision bfloat16|float16]
 
 Builds the Trainer of ``bin/train`` (ResNet-18 depth and pose networks, Adam, the Monodepth2
 loss at four scales) under the default strategy (one CPU replica here) and times
@@ -11,6 +12,9 @@ loss at four scales) under the default strategy (one CPU replica here) and times
 numbers are the step alone, without data loading. Reports the median of ``--repeats`` steps
 after ``--warmup`` steps (tracing and XLA compilation happen there). Prints a table and one
 JSON line per configuration. Without ``--mode`` / ``--xla`` it runs every combination.
+Besides wall-clock seconds (``step_s``) it reports the process's CPU seconds per step
+(``cpu_s``, all threads) and the load average: on a shared machine the wall clock depends on
+the other processes, the CPU time much less.
 
 On this machine (2 shared CPU cores) the original's PyTorch implementation takes 8.06 s
 (mono), 9.13 s (mono_stereo) and 2.97 s (stereo) per step at batch 4, 192x640; the goal is at
@@ -18,6 +22,7 @@ most half of that. The machine is shared, so absolute timings are noisy.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -62,12 +67,13 @@ def synthetic_batch(frame_ids, batch: int, height: int, width: int, scales, seed
 
 
 def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: int,
-            warmup: int, mixed_precision=None) -> dict:
+            warmup: int, mixed_precision=None, exact: bool = True) -> dict:
     options = TrainOptions(height=height, width=width, batch_size=batch, weights_init="scratch",
                            jit_compile=xla, **{k: v for k, v in MODES[mode].items()
                                                if k != "split"}).validate()
     strategy = make_strategy()
-    trainer = Trainer(strategy, options.model_options(), options.loss_options(),
+    loss_options = dataclasses.replace(options.loss_options(), exact=exact)
+    trainer = Trainer(strategy, options.model_options(), loss_options,
                       options.learning_rate, options.scheduler_step_size, 1000,
                       jit_compile=xla, mixed_precision=mixed_precision)
     data = synthetic_batch(options.all_frame_ids, batch, height, width, options.scales)
@@ -76,18 +82,21 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
     for _ in range(warmup):
         float(trainer.train_step(distributed).total)
     warmup_s = time.perf_counter() - started
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         loss = float(trainer.train_step(distributed).total)
         times.append(time.perf_counter() - started)
+        cpu_times.append(time.process_time() - cpu_started)
     if not np.isfinite(loss):
         raise RuntimeError(f"{mode}: non-finite loss {loss}")
     step_s = statistics.median(times)
     return {"mode": mode, "batch": batch, "height": height, "width": width, "xla": xla,
             "step_s": round(step_s, 3), "samples_per_s": round(batch / step_s, 3),
             "min_s": round(min(times), 3), "max_s": round(max(times), 3),
-            "warmup_s": round(warmup_s, 1), "mixed_precision": mixed_precision}
+            "cpu_s": round(statistics.median(cpu_times), 3), "warmup_s": round(warmup_s, 1),
+            "mixed_precision": mixed_precision, "exact": exact,
+            "load_average": round(os.getloadavg()[0], 2)}
 
 
 def parse_bool(text: str) -> bool:
@@ -95,7 +104,7 @@ def parse_bool(text: str) -> bool:
         return True
     if text.lower() in ("0", "false", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"--xla must be true or false, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def main():
@@ -107,6 +116,8 @@ def main():
     parser.add_argument("--xla", type=parse_bool, help="true or false; default: both")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--exact", type=parse_bool, default=True,
+                        help="the sampler's bit-exact multiply-adds (LossOptions.exact)")
     parser.add_argument("--mixed_precision", choices=["float16", "bfloat16"],
                         help="networks in this precision (the loss stays float32)")
     args = parser.parse_args()
@@ -116,18 +127,19 @@ def main():
     for mode in modes:
         for xla in xlas:
             results.append(measure(mode, args.batch, args.height, args.width, xla,
-                                   args.repeats, args.warmup, args.mixed_precision))
+                                   args.repeats, args.warmup, args.mixed_precision,
+                                   args.exact))
             print(json.dumps(results[-1]), flush=True)
     print(f"\nbatch {args.batch}, {args.height}x{args.width}, median of {args.repeats} steps "
           f"after {args.warmup} warm-up steps\n")
-    print("| mode | XLA | s/step | samples/s | original s/step | vs original |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| mode | XLA | s/step | samples/s | CPU s/step | original s/step | vs original |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         original = ORIGINAL_STEP_S[r["mode"]]
         note = f"{original / r['step_s']:.2f}x faster" if (
             (r["batch"], r["height"], r["width"]) == (4, 192, 640)) else "n/a (other size)"
         print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | {r['step_s']:.3f} | "
-              f"{r['samples_per_s']:.2f} | {original} | {note} |")
+              f"{r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | {original} | {note} |")
 
 
 if __name__ == "__main__":
