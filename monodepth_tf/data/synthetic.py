@@ -6,9 +6,12 @@ markings between kerbed sidewalks, a front row of buildings at varying set-backs
 and doors, a taller back row seen through the alleys, street lamps, parked cars and bins, all
 axis-aligned boxes; and around everything a "sky box" hundreds of metres away (far walls and a
 cloud ceiling), so every pixel has a finite, exact depth. Every surface is textured (value
-noise, bricks, slabs, stripes, windows) and shaded by a fixed sun (Lambert), so photometric
-losses have gradients everywhere. Textures are mip-mapped (box-filtered pyramids sampled
-trilinearly at each pixel's footprint) so distant surfaces do not alias.
+noise, bricks, slabs, stripes, windows), weathered (a smooth brightness field over space with
+metres-long waves) and shaded by a fixed sun (Lambert), so photometric losses have gradients
+everywhere, and, thanks to the weathering, still order wrong disparities tens of pixels off
+(fine textures alone leave the loss flat there, and training from scratch stalls). Textures
+are mip-mapped (box-filtered pyramids sampled trilinearly at each pixel's footprint) so distant
+surfaces do not alias.
 
 A stereo rig with KITTI's rectified intrinsics (2011_09_26 ``P_rect_02``, rescaled to the image
 size) and a 0.54 m baseline drives along the street with varying speed and gentle yaw. Views are
@@ -67,6 +70,9 @@ GROUND_FLOOR = {BRICK_UPPER: BRICK_GROUND, PLASTER_UPPER: PLASTER_GROUND}
 # Pixel codes below 0 (box faces are 6 * box + face, faces ordered -x, +x, -y, +y, -z, +z).
 GROUND, SKY_X, SKY_Y, SKY_Z = -1, -2, -3, -4
 NUM_SPECIAL = 4
+# Weathering: a smooth brightness field over world space (plane waves of 4-16 m wavelength),
+# multiplying the colour of every solid surface; see make_world.
+WEATHERING_WAVES, WEATHERING_WAVELENGTH, WEATHERING_AMPLITUDE = 6, (4.0, 16.0), 0.5
 SUN = np.array([-0.5, -1.0, -0.4]) / np.linalg.norm([-0.5, -1.0, -0.4])  # towards the sun
 AMBIENT = 0.4
 
@@ -402,6 +408,7 @@ class World:
         far_z: the far wall of the sky box (its side walls at +-SKY_HALF_WIDTH, its ceiling
             SKY_HEIGHT above the road).
         textures: surface material -> texture.
+        waves: ``[K, 4]`` the weathering field's plane waves (see ``weathering``).
     """
 
     boxes: np.ndarray
@@ -410,6 +417,7 @@ class World:
     scales: np.ndarray
     far_z: float
     textures: Dict[int, Texture]
+    waves: np.ndarray
 
 
 class _Builder:
@@ -473,7 +481,8 @@ def _add_street_furniture(build: _Builder, rng: np.random.Generator, side: int, 
 
 def make_world(rng: np.random.Generator, start: float, end: float,
                textures: Dict[int, Texture]) -> World:
-    """The street between ``z = start`` and ``end`` (metres), drawn from ``rng``."""
+    """The street between ``z = start`` and ``end`` (metres), drawn from ``rng`` (the
+    weathering waves last, so the layout is the same with or without them)."""
     build = _Builder()
     for side in (-1, 1):
         build.side(side, KERB_X, 40.0, -KERB_HEIGHT, 0.0, start, end, SIDEWALK, (1.0, 1.0, 1.0))
@@ -481,7 +490,28 @@ def make_world(rng: np.random.Generator, start: float, end: float,
         _add_buildings(build, rng, side, start, end, front=False)
         _add_street_furniture(build, rng, side, start, end)
     return World(np.array(build.boxes, float), np.array(build.kinds), np.array(build.tints),
-                 np.array(build.scales, float), end + SKY_MARGIN, textures)
+                 np.array(build.scales, float), end + SKY_MARGIN, textures,
+                 weathering_waves(rng))
+
+
+def weathering_waves(rng: np.random.Generator, count: int = WEATHERING_WAVES) -> np.ndarray:
+    """``[count, 4]`` plane waves of the weathering field: wave vector (radians per metre,
+    random direction, wavelength in WEATHERING_WAVELENGTH) and phase."""
+    direction = rng.normal(size=(count, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    wavelength = rng.uniform(*WEATHERING_WAVELENGTH, (count, 1))
+    return np.hstack([2 * np.pi * direction / wavelength, rng.uniform(0, 2 * np.pi, (count, 1))])
+
+
+def weathering(waves: np.ndarray,
+               point: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """``[N, 1]`` float32 brightness factor of world points ``point`` (3 arrays ``[N]``): one
+    plus WEATHERING_AMPLITUDE times the sum of ``waves [K, 4]`` (unit std), kept in [0.2, 2]."""
+    w = waves.astype(np.float32)
+    phase = (point[0][:, None] * w[:, 0] + point[1][:, None] * w[:, 1]
+             + point[2][:, None] * w[:, 2] + w[:, 3])
+    field = np.sin(phase).sum(axis=1) / np.float32(np.sqrt(len(w) / 2))
+    return np.clip(1 + np.float32(WEATHERING_AMPLITUDE) * field, 0.2, 2.0)[:, None]
 
 
 @dataclasses.dataclass
@@ -777,7 +807,7 @@ def _surface_colour(world: World, table: FaceTable, material: int, hits: _Hits) 
     if texel.shape[1] == 4:
         weight = texel[:, 3:]
         albedo = albedo * (1 - weight + weight * table.tint[hits.face])
-    return albedo * table.shade[hits.face, None]
+    return albedo * table.shade[hits.face, None] * weathering(world.waves, hits.point)
 
 
 def shade(world: World, table: FaceTable, view: View, depth: np.ndarray, codes: np.ndarray,
@@ -1047,8 +1077,9 @@ def make_synthetic_kitti(output_dir, seed: int = 0, num_drives: int = 3,
       format);
     - ``splits/synthetic/{train,val,test}_files.txt`` and ``gt_depths.npz``: key ``data``, the
       ``[N, H, W]`` float32 exact dense depth of camera 2 (the left camera, the one the test
-      lines name) of each test line, in order; key ``cam3`` the same for camera 3. Sky pixels hold the sky box's depth (hundreds of metres), so the evaluation's
-      80 m cap leaves them out.
+      lines name) of each test line, in order; key ``cam3`` the same for camera 3. Sky pixels
+      hold the sky box's depth (hundreds of metres), so the evaluation's 80 m cap leaves them
+      out.
 
     Args:
         output_dir: root folder (created).
