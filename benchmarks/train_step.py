@@ -132,11 +132,11 @@ def main():
             print(json.dumps(results[-1]), flush=True)
     print(f"\nbatch {args.batch}, {args.height}x{args.width}, median of {args.repeats} steps "
           f"after {args.warmup} warm-up steps\n")
-    print("| mode | XLA | s/step | samples/s | CPU s/step | original s/step | vs original |")
+    print("| mode | XLA | s/step | samples/s | CPU s/step | original s/step | speed-up vs original |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         original = ORIGINAL_STEP_S[r["mode"]]
-        note = f"{original / r['step_s']:.2f}x faster" if (
+        note = f"{original / r['step_s']:.2f}x" if (
             (r["batch"], r["height"], r["width"]) == (4, 192, 640)) else "n/a (other size)"
         print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | {r['step_s']:.3f} | "
               f"{r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | {original} | {note} |")
