@@ -132,7 +132,8 @@ def main():
             print(json.dumps(results[-1]), flush=True)
     print(f"\nbatch {args.batch}, {args.height}x{args.width}, median of {args.repeats} steps "
           f"after {args.warmup} warm-up steps\n")
-    print("| mode | XLA | s/step | samples/s | CPU s/step | original s/step | speed-up vs original |")
+    print("| mode | XLA | s/step | samples/s | CPU s/step | original s/step "
+          "| speed-up vs original |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         original = ORIGINAL_STEP_S[r["mode"]]
