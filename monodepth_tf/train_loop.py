@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -91,23 +91,21 @@ def imagenet_checkpoint(num_layers: int) -> Path:
             f"at {cached / name}, or train with --weights_init=scratch") from None
 
 
-def strategy_devices(gpu: str, log: Optional[logging.Logger] = None) -> Optional[List[str]]:
-    """The devices ``--gpu`` names (None: let :func:`make_strategy` take every visible GPU).
-    On a machine without GPUs, ``--gpu`` falls back to the CPU with a warning, so that a
-    command written for a GPU machine still runs."""
+def strategy_devices(gpu: str) -> Tuple[Optional[List[str]], Optional[str]]:
+    """The devices ``--gpu`` names (None: let :func:`make_strategy` take every visible GPU),
+    and a warning to log, if any. On a machine without GPUs, ``--gpu`` falls back to the CPU
+    with a warning, so that a command written for a GPU machine still runs."""
     if not gpu:
-        return None
+        return None, None
     visible = tf.config.list_logical_devices("GPU")
     if not visible:
-        if log:
-            log.warning("--gpu=%s: no GPU is visible; training on the CPU", gpu)
-        return ["/cpu:0"]
+        return ["/cpu:0"], f"--gpu={gpu}: no GPU is visible; training on the CPU"
     indices = [int(g) for g in gpu.split(",")]
     absent = [i for i in indices if i >= len(visible)]
     if absent:
         raise OptionsError(f"--gpu={gpu}: GPU {absent[0]} does not exist ({len(visible)} "
                            "visible)")
-    return [visible[i].name for i in indices]
+    return [visible[i].name for i in indices], None
 
 
 def worker_index(strategy: tf.distribute.Strategy) -> int:
@@ -129,17 +127,16 @@ class Run:
         self.options = options
         self.data = data
         keras.utils.set_random_seed(options.seed)
-        warnings = []
-        self.strategy = strategy or make_strategy(
-            strategy_devices(options.gpu, _ListLog(warnings)))
+        devices, warning = strategy_devices(options.gpu) if strategy is None else (None, None)
+        self.strategy = strategy or make_strategy(devices)
         # Across machines every worker trains; the chief writes the run folder, the others
         # keep their own checkpoints in a hidden sub-folder so that nobody overwrites anybody.
         worker = worker_index(self.strategy)
         self.dir = options.run_dir if worker == 0 else options.run_dir / f".worker_{worker}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log = _make_logger(self.dir / "train.log")
-        for message in warnings:
-            self.log.warning(message)
+        if warning:
+            self.log.warning(warning)
         self.steps_per_epoch = len(data.train) // options.batch_size
         if self.steps_per_epoch == 0:
             raise OptionsError(f"--batch_size={options.batch_size} is larger than the "
@@ -334,16 +331,6 @@ def progress_line(step: int, total: int, loss: float, rate: float, remaining: fl
     eta = time.strftime("%H:%M:%S", time.gmtime(remaining))
     return (f"[{'#' * filled}{'.' * (width - filled)}] {step:>{len(str(total))}}/{total} "
             f"loss {loss:.5f} {rate:5.1f} samples/s ETA {eta}")
-
-
-class _ListLog:
-    """Collects warnings before the run's logger exists."""
-
-    def __init__(self, messages: List[str]):
-        self.messages = messages
-
-    def warning(self, message: str, *args) -> None:
-        self.messages.append(message % args)
 
 
 def _make_logger(path: Path) -> logging.Logger:
