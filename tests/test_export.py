@@ -301,7 +301,7 @@ def test_export_tool_with_int8_and_its_errors(small, shared, tmp_path):
     missing = run_export("--load_weights_folder", str(tmp_path / "nowhere"),
                          "--export_dir", str(serving))
     assert missing.returncode == 2
-    assert f"weights folder {tmp_path / 'nowhere'} does not exist" in missing.stderr
+    assert f"error: --load_weights_folder {tmp_path / 'nowhere'} does not exist" in missing.stderr
     assert not (serving / "mdp").exists()
 
 

@@ -2,6 +2,8 @@
 
     bin/evaluate_depth --load_weights_folder ~/tmp/mdp/models/weights_19 --eval_mono \\
         --data_path ~/kitti_data --eval_split eigen --split_dir splits
+    bin/evaluate_depth --load_weights_folder weights/stereo_640x192 --eval_split benchmark \\
+        --data_path ~/kitti_data/depth_selection --png --split_dir splits
 
 Ground truth comes from ``<split_dir>/<eval_split>/gt_depths.npz`` (``bin/export_gt_depth``
 writes it for ``eigen`` and ``eigen_benchmark``; any split folder holding test_files.txt and
@@ -9,23 +11,39 @@ gt_depths.npz works, e.g. the synthetic world's ``splits/synthetic``). The Garg 
 on ``eigen`` only. ``--eval_mono`` scales each image by its median ratio (the ratios' median
 and spread are printed); ``--eval_stereo`` multiplies by 5.4 and does not median-scale.
 Prints the original's table; ``--output_json`` also writes the numbers.
+
+``--eval_split benchmark`` (the KITTI depth-prediction benchmark, whose test ground truth is not
+public) predicts its 500 test images and writes the submission instead of scoring:
+``{index:010d}.png`` depth maps and ``submission.zip`` in
+``<weights folder>/benchmark_predictions/`` (or ``--eval_out_dir``); see
+:mod:`monodepth_tf.kitti_benchmark` for the format and where the images are read.
+``--eval_eigen_to_benchmark`` scores predictions of the ``eigen`` test list
+(``--ext_disp_to_eval``, or the network run on the eigen list's images) on ``eigen_benchmark``,
+through ``<split_dir>/benchmark/eigen_to_benchmark_ids.npy``. ``--no_eval`` stops after the
+prediction (with ``--save_pred_disps``: keep them for later).
 """
 
 import dataclasses
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 from absl import flags
 
-from monodepth_tf.cli.common import run_tool
+from monodepth_tf.cli.common import (load_networks_from_flags, run_tool,
+                                      weights_folder_from_flags)
 from monodepth_tf.cli.progress import ProgressBar, show_in_help
 from monodepth_tf.evaluation import (GARG_CROP_SPLITS, GT_FILE, STEREO_SCALE_FACTOR,
                                      EvaluationError, evaluate_disparities, format_table,
                                      load_gt_depths, summarize)
+from monodepth_tf.kitti_benchmark import (BENCHMARK_SPLIT, EIGEN_TO_BENCHMARK_FILE,
+                                          PREDICTIONS_DIR, SUBMISSION_HEIGHT, SUBMISSION_WIDTH,
+                                          benchmark_image_paths, eigen_to_benchmark,
+                                          read_eigen_to_benchmark_ids, write_submission)
 
 GT_SPLITS_EXPORTED = ("eigen", "eigen_benchmark")
+NO_NETWORK_HINT = "; use --ext_disp_to_eval to evaluate saved disparities"
 
 
 @dataclasses.dataclass
@@ -44,8 +62,11 @@ class EvalArgs:
     post_process: bool = False
     save_pred_disps: bool = False
     ext_disp_to_eval: Optional[str] = None
+    eval_eigen_to_benchmark: bool = False
+    no_eval: bool = False
     png: bool = False
     batch_size: int = 16
+    eval_out_dir: Optional[str] = None
     output_dir: Optional[str] = None
     output_json: Optional[str] = None
 
@@ -65,9 +86,6 @@ def read_ground_truth(split_dir: Path, split: str):
         if split in GT_SPLITS_EXPORTED:
             how = (f"make it with bin/export_gt_depth --data_path <kitti raw> --split {split} "
                    f"--split_dir {split_dir}")
-        elif split == "benchmark":
-            how = ("the KITTI benchmark's test ground truth is not public: evaluate on eigen or "
-                   "eigen_benchmark, or submit predictions saved with --save_pred_disps")
         else:
             how = ("put the split's ground-truth maps there (key 'data', one [H, W] map per "
                    "line of test_files.txt; bin/export_gt_depth writes them for eigen and "
@@ -75,21 +93,6 @@ def read_ground_truth(split_dir: Path, split: str):
         raise EvaluationError(f"split {split!r} has no ground truth: {path} does not exist; "
                               f"{how}")
     return load_gt_depths(path)
-
-
-def weights_folder_from_flags(args) -> Path:
-    if args.load_weights_folder and args.model_zoo:
-        raise ValueError("give either --load_weights_folder or --model_zoo, not both")
-    if args.model_zoo:
-        from monodepth_tf import zoo
-        return zoo.weights_folder(args.model_zoo)
-    if not args.load_weights_folder:
-        raise ValueError("--load_weights_folder (or --model_zoo) is required to run a network; "
-                         "use --ext_disp_to_eval to evaluate saved disparities")
-    folder = Path(args.load_weights_folder).expanduser()
-    if not folder.is_dir():
-        raise ValueError(f"--load_weights_folder {folder} does not exist")
-    return folder
 
 
 def load_saved_disparities(path: Path) -> np.ndarray:
@@ -109,109 +112,194 @@ def load_saved_disparities(path: Path) -> np.ndarray:
     return disps.astype(np.float32)
 
 
-def predict_split_disparities(args, split_dir: Path, folder: Path, count: int) -> np.ndarray:
-    """Runs the network of ``folder`` on the split's test images (``count`` of them)."""
-    from monodepth_tf.data.kitti import KittiRawLayout, load_rgb, read_split
-    from monodepth_tf.predict import DisparityPredictor
-    from monodepth_tf.weights.folder import load_networks
+def split_image_paths(args, split_dir: Path, split: str) -> List[Path]:
+    """The image of every line of ``<split_dir>/<split>/test_files.txt``, each checked to exist
+    (before any network is loaded): KITTI raw frames, or the benchmark's test images."""
+    from monodepth_tf.data.kitti import KittiRawLayout, read_split
 
     if not args.data_path:
         raise ValueError("--data_path is required to run a network on the split's images")
-    entries = read_split(split_dir, args.eval_split, "test")
-    if len(entries) != count:
-        raise EvaluationError(f"{split_dir / args.eval_split / 'test_files.txt'} lists "
-                              f"{len(entries)} images but "
-                              f"{gt_path(split_dir, args.eval_split)} holds {count} maps")
-    layout = KittiRawLayout(args.data_path, "png" if args.png else "jpg")
+    entries = read_split(split_dir, split, "test")
+    ext = "png" if args.png else "jpg"
+    if split == BENCHMARK_SPLIT:
+        return benchmark_image_paths(args.data_path, entries, ext)
+    layout = KittiRawLayout(args.data_path, ext)
     paths = [layout.image_path(entry) for entry in entries]
     missing = [path for path in paths if not path.is_file()]
     if missing:
         raise EvaluationError(f"{len(missing)} of the {len(paths)} test images of split "
-                              f"{args.eval_split!r} are missing, the first: {missing[0]} "
+                              f"{split!r} are missing, the first: {missing[0]} "
                               f"(--data_path {args.data_path}; images are read as "
                               f".{layout.ext}{'' if args.png else ', add --png for .png files'})")
-    if args.model_zoo:
-        from monodepth_tf import zoo
-        config, depth, _ = zoo.load(args.model_zoo, with_pose=False)  # checks the ResNet depth
-    else:
-        config, depth, _ = load_networks(folder, with_pose=False)
-    print(f"-> Loaded ResNet-{config.num_layers} weights from {folder}; feed size "
+    return paths
+
+
+def predict_disparities(args, paths: List[Path]) -> Tuple[np.ndarray, Path]:
+    """Runs the network of ``--load_weights_folder`` / ``--model_zoo`` on ``paths``:
+    ``(scaled disparities [N, h, w] at the feed size, the weights folder)``."""
+    from monodepth_tf.data.kitti import load_rgb
+    from monodepth_tf.predict import DisparityPredictor
+
+    loaded = load_networks_from_flags(args, hint=NO_NETWORK_HINT)
+    config = loaded.config
+    print(f"-> Loaded ResNet-{config.num_layers} weights from {loaded.folder}; feed size "
           f"{config.width}x{config.height}")
-    predictor = DisparityPredictor(depth, config)
+    predictor = DisparityPredictor(loaded.depth, config)
     images = (load_rgb(path) for path in paths)
-    outputs, bar = [], ProgressBar(len(entries))
+    outputs, bar = [], ProgressBar(len(paths))
     for disps in predictor.iterate(images, args.batch_size, args.post_process):
         outputs.append(disps)
         bar.update(len(disps))
     bar.close()
-    return np.concatenate(outputs)
+    return np.concatenate(outputs), loaded.folder
+
+
+def output_dir_flag(args) -> Optional[Path]:
+    """``--eval_out_dir`` (or its older name ``--output_dir``), None when neither is set."""
+    if args.eval_out_dir and args.output_dir and \
+            Path(args.eval_out_dir).expanduser() != Path(args.output_dir).expanduser():
+        raise ValueError(f"--eval_out_dir {args.eval_out_dir} and --output_dir "
+                         f"{args.output_dir} differ: give one (--output_dir is its older name)")
+    chosen = args.eval_out_dir or args.output_dir
+    return Path(chosen).expanduser() if chosen else None
+
+
+def check_flags(args: EvalArgs) -> None:
+    """Flag combinations that cannot work, refused before anything is read."""
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size={args.batch_size} must be at least 1")
+    scoring = args.eval_split != BENCHMARK_SPLIT and not args.no_eval
+    if (scoring and args.eval_mono == args.eval_stereo) or (args.eval_mono and args.eval_stereo):
+        raise ValueError("choose mono or stereo evaluation: give exactly one of --eval_mono and "
+                         "--eval_stereo")
+    if args.eval_eigen_to_benchmark and args.eval_split == BENCHMARK_SPLIT:
+        raise ValueError("--eval_eigen_to_benchmark maps predictions of the eigen test list onto "
+                         "eigen_benchmark's; it does not apply to --eval_split benchmark")
+    output_dir_flag(args)
 
 
 def evaluate(args: EvalArgs) -> dict:
     """Runs the evaluation the arguments describe, printing as the original does.
 
+    ``--eval_split benchmark`` writes the KITTI benchmark's submission files instead of
+    metrics (:mod:`monodepth_tf.kitti_benchmark`); ``--no_eval`` stops after predicting (and
+    ``--save_pred_disps``).
+
     Returns:
-        the metrics (:func:`monodepth_tf.evaluation.summarize`) and what was evaluated.
+        the metrics (:func:`monodepth_tf.evaluation.summarize`) and what was evaluated; for the
+        benchmark split, where the submission went.
 
     Raises:
         ValueError (EvaluationError, WeightsFolderError, DataError): bad input, named.
     """
-    if args.batch_size < 1:
-        raise ValueError(f"--batch_size={args.batch_size} must be at least 1")
-    if args.eval_mono == args.eval_stereo:
-        raise ValueError("choose mono or stereo evaluation: give exactly one of --eval_mono and "
-                         "--eval_stereo")
+    check_flags(args)
+    benchmark = args.eval_split == BENCHMARK_SPLIT
+    scoring = not (benchmark or args.no_eval)
     split_dir = Path(args.split_dir).expanduser() if args.split_dir else None
     if split_dir is None:
         from monodepth_tf.data.kitti import default_split_dir
         split_dir = default_split_dir()
-    gt_depths = read_ground_truth(split_dir, args.eval_split)
+    gt_depths = read_ground_truth(split_dir, args.eval_split) if scoring else None
+    ids = read_eigen_to_benchmark_ids(split_dir) if args.eval_eigen_to_benchmark else None
+    if ids is not None and gt_depths is not None and len(ids) != len(gt_depths):
+        raise EvaluationError(f"{split_dir / BENCHMARK_SPLIT / EIGEN_TO_BENCHMARK_FILE} maps "
+                              f"{len(ids)} images but {gt_path(split_dir, args.eval_split)} holds "
+                              f"{len(gt_depths)} ground-truth maps")
 
     median_scaling = not args.disable_median_scaling
     scale_factor = args.pred_depth_scale_factor
-    if args.eval_stereo:
+    if scoring and args.eval_stereo:
         print(f"Stereo evaluation - disabling median scaling, scaling by {STEREO_SCALE_FACTOR}")
         median_scaling, scale_factor = False, STEREO_SCALE_FACTOR
-    else:
+    elif scoring:
         print("Mono evaluation - " + ("using median scaling" if median_scaling
                                       else "median scaling disabled"))
 
+    # predictions of the eigen list when they are mapped onto eigen_benchmark's
+    pred_split = "eigen" if ids is not None else args.eval_split
+    folder = None
     if args.ext_disp_to_eval:
         source = Path(args.ext_disp_to_eval).expanduser()
         disps = load_saved_disparities(source)
         print(f"-> Loaded {len(disps)} disparities from {source}")
-        if len(disps) != len(gt_depths):
-            raise EvaluationError(f"--ext_disp_to_eval {source} holds {len(disps)} disparities "
-                                  f"but {gt_path(split_dir, args.eval_split)} holds "
-                                  f"{len(gt_depths)} ground-truth maps")
+        if benchmark:
+            from monodepth_tf.data.kitti import read_split
+            count = len(read_split(split_dir, BENCHMARK_SPLIT, "test"))
+            if len(disps) != count:
+                raise EvaluationError(f"--ext_disp_to_eval {source} holds {len(disps)} "
+                                      f"disparities but {split_dir / BENCHMARK_SPLIT} "
+                                      f"/ test_files.txt lists {count} images")
     else:
-        folder = weights_folder_from_flags(args)
+        weights_folder_from_flags(args, NO_NETWORK_HINT)  # flag errors before the images'
+        paths = split_image_paths(args, split_dir, pred_split)
+        if ids is not None and ids.max(initial=-1) >= len(paths):
+            raise EvaluationError(f"{split_dir / BENCHMARK_SPLIT / EIGEN_TO_BENCHMARK_FILE} "
+                                  f"indexes up to {ids.max()} but "
+                                  f"{split_dir / pred_split / 'test_files.txt'} lists "
+                                  f"{len(paths)} images")
+        if ids is None and gt_depths is not None and len(paths) != len(gt_depths):
+            raise EvaluationError(f"{split_dir / pred_split / 'test_files.txt'} lists "
+                                  f"{len(paths)} images but "
+                                  f"{gt_path(split_dir, args.eval_split)} holds "
+                                  f"{len(gt_depths)} maps")
+        disps, folder = predict_disparities(args, paths)
         source = folder
-        disps = predict_split_disparities(args, split_dir, folder, len(gt_depths))
-        if args.save_pred_disps:
-            out_dir = Path(args.output_dir).expanduser() if args.output_dir else folder
-            out_dir.mkdir(parents=True, exist_ok=True)
-            out = out_dir / f"disps_{args.eval_split}_split.npy"
-            np.save(out, disps)
-            print(f"-> Saved predicted disparities to {out}")
-
-    garg_crop = args.eval_split in GARG_CROP_SPLITS
-    results = evaluate_disparities(disps, gt_depths, garg_crop, median_scaling, scale_factor)
-    summary = summarize(results, median_scaling)
-    if median_scaling:
-        print(f" Scaling ratios | med: {summary['ratio_median']:0.3f} | "
-              f"std: {summary['ratio_std']:0.3f}")
-    print(format_table(summary))
-    record = dict(summary, split=args.eval_split, num_images=len(results),
-                  mode="stereo" if args.eval_stereo else "mono", garg_crop=garg_crop,
-                  median_scaling=median_scaling, scale_factor=scale_factor,
+    if ids is not None:
+        disps = eigen_to_benchmark(disps, ids)
+        print(f"-> Mapped the eigen predictions onto the {len(disps)} images of "
+              f"{args.eval_split} ({EIGEN_TO_BENCHMARK_FILE})")
+    elif gt_depths is not None and len(disps) != len(gt_depths):  # only saved ones can differ
+        raise EvaluationError(f"--ext_disp_to_eval {source} holds {len(disps)} disparities "
+                              f"but {gt_path(split_dir, args.eval_split)} holds "
+                              f"{len(gt_depths)} ground-truth maps")
+    record = dict(split=args.eval_split, num_images=len(disps),
                   post_process=bool(args.post_process), source=str(source))
+    out_dir = output_dir_flag(args)
+    if args.save_pred_disps and folder is not None:
+        target = out_dir or folder
+        target.mkdir(parents=True, exist_ok=True)
+        out = target / f"disps_{args.eval_split}_split.npy"
+        np.save(out, disps)
+        print(f"-> Saved predicted disparities to {out}")
+        record["pred_disps"] = str(out)
+
+    if benchmark:
+        record.update(write_benchmark_submission(args, disps, out_dir, folder or source.parent))
+    elif args.no_eval:
+        print("-> --no_eval: predictions made, not scored.")
+    else:
+        garg_crop = args.eval_split in GARG_CROP_SPLITS
+        results = evaluate_disparities(disps, gt_depths, garg_crop, median_scaling, scale_factor)
+        summary = summarize(results, median_scaling)
+        if median_scaling:
+            print(f" Scaling ratios | med: {summary['ratio_median']:0.3f} | "
+                  f"std: {summary['ratio_std']:0.3f}")
+        print(format_table(summary))
+        record = dict(summary, **record, mode="stereo" if args.eval_stereo else "mono",
+                      garg_crop=garg_crop, median_scaling=median_scaling,
+                      scale_factor=scale_factor)
     if args.output_json:
         path = Path(args.output_json).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=2) + "\n")
     print("\n-> Done!")
     return record
+
+
+def write_benchmark_submission(args, disps: np.ndarray, out_dir: Optional[Path],
+                               beside: Path) -> dict:
+    """The KITTI benchmark's submission files: into ``out_dir``, else
+    ``<beside>/benchmark_predictions/`` (``beside``: the weights folder, or the folder of
+    ``--ext_disp_to_eval``)."""
+    target = out_dir or beside / PREDICTIONS_DIR
+    if args.eval_mono:
+        print(f"note: the submission holds {STEREO_SCALE_FACTOR} / disparity, as the original "
+              "writes it; a mono model's depths have no metric scale")
+    submission = write_submission(disps, target)
+    print(f"-> The KITTI benchmark's test ground truth is not public, so nothing is scored: "
+          f"wrote {len(submission.files)} depth PNGs ({SUBMISSION_WIDTH}x{SUBMISSION_HEIGHT}, "
+          f"uint16 metres x 256) to {submission.folder}; upload {submission.zip_path}")
+    return dict(submission_dir=str(submission.folder), submission_zip=str(submission.zip_path))
 
 
 def main(argv):
@@ -229,9 +317,12 @@ def define_flags() -> None:
                         "files) of the depth network to evaluate.")
     flags.DEFINE_string("model_zoo", None, "Model-zoo name instead of --load_weights_folder (see "
                         "monodepth_tf.zoo; weights from $MONODEPTH_ZOO_DIR/<name>/).")
-    flags.DEFINE_string("data_path", None, "Root of the KITTI raw data (the date folders).")
-    flags.DEFINE_string("eval_split", "eigen", "Test split folder: eigen, eigen_benchmark, benchmark "
-                        "or any folder of --split_dir holding test_files.txt and gt_depths.npz.")
+    flags.DEFINE_string("data_path", None, "Root of the KITTI raw data (the date folders); for "
+                        "--eval_split benchmark, KITTI's depth_selection/ folder, its "
+                        "test_depth_prediction_anonymous/ or the folder holding depth_selection/.")
+    flags.DEFINE_string("eval_split", "eigen", "Test split folder: eigen, eigen_benchmark, any "
+                        "folder of --split_dir holding test_files.txt and gt_depths.npz, or "
+                        "benchmark (writes the KITTI benchmark's submission files, no metrics).")
     flags.DEFINE_string("split_dir", None, "Folder of split folders (default: the project's "
                         "splits/).")
     flags.DEFINE_bool("eval_mono", False, "Mono model: per-image median scaling.")
@@ -244,10 +335,16 @@ def define_flags() -> None:
                       "disps_<split>_split.npy in the weights folder (or --output_dir).")
     flags.DEFINE_string("ext_disp_to_eval", None, "Evaluate these saved disparities (.npy, "
                         "[N, h, w]) instead of running a network.")
+    flags.DEFINE_bool("eval_eigen_to_benchmark", False, "The predictions are of the eigen test "
+                      "list: map them onto --eval_split eigen_benchmark's with "
+                      "<split_dir>/benchmark/eigen_to_benchmark_ids.npy.")
+    flags.DEFINE_bool("no_eval", False, "Predict (and --save_pred_disps) without scoring.")
     flags.DEFINE_bool("png", False, "The images are .png (default .jpg).")
     flags.DEFINE_integer("batch_size", 16, "Images per forward pass.", lower_bound=1)
-    flags.DEFINE_string("output_dir", None, "Where --save_pred_disps writes (default: the weights "
-                        "folder).")
+    flags.DEFINE_string("eval_out_dir", None, "Where --save_pred_disps and the benchmark's "
+                        "submission write (default: the weights folder, and its "
+                        "benchmark_predictions/).")
+    flags.DEFINE_string("output_dir", None, "Older name of --eval_out_dir.")
     flags.DEFINE_string("output_json", None, "Also write the metrics to this JSON file.")
 
 

@@ -20,11 +20,11 @@ from typing import List, Optional
 import numpy as np
 from absl import flags
 
-from monodepth_tf.cli.common import run_tool
+from monodepth_tf.cli.common import load_networks_from_flags, run_tool
 from monodepth_tf.pose_evaluation import (PROTOCOLS, SNIPPET_LENGTH, PoseEvaluationError,
                                           check_pose_config, evaluate_poses, format_result,
-                                          iterate_frames, load_pose_network, parse_sequences,
-                                          predict_transforms, read_poses_file)
+                                          iterate_frames, parse_sequences, predict_transforms,
+                                          read_poses_file)
 
 
 @dataclasses.dataclass
@@ -80,25 +80,6 @@ def check_sequence(layout, sequence: int, camera: int) -> SequenceInput:
     return SequenceInput(sequence, gt_poses, paths)
 
 
-def pose_network_from_flags(args: PoseEvalArgs):
-    """``(config, pose_net, folder)`` from ``--load_weights_folder`` or ``--model_zoo``."""
-    if args.load_weights_folder and args.model_zoo:
-        raise ValueError("give either --load_weights_folder or --model_zoo, not both")
-    if args.model_zoo:
-        from monodepth_tf import zoo
-        folder = zoo.weights_folder(args.model_zoo)
-        config, _, pose = zoo.load(args.model_zoo, with_pose=True)
-        check_pose_config(config, folder)
-        return config, pose, folder
-    if not args.load_weights_folder:
-        raise ValueError("--load_weights_folder (or --model_zoo) is required")
-    folder = Path(args.load_weights_folder).expanduser()
-    if not folder.is_dir():
-        raise ValueError(f"--load_weights_folder {folder} does not exist")
-    config, pose = load_pose_network(folder)
-    return config, pose, folder
-
-
 def evaluate(args: PoseEvalArgs) -> dict:
     """Runs the evaluation the arguments describe, printing as the original does.
 
@@ -127,7 +108,9 @@ def evaluate(args: PoseEvalArgs) -> dict:
     layout = KittiOdometryLayout(data_path, "png" if args.png else "jpg")
     inputs = [check_sequence(layout, sequence, args.camera) for sequence in sequences]
 
-    config, pose_net, folder = pose_network_from_flags(args)
+    loaded = load_networks_from_flags(args, with_depth=False, with_pose=True,
+                                      check_config=check_pose_config)
+    config, pose_net, folder = loaded.config, loaded.pose, loaded.folder
     print(f"-> Loaded the ResNet-{config.num_layers} pose network from {folder}; feed size "
           f"{config.width}x{config.height}")
     out_dir = Path(args.output_dir).expanduser() if args.output_dir else folder

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from monodepth_tf.cli.common import run_tool
+from monodepth_tf.cli.common import load_networks_from_flags, run_tool
 
 flags.DEFINE_string("load_weights_folder", None, "Weights folder to export (ours, or the "
                     "original's .pth files).")
@@ -40,21 +40,6 @@ flags.DEFINE_integer("calibration_crops", 4, "Random crops per calibration image
 flags.mark_flag_as_required("export_dir")
 
 
-def load(args):
-    """``(config, depth_net)`` from --load_weights_folder or --model_zoo."""
-    if bool(args.load_weights_folder) == bool(args.model_zoo):
-        raise ValueError("give exactly one of --load_weights_folder and --model_zoo")
-    if args.model_zoo:
-        from monodepth_tf import zoo
-
-        config, depth, _ = zoo.load(args.model_zoo, with_pose=False)
-    else:
-        from monodepth_tf.weights.folder import load_networks
-
-        config, depth, _ = load_networks(args.load_weights_folder, with_pose=False)
-    return config, depth
-
-
 def main(argv):
     del argv
     from monodepth_tf import export
@@ -69,7 +54,8 @@ def main(argv):
                          "images to calibrate the activation ranges on)")
     target = export.version_dir(args.export_dir, args.model_name, args.version)
     export.check_target(target, args.overwrite)
-    config, depth = load(args)
+    loaded = load_networks_from_flags(args)
+    config, depth = loaded.config, loaded.depth
     calibration = None
     if quantize == "int8":
         calibration = export.calibration_images(images, config.height, config.width,

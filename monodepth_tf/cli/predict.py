@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from absl import flags
 
-from monodepth_tf.cli.common import run_tool
+from monodepth_tf.cli.common import load_networks_from_flags, run_tool
 from monodepth_tf.cli.progress import ProgressBar, show_in_help
 from monodepth_tf.colormap import colorize_disparity
 from monodepth_tf.evaluation import STEREO_SCALE_FACTOR
@@ -64,18 +64,6 @@ def find_images(folder: Path, ext: str) -> List[Path]:
     return paths
 
 
-def weights_folder(args: PredictArgs) -> Path:
-    if bool(args.load_weights_folder) == bool(args.model_zoo):
-        raise ValueError("give exactly one of --load_weights_folder and --model_zoo")
-    if args.model_zoo:
-        from monodepth_tf import zoo
-        return zoo.weights_folder(args.model_zoo)
-    folder = Path(args.load_weights_folder).expanduser()
-    if not folder.is_dir():
-        raise ValueError(f"--load_weights_folder {folder} does not exist")
-    return folder
-
-
 def disparity_at(scaled_disp: np.ndarray, height: int, width: int) -> np.ndarray:
     """A disparity ``[h, w]`` resized bilinearly (half-pixel centres) to ``[height, width]``."""
     if scaled_disp.shape == (height, width):
@@ -98,16 +86,11 @@ class Predictor:
 
     def __init__(self, args: PredictArgs):
         from monodepth_tf.predict import DisparityPredictor
-        from monodepth_tf.weights.folder import load_networks
 
         self.args = args
-        folder = weights_folder(args)
-        if args.model_zoo:
-            from monodepth_tf import zoo
-            self.config, depth, _ = zoo.load(args.model_zoo, with_pose=False)
-        else:
-            self.config, depth, _ = load_networks(folder, with_pose=False)
-        self.network = DisparityPredictor(depth, self.config)
+        loaded = load_networks_from_flags(args)
+        folder, self.config = loaded.folder, loaded.config
+        self.network = DisparityPredictor(loaded.depth, self.config)
         print(f"-> Loaded ResNet-{self.config.num_layers} weights from {folder}; feed size "
               f"{self.config.width}x{self.config.height}", file=sys.stderr)
         if args.pred_metric_depth and not self.config.use_stereo:
