@@ -31,8 +31,9 @@ flags.DEFINE_integer("version", 1, "Version folder number.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing version folder.")
 flags.DEFINE_bool("tflite", False, "Also write a float32 .tflite model (at the feed size).")
 flags.DEFINE_enum("tflite_quantize", None, ["dynamic", "int8"], "Also write a quantized "
-                  ".tflite model: dynamic-range (int8 weights) or int8 (full integer, "
-                  "calibrated on --calibration_images).")
+                  ".tflite model: dynamic-range (int8 weights) or int8 (int8 weights and "
+                  "activations calibrated on --calibration_images, the disparity head in "
+                  "float32).")
 flags.DEFINE_string("calibration_images", None, "Folder of images (jpg/png) for int8 "
                     "calibration; also used to compare the TFLite models with the SavedModel.")
 flags.DEFINE_integer("calibration_crops", 4, "Random crops per calibration image, besides the "
