@@ -172,6 +172,42 @@ def test_moving_statistics_follow_the_global_statistics(layer_results):
             np.testing.assert_allclose(variances[0], var, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_one_replica_training_runs_the_fused_kernel_with_the_same_numbers():
+    """Outside a multi-replica strategy, training runs TensorFlow's fused BatchNorm kernel: the
+    same forward, gradients and (biased-variance) moving statistics as float64 BatchNorm."""
+    import tensorflow as tf
+    from monodepth_tf.networks.sync_batchnorm import batch_norm
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(3.0, 2.0, size=(2, 5, 6, 8)).astype(np.float32)
+    w = rng.normal(size=x.shape).astype(np.float32)
+    gamma, beta = (rng.normal(1.0, 0.5, size=8).astype(np.float32) for _ in range(2))
+    layer = batch_norm("single")
+    layer.build(x.shape)
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+
+    @tf.function
+    def step(values):
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            y = layer(values, training=True)
+            loss = tf.reduce_sum(y * w)
+        return [y] + tape.gradient(loss, [values, layer.gamma, layer.beta])
+
+    y, dx, dgamma, dbeta = (t.numpy() for t in step(tf.constant(x)))
+    ops = {op.type for op in step.get_concrete_function(tf.constant(x)).graph.get_operations()}
+    assert "FusedBatchNormV3" in ops
+    expected = numpy_batch_norm(x.astype(np.float64), gamma.astype(np.float64),
+                                beta.astype(np.float64), w.astype(np.float64), 1e-5)
+    for name, value in (("y", y), ("dx", dx), ("dgamma", dgamma), ("dbeta", dbeta)):
+        np.testing.assert_allclose(value, expected[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    # one update from the initial (0, 1): 0.1 of the batch mean and biased variance
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.1 * expected["mean"], rtol=1e-5)
+    np.testing.assert_allclose(layer.moving_variance.numpy(),
+                               0.9 + 0.1 * expected["variance"], rtol=1e-5)
+
+
 def test_instance_keys_never_collide_across_calls_channels_or_directions():
     from monodepth_tf.networks.sync_batchnorm import MAX_CALLS_PER_STEP, instance_key
     keys = [instance_key(call, channels, direction)
@@ -255,7 +291,9 @@ def relative_l2(a, b):
 
 def test_encoder_gradients_do_not_depend_on_the_trace(encoder_results):
     """In three fresh traces (the tape may walk the backward in a different order in each), two
-    replicas give the loss (1e-6 relative) and moving statistics (1e-5) of one device, and its
+    replicas give the loss (1e-5 relative: one device runs TensorFlow's fused BatchNorm kernel,
+    whose float32 arithmetic differs from the synchronized layer's; measured 2.4e-6 through the
+    encoder's 20 normalizations) and moving statistics (1e-5) of one device, and its
     gradient: within 5e-2 (relative L2) in every tensor, and overall within twice float32's
     floor plus 1e-3. The floor is the one-device gradient with the samples in another order: a
     ResNet's float32 gradient is ill-conditioned (a ReLU input within rounding of zero moves a
@@ -271,7 +309,7 @@ def test_encoder_gradients_do_not_depend_on_the_trace(encoder_results):
     assert floor < 2e-2 and all(relative_l2(reordered[k], one[k]) <= 5e-2 for k in names)
     for repeat in range(1, REPEATS + 1):
         two = split_results(encoder_results, str(repeat))
-        np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
+        np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
         for name in names:
             assert relative_l2(two[name], one[name]) <= 5e-2, (name, repeat)
         overall = relative_l2(flat(two), flat(one))
