@@ -70,6 +70,7 @@ class TrainOptions:
     max_steps: int = 0
     save_steps: int = 0
     jit_compile: bool = False
+    deterministic: bool = False
     mixed_precision: Optional[str] = None
     val_samples: int = 500
     gpu: str = ""
@@ -222,6 +223,10 @@ def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     define.integer("save_steps", d.save_steps, "Also checkpoint every N steps (0: epochs "
                    "only).")
     define.bool("jit_compile", d.jit_compile, "Compile the step with XLA.")
+    define.bool("deterministic", d.deterministic, "Bitwise reproducible training: the same "
+                "--seed on the same machine (same threads) gives the same weights, and a "
+                "resumed run the weights of an uninterrupted one. Turns TensorFlow's graph "
+                "optimizer off and op determinism on (no slower on the CPU).")
     define.enum("mixed_precision", None, ["float16", "bfloat16"], "Mixed precision.")
     define.integer("val_samples", d.val_samples, "Val samples scored at each epoch's end, "
                    "spread over the val list (0: all).")

@@ -14,7 +14,12 @@ Layout of a run (``<log_dir>/<model_name>/``)::
 A restarted run restores the newest checkpoint and continues at the same epoch and step: the
 data order and augmentation of an epoch depend only on (seed, epoch), so it sees the batches the
 interrupted run would have seen. Checkpoints are written by TensorFlow's manager, which renames
-complete files into place: an interruption leaves the previous checkpoint intact.
+complete files into place: an interruption leaves the previous checkpoint intact. With
+``--deterministic`` (see :func:`make_deterministic`) the resumed run also ends with the weights of
+an uninterrupted one, bit for bit.
+
+Scalars (losses, learning rate, samples/s) are written every ``log_frequency`` steps (and at the
+first and last step), the losses as the mean of the steps since the last write.
 """
 
 import dataclasses
@@ -108,6 +113,26 @@ def strategy_devices(gpu: str) -> Tuple[Optional[List[str]], Optional[str]]:
     return [visible[i].name for i in indices], None
 
 
+def make_deterministic() -> None:
+    """Makes each training step a function of its inputs and the variables alone
+    (``--deterministic``); process-wide, to call before the first step is traced.
+
+    Turns off TensorFlow's graph optimizer (grappler). Its memory optimizer rewrites a sum of
+    more than two tensors (an ``AddN``: the gradient of every tensor used in several places)
+    into accumulations into a temporary variable, made in whatever order the terms happen to be
+    computed, and it picks the sums to rewrite by comparing the step's estimated peak memory
+    with the RAM free when the step is first run. Two runs of the same seed then differ by
+    ~1e-7 after one step, which Adam amplifies: after five steps (64x192, batch 2, lr 1e-3) by
+    3e-3 in weights and 0.26 in BatchNorm moving variances, with or without op determinism or
+    oneDNN. Without grappler the step is reproducible for a given number of threads (the thread
+    count changes how some kernels split their sums). Op determinism is enabled too, for GPU
+    kernels (not tested here). On the CPU neither costs time (3.7-3.8 CPU-s per 192x640 step,
+    batch 2, with or without).
+    """
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    tf.config.experimental.enable_op_determinism()
+
+
 def worker_index(strategy: tf.distribute.Strategy) -> int:
     """0 for the chief (or a single machine), else this worker's index in TF_CONFIG."""
     resolver = getattr(strategy, "cluster_resolver", None)
@@ -127,6 +152,8 @@ class Run:
         self.options = options
         self.data = data
         keras.utils.set_random_seed(options.seed)
+        if options.deterministic:
+            make_deterministic()
         devices, warning = strategy_devices(options.gpu) if strategy is None else (None, None)
         self.strategy = strategy or make_strategy(devices)
         # Across machines every worker trains; the chief writes the run folder, the others
@@ -159,6 +186,8 @@ class Run:
         self.validator = self._make_validator()
         # a progress bar redrawn at every step, on a terminal only (logs get the log lines)
         self.progress = sys.stderr if sys.stderr.isatty() else None
+        # per-step losses (total, then per scale) since scalars were last written
+        self._unwritten_losses: List[List[float]] = []
 
     def _make_validator(self) -> Optional[Validator]:
         o = self.options
@@ -272,23 +301,31 @@ class Run:
         return "done"
 
     def _log_step(self, step, total, result, started, start_step):
+        """Progress bar every step; every ``log_frequency`` steps (and at the first and the
+        last) a log line and the scalars: the losses averaged over the steps since the last
+        write, the learning rate and samples/s at this step."""
         o = self.options
         elapsed = time.time() - started
         rate = (step - start_step) * o.batch_size / max(elapsed, 1e-9)
-        with self.writer.as_default(step=step):
-            write_scalar("loss", result.total)
-            for s, value in zip(o.scales, result.per_scale):
-                write_scalar(f"loss/{s}", value)
-            write_scalar("learning_rate", self.trainer.optimizer.learning_rate)
-            write_scalar("samples_per_s", rate)
+        self._unwritten_losses.append([float(result.total)]
+                                      + [float(v) for v in result.per_scale])
         remaining = (total - step) * o.batch_size / max(rate, 1e-9)
         if self.progress is not None:
             print("\r" + progress_line(step, total, float(result.total), rate, remaining),
                   end="\n" if step == total else "", file=self.progress, flush=True)
-        if step % o.log_frequency == 0 or step == total or step == start_step + 1:
-            self.log.info("epoch %d step %d/%d loss %.5f %.2f samples/s ETA %s",
-                          (step - 1) // self.steps_per_epoch, step, total, float(result.total),
-                          rate, time.strftime("%H:%M:%S", time.gmtime(remaining)))
+        if step % o.log_frequency and step != total and step != start_step + 1:
+            return
+        means = [math.fsum(column) / len(column) for column in zip(*self._unwritten_losses)]
+        self._unwritten_losses = []
+        with self.writer.as_default(step=step):
+            write_scalar("loss", means[0])
+            for s, value in zip(o.scales, means[1:]):
+                write_scalar(f"loss/{s}", value)
+            write_scalar("learning_rate", self.trainer.optimizer.learning_rate)
+            write_scalar("samples_per_s", rate)
+        self.log.info("epoch %d step %d/%d loss %.5f %.2f samples/s ETA %s",
+                      (step - 1) // self.steps_per_epoch, step, total, float(result.total),
+                      rate, time.strftime("%H:%M:%S", time.gmtime(remaining)))
 
     def _log_images(self, step: int, distributed_batch) -> None:
         """Up to four samples of the first replica's batch: inputs, the disparity of each
