@@ -11,16 +11,8 @@ import tensorflow as tf
 
 from monodepth_tf import export
 from monodepth_tf.weights.folder import NetworkConfig, build_networks
-
-SMALL = dict(height=64, width=192)
-
-
-def calibration_paths(shared: Path):
-    """The shared test photo and the real KITTI raw frame's two cameras."""
-    frame = shared / "kitti" / "raw" / "2011_09_26" / "2011_09_26_drive_0000_sync"
-    return [shared / "reference" / "test_image.jpg",
-            frame / "image_02" / "data" / "0000000001.png",
-            frame / "image_03" / "data" / "0000000001.png"]
+from tests.test_export import SMALL
+from tests.test_export import real_image_paths as calibration_paths
 
 
 def evaluation_paths(shared: Path):
