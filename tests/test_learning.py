@@ -10,8 +10,9 @@ Baselines on this world (abs_rel, median-scaled against the exact depth of the t
 best constant depth 0.616, the untrained network 0.617. Trained for 150 steps, five of six seeds
 reached 0.19-0.26 and one stayed at the constant (see the benchmark's table: mono_stereo from
 scratch is fragile early on); seed 1, as tested here (--deterministic), 0.196 (a1 0.774). With
---deterministic a seed's run is the same on every run on this machine, so the test does not depend on luck; on other hardware the
-kernels round differently and it is one draw from that distribution. The bounds ask for less
+--deterministic a seed's run is the same on every run on this machine, so the test does not
+depend on luck; on other hardware the kernels round differently and it is one draw from that
+distribution. The bounds ask for less
 than two thirds of the constant's error, which a network that stayed constant or saturated
 cannot reach.
 """
