@@ -231,18 +231,10 @@ def load_pose_network(folder: Union[str, Path]):
         WeightsFolderError: the folder is missing, has no pose network, or its pose network is
             not a ``separate_resnet`` on pairs (what this evaluation runs).
     """
-    from monodepth_tf.models import PoseNet, build
-    from monodepth_tf.weights.folder import WeightsFolderError, load_weights_folder, read_config
+    from monodepth_tf.weights.folder import load_networks
 
-    folder = Path(folder)
-    config = read_config(folder)
-    if config.pose_model_type is None:
-        raise WeightsFolderError(f"weights folder {folder} has no pose network (no pose_encoder "
-                                 "and pose weights)")
-    check_pose_config(config, folder)
-    pose = build(PoseNet(config.num_layers, config.num_pose_frames, config.pose_model_type),
-                 3 * config.num_pose_frames)
-    load_weights_folder(folder, None, pose, ("pose_encoder", "pose"))
+    config, _, pose = load_networks(folder, with_pose=True, with_depth=False,
+                                    check_config=check_pose_config)
     return config, pose
 
 

@@ -37,7 +37,7 @@ def lidar_missing(layout: KittiRawLayout, entries: List[SplitEntry]) -> Optional
     """Why ``entries`` have no LiDAR ground truth (the first missing velodyne scan or
     calibration file, or a layout without LiDAR at all, ``has_lidar = False``, such as your
     own videos), or None when every file is there."""
-    if not getattr(layout, "has_lidar", True):
+    if not layout.has_lidar:
         return f"{layout.root} is a dataset without LiDAR"
     for entry in entries:
         calib = layout.calib_dir(entry.folder)

@@ -141,12 +141,17 @@ def test_images(world):
     return images
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    keras.utils.set_random_seed(7)
+def random_depth_weights(folder, seed: int):
+    """A weights folder of a freshly initialized ResNet-18 depth network at 64x192 (mono)."""
+    keras.utils.set_random_seed(seed)
     config = NetworkConfig(height=64, width=192, pose_model_type=None)
     depth, _ = build_networks(config, with_pose=False)
-    return save_weights_folder(tmp_path_factory.mktemp("w") / "random64", config, depth)
+    return save_weights_folder(folder, config, depth)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return random_depth_weights(tmp_path_factory.mktemp("w") / "random64", seed=7)
 
 
 def base_args(world, weights, **changes):

@@ -9,7 +9,6 @@ import sys
 import zipfile
 
 import cv2
-import keras
 import numpy as np
 import pytest
 
@@ -18,10 +17,9 @@ from monodepth_tf.data.kitti import read_split
 from monodepth_tf.evaluation import EvaluationError
 from monodepth_tf.kitti_benchmark import (benchmark_image_paths, eigen_to_benchmark,
                                           read_eigen_to_benchmark_ids, write_submission)
-from monodepth_tf.weights.folder import NetworkConfig, build_networks, save_weights_folder
 from tests.conftest import PROJECT_ROOT
 from tests.test_evaluate_depth_tool import (NAMES, bilinear_resize, direct_disparities,
-                                           numpy_protocol)
+                                           numpy_protocol, random_depth_weights)
 
 DRIVE = "2011_09_26/2011_09_26_drive_0001_sync"
 
@@ -150,10 +148,7 @@ def test_shared_ids_map_the_eigen_list_onto_eigen_benchmark(kitti_dir, tmp_path)
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    keras.utils.set_random_seed(11)
-    config = NetworkConfig(height=64, width=192, pose_model_type=None)
-    depth, _ = build_networks(config, with_pose=False)
-    return save_weights_folder(tmp_path_factory.mktemp("w") / "random64", config, depth)
+    return random_depth_weights(tmp_path_factory.mktemp("w") / "random64", seed=11)
 
 
 def test_benchmark_split_writes_the_submission(weights, tmp_path):

@@ -90,7 +90,8 @@ def load_networks_from_flags(args, with_depth: bool = True, with_pose: bool = Fa
     Args:
         args: the tool's parsed flags (``load_weights_folder``, ``model_zoo``).
         with_depth: load the depth network.
-        with_pose: load the pose network (an error when the folder has none).
+        with_pose: load the pose network (with ``with_depth`` False, an error when the
+            folder has none).
         check_config: ``check_config(config, folder)`` raises when the folder's architecture
             does not suit the tool (called before the weights are read from a folder; after
             the zoo's own checks for a zoo name).
@@ -100,8 +101,7 @@ def load_networks_from_flags(args, with_depth: bool = True, with_pose: bool = Fa
         ValueError (WeightsFolderError, zoo errors): see :func:`weights_folder_from_flags`; a
             folder whose files are missing or do not fit (the message names the file).
     """
-    from monodepth_tf.weights.folder import (MODEL_NAMES, WeightsFolderError, build_networks,
-                                             load_weights_folder, named_parts, read_config)
+    from monodepth_tf.weights.folder import load_networks
 
     if not (with_depth or with_pose):
         raise TypeError("load_networks_from_flags: ask for the depth or the pose network")
@@ -113,19 +113,5 @@ def load_networks_from_flags(args, with_depth: bool = True, with_pose: bool = Fa
         if check_config is not None:
             check_config(config, folder)
         return LoadedNetworks(folder, config, depth if with_depth else None, pose)
-    config = read_config(folder)
-    if with_pose and config.pose_model_type is None:
-        raise WeightsFolderError(f"weights folder {folder} has no pose network (no pose_encoder "
-                                 "and pose weights)")
-    if check_config is not None:
-        check_config(config, folder)
-    if with_depth:
-        depth, pose = build_networks(config, with_pose)
-    else:  # the pose network alone: the depth network is neither built nor read
-        from monodepth_tf.models import PoseNet, build
-
-        depth, pose = None, build(PoseNet(config.num_layers, config.num_pose_frames,
-                                          config.pose_model_type), 3 * config.num_pose_frames)
-    names = [name for name in MODEL_NAMES if name in named_parts(depth, pose)]
-    load_weights_folder(folder, depth, pose, names)
+    config, depth, pose = load_networks(folder, with_pose, with_depth, check_config)
     return LoadedNetworks(folder, config, depth, pose)

@@ -95,8 +95,7 @@ def main(argv):
         note = " flipped" if flipped else ""
         rows.append(np.hstack([label(to_uint8(batch.color[key][0]), f"frame {key}{note}: loss"),
                                label(to_uint8(batch.color_aug[key]), f"frame {key}: network")]))
-    velodyne = (layout.velodyne_path(entry.folder, entry.frame_index)
-                if getattr(layout, "has_lidar", True) else None)
+    velodyne = layout.velodyne_path(entry.folder, entry.frame_index) if layout.has_lidar else None
     if velodyne is not None and velodyne.is_file():
         image = load_rgb(layout.image_path(entry.folder, entry.frame_index, entry.side))
         depth = lidar_depth_map(layout.calib_dir(entry.folder), velodyne, SIDE_CAMERA[entry.side])

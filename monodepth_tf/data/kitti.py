@@ -181,6 +181,8 @@ class KittiRawLayout:
             ``png`` (KITTI's own files; the original's ``--png``).
     """
 
+    has_lidar = True  # velodyne scans beside the images (folder datasets have none)
+
     def __init__(self, data_path: PathLike, ext: str = "jpg"):
         self.root = Path(data_path)
         self.ext = _check_ext(ext, IMAGE_EXTENSIONS)

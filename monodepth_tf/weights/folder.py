@@ -17,7 +17,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import keras
 
@@ -63,9 +63,10 @@ class NetworkConfig:
         return config
 
 
-def build_networks(config: NetworkConfig, with_pose: bool = True):
-    """Built (variables created) DepthNet and PoseNet (or None) for a config."""
-    depth = build(DepthNet(config.num_layers, config.scales), 3)
+def build_networks(config: NetworkConfig, with_pose: bool = True, with_depth: bool = True):
+    """Built (variables created) DepthNet and PoseNet for a config, each None when not asked for
+    (or, for the pose network, when the config has none)."""
+    depth = build(DepthNet(config.num_layers, config.scales), 3) if with_depth else None
     pose = None
     if with_pose and config.pose_model_type in ("separate_resnet", "posecnn"):
         pose = build(PoseNet(config.num_layers, config.num_pose_frames, config.pose_model_type),
@@ -215,10 +216,29 @@ def load_weights_folder(folder, depth: Optional[DepthNet] = None, pose: Optional
     return config
 
 
-def load_networks(folder, with_pose: bool = True):
-    """Builds the networks a weights folder describes and loads them: ``(config, depth, pose)``."""
+def load_networks(folder, with_pose: bool = True, with_depth: bool = True,
+                  check_config: Optional[Callable[[NetworkConfig, Path], None]] = None):
+    """Builds the networks a weights folder describes and loads them: ``(config, depth, pose)``.
+
+    Args:
+        folder: the weights folder (ours or the original's ``.pth`` files).
+        with_pose: also the pose network, when the folder has one (else pose is None).
+        with_depth: also the depth network; without it only the pose network is built and read,
+            and a folder without one is an error.
+        check_config: ``check_config(config, folder)`` raises when the folder's architecture does
+            not suit the caller; called before anything is built or read.
+
+    Raises:
+        WeightsFolderError: the folder or a file is missing or does not fit (named).
+    """
+    folder = Path(folder)
     config = read_config(folder)
-    depth, pose = build_networks(config, with_pose)
+    if with_pose and not with_depth and config.pose_model_type is None:
+        raise WeightsFolderError(f"weights folder {folder} has no pose network (no pose_encoder "
+                                 "and pose weights)")
+    if check_config is not None:
+        check_config(config, folder)
+    depth, pose = build_networks(config, with_pose, with_depth)
     names = [n for n in MODEL_NAMES if n in named_parts(depth, pose)]
     load_weights_folder(folder, depth, pose, names)
     return config, depth, pose
