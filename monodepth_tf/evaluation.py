@@ -27,6 +27,28 @@ class EvaluationError(ValueError):
     """Evaluation inputs that are missing or do not fit together (the message names them)."""
 
 
+def check_test_images(paths: Sequence[Path], split: str, ext: str,
+                      data_path: Optional[Union[str, Path]] = None) -> None:
+    """Checks that every test image of a split exists.
+
+    Args:
+        paths: the image of each test line.
+        split: the split's name; ext: the extension the images are read with (``png``, ``jpg``).
+        data_path: the ``--data_path`` they were looked for under, named in the message if given.
+
+    Raises:
+        EvaluationError: how many of the images are missing and the first of them, how they are
+            read, and (for .jpg) that ``--png`` reads .png files.
+    """
+    missing = [path for path in paths if not Path(path).is_file()]
+    if missing:
+        where = "" if data_path is None else f"--data_path {data_path}; "
+        hint = "" if ext == "png" else ", add --png for .png files"
+        raise EvaluationError(f"{len(missing)} of the {len(paths)} test images of split "
+                              f"{split!r} are missing, the first: {missing[0]} "
+                              f"({where}images are read as .{ext}{hint})")
+
+
 def compute_errors(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """The seven metrics of matching depth samples ``[N]``: abs_rel, sq_rel, rmse, rmse_log,
     a1, a2, a3 (fraction with max(gt/pred, pred/gt) below 1.25, 1.25^2, 1.25^3)."""

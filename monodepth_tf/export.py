@@ -43,7 +43,7 @@ import tensorflow as tf
 from monodepth_tf.evaluation import STEREO_SCALE_FACTOR
 from monodepth_tf.geometry import disp_to_depth
 from monodepth_tf.models import DepthNet
-from monodepth_tf.weights.folder import NetworkConfig, _replace_dir
+from monodepth_tf.weights.folder import NetworkConfig, replace_dir
 
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "images"
@@ -161,7 +161,7 @@ def write_saved_model(module: DepthServingModule, target: Path, overwrite: bool 
         os.umask(umask)
         os.chmod(staging, 0o777 & ~umask)
         tf.saved_model.save(module, str(staging), signatures={SIGNATURE_KEY: module.serve})
-        _replace_dir(staging, target)
+        replace_dir(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -24,7 +24,7 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 
-from monodepth_tf.evaluation import STEREO_SCALE_FACTOR, EvaluationError
+from monodepth_tf.evaluation import STEREO_SCALE_FACTOR, EvaluationError, check_test_images
 
 BENCHMARK_SPLIT = "benchmark"
 SUBMISSION_HEIGHT, SUBMISSION_WIDTH = 352, 1216
@@ -65,12 +65,7 @@ def benchmark_image_paths(data_path, entries: Sequence, ext: str = "png") -> Lis
             f"exists (KITTI's data_depth_selection.zip unpacks to {DEPTH_SELECTION_DIR}/{TEST_DIR}"
             f"/image/0000000000.png ...; give --data_path {TEST_DIR}/ or a folder above it)")
     paths = [roots[0] / entry.folder / f"{entry.frame_index:010d}.{ext}" for entry in entries]
-    missing = [path for path in paths if not path.is_file()]
-    if missing:
-        hint = ", add --png for .png files" if ext != "png" else ""
-        raise EvaluationError(f"{len(missing)} of the {len(paths)} test images of split "
-                              f"{BENCHMARK_SPLIT!r} are missing, the first: {missing[0]} "
-                              f"(images are read as .{ext}{hint})")
+    check_test_images(paths, BENCHMARK_SPLIT, ext)
     return paths
 
 

@@ -35,8 +35,8 @@ from monodepth_tf.cli.common import (load_networks_from_flags, run_tool,
                                       weights_folder_from_flags)
 from monodepth_tf.cli.progress import ProgressBar, show_in_help
 from monodepth_tf.evaluation import (GARG_CROP_SPLITS, GT_FILE, STEREO_SCALE_FACTOR,
-                                     EvaluationError, evaluate_disparities, format_table,
-                                     load_gt_depths, summarize)
+                                     EvaluationError, check_test_images, evaluate_disparities,
+                                     format_table, load_gt_depths, summarize)
 from monodepth_tf.kitti_benchmark import (BENCHMARK_SPLIT, EIGEN_TO_BENCHMARK_FILE,
                                           PREDICTIONS_DIR, SUBMISSION_HEIGHT, SUBMISSION_WIDTH,
                                           benchmark_image_paths, eigen_to_benchmark,
@@ -125,12 +125,7 @@ def split_image_paths(args, split_dir: Path, split: str) -> List[Path]:
         return benchmark_image_paths(args.data_path, entries, ext)
     layout = KittiRawLayout(args.data_path, ext)
     paths = [layout.image_path(entry) for entry in entries]
-    missing = [path for path in paths if not path.is_file()]
-    if missing:
-        raise EvaluationError(f"{len(missing)} of the {len(paths)} test images of split "
-                              f"{split!r} are missing, the first: {missing[0]} "
-                              f"(--data_path {args.data_path}; images are read as "
-                              f".{layout.ext}{'' if args.png else ', add --png for .png files'})")
+    check_test_images(paths, split, layout.ext, args.data_path)
     return paths
 
 
@@ -195,17 +190,55 @@ def evaluate(args: EvalArgs) -> dict:
     check_flags(args)
     benchmark = args.eval_split == BENCHMARK_SPLIT
     scoring = not (benchmark or args.no_eval)
-    split_dir = Path(args.split_dir).expanduser() if args.split_dir else None
-    if split_dir is None:
-        from monodepth_tf.data.kitti import default_split_dir
-        split_dir = default_split_dir()
+    split_dir = resolve_split_dir(args)
+    gt_depths, ids = read_targets(args, split_dir, scoring)
+    median_scaling, scale_factor = depth_scaling(args, scoring)
+    disps, source, folder = obtain_disparities(args, split_dir, gt_depths, ids)
+    disps = match_ground_truth(args, split_dir, disps, source, gt_depths, ids)
+    record = dict(split=args.eval_split, num_images=len(disps),
+                  post_process=bool(args.post_process), source=str(source))
+    out_dir = output_dir_flag(args)
+    if args.save_pred_disps and folder is not None:
+        record["pred_disps"] = str(save_disparities(args, disps, out_dir or folder))
+
+    if benchmark:
+        record.update(write_benchmark_submission(args, disps, out_dir, folder or source.parent))
+    elif args.no_eval:
+        print("-> --no_eval: predictions made, not scored.")
+    else:
+        record = score(args, disps, gt_depths, median_scaling, scale_factor, record)
+    if args.output_json:
+        path = Path(args.output_json).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+    print("\n-> Done!")
+    return record
+
+
+def resolve_split_dir(args) -> Path:
+    """``--split_dir``, or the project's ``splits/`` when it is not given."""
+    if args.split_dir:
+        return Path(args.split_dir).expanduser()
+    from monodepth_tf.data.kitti import default_split_dir
+    return default_split_dir()
+
+
+def read_targets(args, split_dir: Path, scoring: bool
+                 ) -> Tuple[Optional[List[np.ndarray]], Optional[np.ndarray]]:
+    """``(ground-truth maps, eigen -> eigen_benchmark ids)``: the maps when scoring, the ids with
+    ``--eval_eigen_to_benchmark`` (else None), checked to be as many."""
     gt_depths = read_ground_truth(split_dir, args.eval_split) if scoring else None
     ids = read_eigen_to_benchmark_ids(split_dir) if args.eval_eigen_to_benchmark else None
     if ids is not None and gt_depths is not None and len(ids) != len(gt_depths):
         raise EvaluationError(f"{split_dir / BENCHMARK_SPLIT / EIGEN_TO_BENCHMARK_FILE} maps "
                               f"{len(ids)} images but {gt_path(split_dir, args.eval_split)} holds "
                               f"{len(gt_depths)} ground-truth maps")
+    return gt_depths, ids
 
+
+def depth_scaling(args, scoring: bool) -> Tuple[bool, float]:
+    """``(median scaling, scale factor)`` of the predicted depths; when scoring, the mode is
+    printed (stereo: no median scaling, x 5.4)."""
     median_scaling = not args.disable_median_scaling
     scale_factor = args.pred_depth_scale_factor
     if scoring and args.eval_stereo:
@@ -214,76 +247,96 @@ def evaluate(args: EvalArgs) -> dict:
     elif scoring:
         print("Mono evaluation - " + ("using median scaling" if median_scaling
                                       else "median scaling disabled"))
+    return median_scaling, scale_factor
 
-    # predictions of the eigen list when they are mapped onto eigen_benchmark's
-    pred_split = "eigen" if ids is not None else args.eval_split
-    folder = None
+
+def obtain_disparities(args, split_dir: Path, gt_depths, ids: Optional[np.ndarray]
+                       ) -> Tuple[np.ndarray, Path, Optional[Path]]:
+    """``(disparities, where they came from, weights folder or None)``: those saved in
+    ``--ext_disp_to_eval``, else the network's on the split's images (with
+    ``--eval_eigen_to_benchmark``: on the eigen list's)."""
     if args.ext_disp_to_eval:
-        source = Path(args.ext_disp_to_eval).expanduser()
-        disps = load_saved_disparities(source)
-        print(f"-> Loaded {len(disps)} disparities from {source}")
-        if benchmark:
-            from monodepth_tf.data.kitti import read_split
-            count = len(read_split(split_dir, BENCHMARK_SPLIT, "test"))
-            if len(disps) != count:
-                raise EvaluationError(f"--ext_disp_to_eval {source} holds {len(disps)} "
-                                      f"disparities but {split_dir / BENCHMARK_SPLIT} "
-                                      f"/ test_files.txt lists {count} images")
-    else:
-        weights_folder_from_flags(args, NO_NETWORK_HINT)  # flag errors before the images'
-        paths = split_image_paths(args, split_dir, pred_split)
-        if ids is not None and ids.max(initial=-1) >= len(paths):
-            raise EvaluationError(f"{split_dir / BENCHMARK_SPLIT / EIGEN_TO_BENCHMARK_FILE} "
-                                  f"indexes up to {ids.max()} but "
-                                  f"{split_dir / pred_split / 'test_files.txt'} lists "
-                                  f"{len(paths)} images")
-        if ids is None and gt_depths is not None and len(paths) != len(gt_depths):
-            raise EvaluationError(f"{split_dir / pred_split / 'test_files.txt'} lists "
-                                  f"{len(paths)} images but "
-                                  f"{gt_path(split_dir, args.eval_split)} holds "
-                                  f"{len(gt_depths)} maps")
-        disps, folder = predict_disparities(args, paths)
-        source = folder
+        disps, source = saved_disparities(args, split_dir)
+        return disps, source, None
+    disps, folder = network_disparities(args, split_dir, gt_depths, ids)
+    return disps, folder, folder
+
+
+def saved_disparities(args, split_dir: Path) -> Tuple[np.ndarray, Path]:
+    """``(disparities, file)`` of ``--ext_disp_to_eval``; for the benchmark split, checked to be
+    one per test line."""
+    source = Path(args.ext_disp_to_eval).expanduser()
+    disps = load_saved_disparities(source)
+    print(f"-> Loaded {len(disps)} disparities from {source}")
+    if args.eval_split == BENCHMARK_SPLIT:
+        from monodepth_tf.data.kitti import read_split
+        count = len(read_split(split_dir, BENCHMARK_SPLIT, "test"))
+        if len(disps) != count:
+            raise EvaluationError(f"--ext_disp_to_eval {source} holds {len(disps)} "
+                                  f"disparities but {split_dir / BENCHMARK_SPLIT} "
+                                  f"/ test_files.txt lists {count} images")
+    return disps, source
+
+
+def network_disparities(args, split_dir: Path, gt_depths, ids: Optional[np.ndarray]
+                        ) -> Tuple[np.ndarray, Path]:
+    """``(disparities, weights folder)`` of the network run on the images of the split it
+    predicts; the flags, the images and their count are checked before it is loaded."""
+    pred_split = "eigen" if ids is not None else args.eval_split
+    weights_folder_from_flags(args, NO_NETWORK_HINT)  # flag errors before the images'
+    paths = split_image_paths(args, split_dir, pred_split)
+    if ids is not None and ids.max(initial=-1) >= len(paths):
+        raise EvaluationError(f"{split_dir / BENCHMARK_SPLIT / EIGEN_TO_BENCHMARK_FILE} "
+                              f"indexes up to {ids.max()} but "
+                              f"{split_dir / pred_split / 'test_files.txt'} lists "
+                              f"{len(paths)} images")
+    if ids is None and gt_depths is not None and len(paths) != len(gt_depths):
+        raise EvaluationError(f"{split_dir / pred_split / 'test_files.txt'} lists "
+                              f"{len(paths)} images but "
+                              f"{gt_path(split_dir, args.eval_split)} holds "
+                              f"{len(gt_depths)} maps")
+    return predict_disparities(args, paths)
+
+
+def match_ground_truth(args, split_dir: Path, disps: np.ndarray, source: Path, gt_depths,
+                       ids: Optional[np.ndarray]) -> np.ndarray:
+    """The disparities in the order of the split being scored: the eigen predictions mapped
+    onto ``eigen_benchmark`` with ``ids``, else as given (checked to be one per ground-truth
+    map; only saved ones can differ)."""
     if ids is not None:
         disps = eigen_to_benchmark(disps, ids)
         print(f"-> Mapped the eigen predictions onto the {len(disps)} images of "
               f"{args.eval_split} ({EIGEN_TO_BENCHMARK_FILE})")
-    elif gt_depths is not None and len(disps) != len(gt_depths):  # only saved ones can differ
+    elif gt_depths is not None and len(disps) != len(gt_depths):
         raise EvaluationError(f"--ext_disp_to_eval {source} holds {len(disps)} disparities "
                               f"but {gt_path(split_dir, args.eval_split)} holds "
                               f"{len(gt_depths)} ground-truth maps")
-    record = dict(split=args.eval_split, num_images=len(disps),
-                  post_process=bool(args.post_process), source=str(source))
-    out_dir = output_dir_flag(args)
-    if args.save_pred_disps and folder is not None:
-        target = out_dir or folder
-        target.mkdir(parents=True, exist_ok=True)
-        out = target / f"disps_{args.eval_split}_split.npy"
-        np.save(out, disps)
-        print(f"-> Saved predicted disparities to {out}")
-        record["pred_disps"] = str(out)
+    return disps
 
-    if benchmark:
-        record.update(write_benchmark_submission(args, disps, out_dir, folder or source.parent))
-    elif args.no_eval:
-        print("-> --no_eval: predictions made, not scored.")
-    else:
-        garg_crop = args.eval_split in GARG_CROP_SPLITS
-        results = evaluate_disparities(disps, gt_depths, garg_crop, median_scaling, scale_factor)
-        summary = summarize(results, median_scaling)
-        if median_scaling:
-            print(f" Scaling ratios | med: {summary['ratio_median']:0.3f} | "
-                  f"std: {summary['ratio_std']:0.3f}")
-        print(format_table(summary))
-        record = dict(summary, **record, mode="stereo" if args.eval_stereo else "mono",
-                      garg_crop=garg_crop, median_scaling=median_scaling,
-                      scale_factor=scale_factor)
-    if args.output_json:
-        path = Path(args.output_json).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2) + "\n")
-    print("\n-> Done!")
-    return record
+
+def save_disparities(args, disps: np.ndarray, target: Path) -> Path:
+    """``--save_pred_disps``: ``<target>/disps_<split>_split.npy`` (the file is returned)."""
+    target.mkdir(parents=True, exist_ok=True)
+    out = target / f"disps_{args.eval_split}_split.npy"
+    np.save(out, disps)
+    print(f"-> Saved predicted disparities to {out}")
+    return out
+
+
+def score(args, disps: np.ndarray, gt_depths, median_scaling: bool, scale_factor: float,
+          record: dict) -> dict:
+    """Scores the disparities against the ground truth and prints the scaling ratios (when
+    median scaling) and the original's table; returns the metrics, then ``record``, then the
+    protocol's settings."""
+    garg_crop = args.eval_split in GARG_CROP_SPLITS
+    results = evaluate_disparities(disps, gt_depths, garg_crop, median_scaling, scale_factor)
+    summary = summarize(results, median_scaling)
+    if median_scaling:
+        print(f" Scaling ratios | med: {summary['ratio_median']:0.3f} | "
+              f"std: {summary['ratio_std']:0.3f}")
+    print(format_table(summary))
+    return dict(summary, **record, mode="stereo" if args.eval_stereo else "mono",
+                garg_crop=garg_crop, median_scaling=median_scaling, scale_factor=scale_factor)
 
 
 def write_benchmark_submission(args, disps: np.ndarray, out_dir: Optional[Path],

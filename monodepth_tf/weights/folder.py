@@ -103,15 +103,22 @@ def save_weights_folder(folder, config: NetworkConfig, depth: DepthNet,
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(staging, 0o777 & ~umask)
-        _replace_dir(staging, folder)
+        replace_dir(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Moves ``new`` to ``target``; an existing ``target`` is swapped out first, then removed."""
+def replace_dir(new: Path, target: Path) -> None:
+    """Puts the complete directory ``new`` in place as ``target``, swapped in atomically.
+
+    Each step is an ``os.replace``, a rename, so ``new`` must be on ``target``'s filesystem (a
+    sibling such as ``tempfile.mkdtemp(dir=target.parent)``); a reader of ``target``
+    never sees a partly written directory: only the old one, briefly none (between the two
+    renames when ``target`` exists), or the whole new one. An existing ``target`` is first
+    renamed to ``.<name>.old`` beside it, then removed once ``new`` is in place.
+    """
     if target.exists():
         retired = target.with_name(f".{target.name}.old")
         shutil.rmtree(retired, ignore_errors=True)
