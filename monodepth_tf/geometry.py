@@ -34,7 +34,19 @@ def disp_to_depth(disp: tf.Tensor, min_depth: float, max_depth: float) -> Tuple[
     min_disp = 1.0 / max_depth
     max_disp = 1.0 / min_depth
     scaled_disp = min_disp + (max_disp - min_disp) * disp
-    return scaled_disp, 1.0 / scaled_disp
+    return scaled_disp, reciprocal(scaled_disp)
+
+
+def reciprocal(x: tf.Tensor) -> tf.Tensor:
+    """``1 / x``, correctly rounded in graphs too (``x`` nonzero; a zero gives 0, not inf).
+
+    Inside a ``tf.function`` grappler's constant folding (on by default; the Trainer turns it
+    off, see ``training.keep_graph_arithmetic``) turns ``1.0 / x`` into a Reciprocal op, which
+    TensorFlow's CPU kernel evaluates with an approximation: a quarter of float32 results come
+    out an ulp away from the division the original (and eager TensorFlow) computes. A division
+    grappler leaves alone keeps the depths of prediction and evaluation graphs exact too.
+    """
+    return tf.math.divide_no_nan(tf.ones_like(x), x)
 
 
 def matmul_small(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
@@ -282,17 +294,52 @@ def sample_neighbourhoods(source: Neighbourhoods, grid, exact: bool = True) -> t
     # NaN still reaches the loss through the depth, where training detects it.
     x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
     y = tf.where(tf.math.is_nan(y), tf.zeros_like(y), y)
-    x0, y0 = tf.floor(x), tf.floor(y)
-    right, left = tf.expand_dims(x - x0, -1), tf.expand_dims(x0 + 1.0 - x, -1)
-    down, up = tf.expand_dims(y - y0, -1), tf.expand_dims(y0 + 1.0 - y, -1)
-    # On the last row/column the far neighbours are the pixel itself, with weight 0.
-    index = tf.cast(y0, tf.int32) * source.width + tf.cast(x0, tf.int32)
-    top_left, top_right, bottom_left, bottom_right = tf.unstack(
-        tf.gather(values, index, batch_dims=1), axis=-2)  # each [B, H, W, C]
-    out = top_left * (left * up)
-    out = fused_multiply_add(top_right, right * up, out, exact)
-    out = fused_multiply_add(bottom_left, left * down, out, exact)
-    return fused_multiply_add(bottom_right, right * down, out, exact)
+    return _interpolate(values, x, y, source.width, exact)
+
+
+def _interpolate(values: tf.Tensor, x: tf.Tensor, y: tf.Tensor, width, exact: bool) -> tf.Tensor:
+    """Bilinear interpolation of prepared ``values`` ``[B, Hs * Ws, 4, C]`` (see
+    :class:`Neighbourhoods`) at pixel coordinates ``x``, ``y`` ``[B, H, W]`` already clamped
+    into the image: ``[B, H, W, C]``.
+
+    The gradient is written out: with corner weights ``(1 - fx)(1 - fy)``, ``fx (1 - fy)``,
+    ``(1 - fx) fy``, ``fx fy`` and ``e_k = sum_c upstream_c * corner_k_c``,
+    ``d/dx = (e_TR - e_TL)(1 - fy) + (e_BR - e_BL) fy`` (and likewise for ``y``), in float32.
+    TensorFlow would differentiate the exact path's float64 multiply-adds in float64; the
+    values gradient scatters each corner's weighted upstream back to its pixel.
+    """
+
+    @tf.custom_gradient
+    def interpolate(values, x, y):
+        x0, y0 = tf.floor(x), tf.floor(y)
+        right, left = tf.expand_dims(x - x0, -1), tf.expand_dims(x0 + 1.0 - x, -1)
+        down, up = tf.expand_dims(y - y0, -1), tf.expand_dims(y0 + 1.0 - y, -1)
+        # On the last row/column the far neighbours are the pixel itself, with weight 0.
+        index = tf.cast(y0, tf.int32) * width + tf.cast(x0, tf.int32)
+        corners = tf.gather(values, index, batch_dims=1)  # [B, H, W, 4, C]
+        top_left, top_right, bottom_left, bottom_right = tf.unstack(corners, axis=-2)
+        weights = (left * up, right * up, left * down, right * down)  # each [B, H, W, 1]
+        out = top_left * weights[0]
+        out = fused_multiply_add(top_right, weights[1], out, exact)
+        out = fused_multiply_add(bottom_left, weights[2], out, exact)
+        out = fused_multiply_add(bottom_right, weights[3], out, exact)
+
+        def gradient(upstream):
+            e_tl, e_tr, e_bl, e_br = (tf.reduce_sum(corner * upstream, axis=-1) for corner in
+                                      (top_left, top_right, bottom_left, bottom_right))
+            grad_x = (e_tr - e_tl) * up[..., 0] + (e_br - e_bl) * down[..., 0]
+            grad_y = (e_bl - e_tl) * left[..., 0] + (e_br - e_tr) * right[..., 0]
+            spread = tf.expand_dims(upstream, -2) * tf.stack(weights, axis=-2)
+            batch = tf.shape(values)[0]
+            segments = index + tf.reshape(tf.range(batch) * tf.shape(values)[1], [-1, 1, 1])
+            grad_values = tf.math.unsorted_segment_sum(
+                tf.reshape(spread, tf.concat([[-1], tf.shape(values)[2:]], 0)),
+                tf.reshape(segments, [-1]), batch * tf.shape(values)[1])
+            return tf.reshape(grad_values, tf.shape(values)), grad_x, grad_y
+
+        return out, gradient
+
+    return interpolate(values, x, y)
 
 
 def bilinear_sample(image: tf.Tensor, grid: tf.Tensor, exact: bool = True) -> tf.Tensor:

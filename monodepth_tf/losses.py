@@ -139,6 +139,53 @@ def ssim_statistics(image: tf.Tensor) -> SsimStatistics:
     return SsimStatistics(image, mean, mean_squared, mean_of_square - mean_squared)
 
 
+def _local_means_adjoint(maps: Sequence[tf.Tensor]) -> List[tf.Tensor]:
+    """The transpose of :func:`_local_means` applied to each ``[B, H, W, C]`` map: the gradient
+    of the reflection-padded 3x3 means with respect to the maps they were taken of."""
+    stacked = tf.concat(list(maps), axis=0)
+    spread = tf.nn.avg_pool2d(tf.pad(stacked, [[0, 0], [2, 2], [2, 2], [0, 0]]), 3, 1, "VALID")
+    folded = tf.raw_ops.MirrorPadGrad(input=spread, paddings=[[0, 0], [1, 1], [1, 1], [0, 0]],
+                                      mode="REFLECT")
+    return tf.split(folded, len(maps), axis=0)
+
+
+@tf.custom_gradient
+def _ssim_against(x, y, mu_y, mu_y_squared, sigma_y):
+    """``(1 - SSIM(x, y)) / 2`` clipped to [0, 1], given y's statistics (see
+    :class:`SsimStatistics`); all ``[B, H, W, C]``.
+
+    The forward pass evaluates the formula in the original's order, so that every rounding is
+    the same (doubling is exact: ``2 * (mu_x * mu_y)`` is bitwise ``(2 * mu_x) * mu_y``). The
+    gradient is written out by hand: with ``q = A S / (P Q)``, ``A = 2 mu_x mu_y + C1``,
+    ``S = 2 sigma_xy + C2``, ``P = mu_x^2 + mu_y^2 + C1``, ``Q = sigma_x + sigma_y + C2``,
+    ``dq/dA = q/A``, ``dq/dS = q/S``, ``dq/dP = -q/P``, ``dq/dQ = -q/Q``, and the 3x3 means are
+    transposed once for the three maps they were taken of. That is about half the operations
+    TensorFlow derives from the forward pass, on the loss's largest tensors.
+    """
+    mu_x, e_xx, e_xy = _local_means([x, x * x, x * y])
+    mu_x_squared, mu_xy = mu_x * mu_x, mu_x * mu_y
+    sigma_x = e_xx - mu_x_squared
+    sigma_xy = e_xy - mu_xy
+    a, s = 2.0 * mu_xy + SSIM_C1, 2.0 * sigma_xy + SSIM_C2
+    p, q = mu_x_squared + mu_y_squared + SSIM_C1, sigma_x + sigma_y + SSIM_C2
+    ratio = (a * s) / (p * q)
+    unclipped = (1.0 - ratio) / 2.0
+    dissimilarity = tf.clip_by_value(unclipped, 0.0, 1.0)
+
+    def gradient(upstream):
+        # The clip passes the gradient where it left the value unchanged (bounds included).
+        g_ratio = tf.where(tf.equal(dissimilarity, unclipped), upstream * -0.5, 0.0)
+        g_a, g_s = g_ratio * ratio / a, g_ratio * ratio / s
+        g_p, g_q = -g_ratio * ratio / p, -g_ratio * ratio / q
+        g_mu_x = 2.0 * (mu_y * (g_a - g_s) + mu_x * (g_p - g_q))
+        g_mu_y = 2.0 * mu_x * (g_a - g_s)
+        g_e_xy = 2.0 * g_s
+        t_mu_x, t_e_xx, t_e_xy = _local_means_adjoint([g_mu_x, g_q, g_e_xy])
+        return (t_mu_x + 2.0 * x * t_e_xx + y * t_e_xy, x * t_e_xy, g_mu_y, g_p, g_q)
+
+    return dissimilarity, gradient
+
+
 def ssim_dissimilarity(x: tf.Tensor, y) -> tf.Tensor:
     """Per-pixel ``(1 - SSIM) / 2`` over 3x3 windows with reflection padding, in [0, 1].
 
@@ -152,15 +199,7 @@ def ssim_dissimilarity(x: tf.Tensor, y) -> tf.Tensor:
     """
     if not isinstance(y, SsimStatistics):
         y = ssim_statistics(y)
-    mu_x, e_xx, e_xy = _local_means([x, x * x, x * y.image])
-    # Evaluated in the original's order, so that every rounding is the same (doubling is exact:
-    # 2 * (mu_x * mu_y) is bitwise (2 * mu_x) * mu_y).
-    mu_x_squared, mu_xy = mu_x * mu_x, mu_x * y.mean
-    sigma_x = e_xx - mu_x_squared
-    sigma_xy = e_xy - mu_xy
-    numerator = (2.0 * mu_xy + SSIM_C1) * (2.0 * sigma_xy + SSIM_C2)
-    denominator = (mu_x_squared + y.mean_squared + SSIM_C1) * (sigma_x + y.variance + SSIM_C2)
-    return tf.clip_by_value((1.0 - numerator / denominator) / 2.0, 0.0, 1.0)
+    return _ssim_against(x, y.image, y.mean, y.mean_squared, y.variance)
 
 
 @keras.saving.register_keras_serializable(package="monodepth_tf")
@@ -225,20 +264,43 @@ def upsample_bilinear(x: tf.Tensor, size, exact: bool = True) -> tf.Tensor:
             and tuple(x.shape[1:3]) == (size[0], size[1])):
         return x
     shape = tf.shape(x)
-    hi0, hi1, hw0, hw1 = _linear_taps(shape[1], size[0])
-    wi0, wi1, ww0, ww1 = _linear_taps(shape[2], size[1])
-    ww0, ww1 = ww0[None, None, :, None], ww1[None, None, :, None]
-    hw0, hw1 = hw0[None, :, None, None], hw1[None, :, None, None]
+    taps_h = _linear_taps(shape[1], size[0])
+    taps_w = _linear_taps(shape[2], size[1])
 
-    def along_width(rows):
-        left, right = tf.gather(rows, wi0, axis=2), tf.gather(rows, wi1, axis=2)
-        return geometry.fused_multiply_add(left, tf.cast(ww0, x.dtype),
-                                           right * tf.cast(ww1, x.dtype), exact)
+    @tf.custom_gradient
+    def resize(x):
+        hi0, hi1, hw0, hw1 = taps_h
+        wi0, wi1, ww0, ww1 = taps_w
+        ww0, ww1 = ww0[None, None, :, None], ww1[None, None, :, None]
+        hw0, hw1 = hw0[None, :, None, None], hw1[None, :, None, None]
 
-    top = along_width(tf.gather(x, hi0, axis=1))
-    bottom = along_width(tf.gather(x, hi1, axis=1))
-    return geometry.fused_multiply_add(top, tf.cast(hw0, x.dtype),
-                                       bottom * tf.cast(hw1, x.dtype), exact)
+        def along_width(rows):
+            left, right = tf.gather(rows, wi0, axis=2), tf.gather(rows, wi1, axis=2)
+            return geometry.fused_multiply_add(left, tf.cast(ww0, x.dtype),
+                                               right * tf.cast(ww1, x.dtype), exact)
+
+        top = along_width(tf.gather(x, hi0, axis=1))
+        bottom = along_width(tf.gather(x, hi1, axis=1))
+        out = geometry.fused_multiply_add(top, tf.cast(hw0, x.dtype),
+                                          bottom * tf.cast(hw1, x.dtype), exact)
+
+        def gradient(upstream):
+            # The resize is out = R_h x R_w^T per image and channel, so the gradient is
+            # R_h^T upstream R_w, two small matrix products with the dense tap matrices.
+            rows = _tap_matrix(taps_h, shape[1], x.dtype)  # [H, h]
+            cols = _tap_matrix(taps_w, shape[2], x.dtype)  # [W, w]
+            return tf.einsum("Hh,bHWc,Ww->bhwc", rows, upstream, cols)
+
+        return out, gradient
+
+    return resize(x)
+
+
+def _tap_matrix(taps, in_size, dtype) -> tf.Tensor:
+    """The ``[out_size, in_size]`` matrix of linear interpolation taps ``(i0, i1, w0, w1)``."""
+    i0, i1, w0, w1 = taps
+    return (tf.one_hot(i0, in_size, dtype=dtype) * tf.cast(w0, dtype)[:, None]
+            + tf.one_hot(i1, in_size, dtype=dtype) * tf.cast(w1, dtype)[:, None])
 
 
 def source_transform(key: str, pose: Optional[Pose], batch: Batch, depth: Optional[tf.Tensor],
@@ -311,6 +373,20 @@ class _PerSourceScale:
         return self._scales[scale]
 
 
+def _channel_minimum(errors: tf.Tensor) -> tf.Tensor:
+    """The per-pixel minimum over the channels of ``[B, H, W, N]``: ``[B, H, W, 1]``.
+
+    Folded left to right with ``tf.minimum``, whose gradient goes to its first argument on a
+    tie: the gradient reaches the first of equal errors, as the original's ``min`` (which
+    returns the first index) has it; ``tf.reduce_min`` would split it. For the handful of
+    channels here that is also cheaper, forward and backward, than a reduction.
+    """
+    smallest = errors[..., :1]
+    for k in range(1, errors.shape[-1]):
+        smallest = tf.minimum(smallest, errors[..., k:k + 1])
+    return smallest
+
+
 def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Pose],
                    options: LossOptions,
                    predictive_masks: Optional[Sequence[tf.Tensor]] = None,
@@ -345,24 +421,30 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
     for index, scale in enumerate(options.scales):
         disp = disps[index]
         source_scale = scale if options.v1_multiscale else 0
-        if not options.v1_multiscale:
-            disp_for_depth = upsample_bilinear(disp, full_size)
-        else:
-            disp_for_depth = disp
-        _, depth = geometry.disp_to_depth(disp_for_depth, options.min_depth, options.max_depth)
-        depths.append(depth)
-        images = per_image.at(source_scale)
-        points = geometry.backproject(depth, batch.inv_K[source_scale])
+        with tf.name_scope("upsample"):
+            if not options.v1_multiscale:
+                disp_for_depth = upsample_bilinear(disp, full_size)
+            else:
+                disp_for_depth = disp
+        with tf.name_scope("backproject"):
+            _, depth = geometry.disp_to_depth(disp_for_depth, options.min_depth, options.max_depth)
+            depths.append(depth)
+            points = geometry.backproject(depth, batch.inv_K[source_scale])
+        with tf.name_scope("prepare"):
+            images = per_image.at(source_scale)
 
         errors = []
         for key in sources:
             T = fixed_T[key] if key in fixed_T else source_transform(
                 key, poses.get(key), batch, depth, options)
-            grid = geometry.project(points, batch.K[source_scale], T)
-            image = geometry.sample_neighbourhoods(images.sources[key], grid, options.exact)
+            with tf.name_scope("project"):
+                grid = geometry.project(points, batch.K[source_scale], T)
+            with tf.name_scope("sample"):
+                image = geometry.sample_neighbourhoods(images.sources[key], grid, options.exact)
             samples[key].append(tf.stack(grid, axis=-1))
             warped[key].append(image)
-            errors.append(photometric_error(image, images.target, options.no_ssim))
+            with tf.name_scope("photometric"):
+                errors.append(photometric_error(image, images.target, options.no_ssim))
         reprojection = tf.concat(errors, axis=-1)  # [B, h, w, num_sources]
 
         loss = 0.0
@@ -377,24 +459,29 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
         if options.avg_reprojection:
             reprojection = tf.reduce_mean(reprojection, axis=-1, keepdims=True)
 
-        candidates = reprojection
-        if not options.disable_automasking:
-            identity = images.identity_error()
-            if options.automask_noise:
-                if noise_seed is None:
-                    noise = tf.random.normal(tf.shape(identity))
-                else:
-                    noise = tf.random.stateless_normal(tf.shape(identity),
-                                                       seed=tf.cast(noise_seed, tf.int64) + scale)
-                identity += noise * options.automask_noise
-            candidates = tf.concat([identity, reprojection], axis=-1)
-            num_identity = identity.shape[-1]
-            choice = tf.argmin(candidates, axis=-1, output_type=tf.int32)
-            selections.append(tf.cast(choice >= num_identity, disp.dtype))
-        loss += tf.reduce_mean(tf.reduce_min(candidates, axis=-1))
+        with tf.name_scope("minimum"):
+            per_pixel = _channel_minimum(reprojection)
+            if not options.disable_automasking:
+                with tf.name_scope("identity"):
+                    identity = images.identity_error()
+                if options.automask_noise:
+                    if noise_seed is None:
+                        noise = tf.random.normal(tf.shape(identity))
+                    else:
+                        noise = tf.random.stateless_normal(tf.shape(identity),
+                                                           seed=tf.cast(noise_seed, tf.int64) + scale)
+                    identity += noise * options.automask_noise
+                # The minimum over [identity..., reprojection...]: a warped source is selected
+                # only when it beats every unwarped one; ties go to the identity, as the first
+                # index of the original's per-pixel minimum.
+                identity = _channel_minimum(identity)
+                selections.append(tf.cast(per_pixel < identity, disp.dtype)[..., 0])
+                per_pixel = tf.minimum(identity, per_pixel)
+            loss += tf.reduce_mean(per_pixel)
 
-        mean_disp = tf.reduce_mean(disp, axis=[1, 2], keepdims=True)
-        smoothness = edge_aware_smoothness(disp / (mean_disp + 1e-7), batch.color["0"][scale])
+        with tf.name_scope("smoothness"):
+            mean_disp = tf.reduce_mean(disp, axis=[1, 2], keepdims=True)
+            smoothness = edge_aware_smoothness(disp / (mean_disp + 1e-7), batch.color["0"][scale])
         loss += options.disparity_smoothness * smoothness / (2 ** scale)
         per_scale.append(loss)
 

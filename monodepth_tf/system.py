@@ -118,17 +118,18 @@ class Monodepth2:
                                          training=training)
             per_frame = [tf.split(f, len(keys), axis=0) for f in stacked]
             features = {k: [level[i] for level in per_frame] for i, k in enumerate(keys)}
-            disps = self.depth.decoder(features["0"])
+            disps = self.depth.decoder(features["0"], training=training)
             poses = self._predict_poses(features, self.shared_pose)
             target_features = features["0"]
         else:
             target_features = self.depth.encoder(target, training=training)
-            disps = self.depth.decoder(target_features)
+            disps = self.depth.decoder(target_features, training=training)
             poses = self._predict_poses(
                 batch.color_aug,
                 lambda frames: self.pose(tf.concat(frames, axis=-1), training=training)) \
                 if temporal else {}
-        masks = self.mask_decoder(target_features) if self.mask_decoder is not None else []
+        masks = (self.mask_decoder(target_features, training=training)
+                 if self.mask_decoder is not None else [])
         return NetworkOutputs(disps=list(disps), poses=poses, masks=list(masks))
 
     def _predict_poses(self, frames: Dict, predict) -> Dict[str, Pose]:

@@ -52,6 +52,12 @@ def test_ssim_gradient_matches_finite_differences():
                                                       delta=1e-5)
     np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-7)
     assert np.abs(theoretical[0]).max() > 1e-3
+    # the hand-written gradient also reaches y, through its prepared statistics
+    theoretical, numerical = tf.test.compute_gradient(
+        lambda a, b: ssim_dissimilarity(a, ssim_statistics(b)), [x, y], delta=1e-5)
+    for t, n in zip(theoretical, numerical):
+        np.testing.assert_allclose(t, n, atol=1e-7)
+        assert np.abs(t).max() > 1e-3
 
 
 def test_photometric_error_gradient_equals_tensorflow_pooling_gradient():
@@ -113,6 +119,16 @@ def test_inexact_sampler_stays_within_an_ulp_or_two():
     np.testing.assert_allclose(fast, exact, atol=3e-7)
     assert geometry.BilinearSampler.from_config(
         geometry.BilinearSampler(exact=False).get_config()).exact is False
+
+
+def test_upsampling_gradient_matches_finite_differences():
+    # written by hand as the transposed taps; sizes that are not multiples (the taps' clamps)
+    x = tf.constant(RNG.random((2, 5, 7, 2)))
+    for size in ((10, 14), (12, 15)):
+        theoretical, numerical = tf.test.compute_gradient(
+            lambda a, size=size: upsample_bilinear(a, size), [x])
+        np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-9)
+        assert np.abs(theoretical[0]).max() > 0.1
 
 
 def test_upsampling_to_the_same_size_is_the_identity_the_taps_compute():

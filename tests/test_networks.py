@@ -142,3 +142,28 @@ def test_torchvision_imagenet_layout_loads_and_multi_frame_conv1_is_averaged(ref
     image = tf.random.uniform([1, 64, 64, 3], seed=1)
     np.testing.assert_allclose(pair(tf.concat([image, image], -1))[-1].numpy(),
                                single(image)[-1].numpy(), atol=1e-4)
+
+
+def test_disparity_heads_train_as_depthwise_sums_with_the_convolutions_values():
+    decoder = DepthDecoder([64, 64, 128, 256, 512])
+    rng = np.random.default_rng(5)
+    features = [tf.constant(rng.standard_normal((2, 32 // 2 ** i, 48 // 2 ** i, c)), tf.float32)
+                for i, c in enumerate([64, 64, 128, 256, 512])]
+
+    def run(training):
+        with tf.GradientTape() as tape:
+            disps = decoder(features, training=training)
+            loss = tf.add_n([tf.reduce_sum(d * d) for d in disps])
+        return disps, tape.gradient(loss, decoder.trainable_variables)
+
+    (inferred, grads_inferred), (trained, grads_trained) = run(False), run(True)
+    for a, b in zip(inferred, trained):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads_inferred, grads_trained):  # float32 sums in another order
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-5 * np.abs(a.numpy()).max())
+    # the training graph really takes the depthwise form, inference the plain convolution
+    ops = {training: {op.type for op in tf.function(lambda f, t=training: decoder(
+        f, training=t)).get_concrete_function(features).graph.get_operations()}
+        for training in (False, True)}
+    assert "DepthwiseConv2dNative" in ops[True]
+    assert "DepthwiseConv2dNative" not in ops[False]

@@ -1,12 +1,14 @@
 """bin/train: options, a run on the synthetic world, and resumption after SIGKILL."""
 
 import json
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -15,6 +17,7 @@ import tensorflow as tf
 
 from monodepth_tf.data.synthetic import make_synthetic_kitti
 from monodepth_tf.options import OptionsError, TrainOptions
+from monodepth_tf.train_loop import Run
 from monodepth_tf.weights.folder import load_networks
 from tests.conftest import PROJECT_ROOT
 
@@ -309,3 +312,32 @@ def test_progress_line_shows_the_bar_loss_speed_and_eta():
     line = progress_line(75, 300, 0.123456, 8.06, 3725.0, width=20)
     assert line == "[#####...............]  75/300 loss 0.12346   8.1 samples/s ETA 01:02:05"
     assert progress_line(300, 300, 0.1, 1.0, 0.0, width=4).startswith("[####] 300/300")
+
+
+def test_scalars_average_the_losses_since_the_last_write(tmp_path):
+    # Run._log_step alone, with stand-ins for what it reads: log_frequency 2 over 5 steps
+    # writes steps 1 (the first), 2, 4 and 5 (the last), each the mean of the steps since.
+    run = object.__new__(Run)
+    run.options = SimpleNamespace(batch_size=2, log_frequency=2, scales=(0, 1))
+    run.progress = None
+    run._unwritten_losses = []
+    run.writer = tf.summary.create_file_writer(str(tmp_path))
+    run.trainer = SimpleNamespace(optimizer=SimpleNamespace(learning_rate=1e-4))
+    run.log = logging.getLogger("test_scalars_average")
+    run.steps_per_epoch = 10
+    totals = {1: 0.5, 2: 0.25, 3: 0.125, 4: 1.0, 5: 2.0}
+    for step, total in totals.items():
+        result = SimpleNamespace(total=total, per_scale=(total + 1.0, 3.0 * total))
+        run._log_step(step, 5, result, time.time() - 1.0, 0)
+    run.writer.flush()
+    written = {}
+    for path in tmp_path.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                written[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+    expected = {1: 0.5, 2: 0.25, 4: (0.125 + 1.0) / 2, 5: 2.0}
+    assert sorted(step for tag, step in written if tag == "loss") == [1, 2, 4, 5]
+    for step, mean in expected.items():
+        assert written[("loss", step)] == pytest.approx(mean)
+        assert written[("loss/0", step)] == pytest.approx(mean + 1.0)
+        assert written[("loss/1", step)] == pytest.approx(3.0 * mean)

@@ -52,8 +52,27 @@ class PaddedConv2D(keras.layers.Conv2D):
             self.bias_initializer = keras.initializers.RandomUniform(-bound, bound)
         super().build(input_shape)
 
-    def call(self, inputs):
-        return super().call(pad_spatial(inputs, self.pad, self.pad_mode))
+    def call(self, inputs, training=None):
+        padded = pad_spatial(inputs, self.pad, self.pad_mode)
+        if training and self._depthwise_form(padded):
+            outputs = tf.reduce_sum(
+                tf.nn.depthwise_conv2d(padded, self.kernel, [1, 1, 1, 1], "VALID"),
+                axis=-1, keepdims=True)
+            if self.use_bias:
+                outputs = outputs + self.bias
+            return self.activation(outputs) if self.activation is not None else outputs
+        return super().call(padded)
+
+    def _depthwise_form(self, inputs) -> bool:
+        """Whether training computes this convolution as a depthwise convolution summed over
+        the input channels: for a single output channel (the disparity heads), where that is
+        about twice as fast forward and backward on the CPU as oneDNN's convolution. The sums
+        are the same up to their order. Inference keeps the plain convolution, the one op that
+        TFLite and the int8 export expect; float16 and bfloat16 keep it too (its sums
+        accumulate in float32)."""
+        return (self.filters == 1 and tuple(self.strides) == (1, 1)
+                and tuple(self.dilation_rate) == (1, 1) and self.groups == 1
+                and inputs.dtype in (tf.float32, tf.float64))
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
