@@ -468,8 +468,8 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
                     if noise_seed is None:
                         noise = tf.random.normal(tf.shape(identity))
                     else:
-                        noise = tf.random.stateless_normal(tf.shape(identity),
-                                                           seed=tf.cast(noise_seed, tf.int64) + scale)
+                        seed = tf.cast(noise_seed, tf.int64) + scale
+                        noise = tf.random.stateless_normal(tf.shape(identity), seed=seed)
                     identity += noise * options.automask_noise
                 # The minimum over [identity..., reprojection...]: a warped source is selected
                 # only when it beats every unwarped one; ties go to the identity, as the first
