@@ -226,15 +226,40 @@ def photometric_error(pred: tf.Tensor, target, no_ssim: bool = False) -> tf.Tens
 def edge_aware_smoothness(disp: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
     """Mean absolute disparity gradients, damped by ``exp(-|image gradient|)``: a scalar.
 
+    Differentiable with respect to ``disp`` (the image is data: no gradient reaches it).
+
     Args:
         disp: ``[B, H, W, 1]``; image: ``[B, H, W, 3]``.
     """
-    disp_dx = tf.abs(disp[:, :, :-1] - disp[:, :, 1:])
-    disp_dy = tf.abs(disp[:, :-1] - disp[:, 1:])
     image_dx = tf.reduce_mean(tf.abs(image[:, :, :-1] - image[:, :, 1:]), -1, keepdims=True)
     image_dy = tf.reduce_mean(tf.abs(image[:, :-1] - image[:, 1:]), -1, keepdims=True)
-    return (tf.reduce_mean(disp_dx * tf.exp(-image_dx))
-            + tf.reduce_mean(disp_dy * tf.exp(-image_dy)))
+    return _damped_variation(disp, tf.stop_gradient(tf.exp(-image_dx)),
+                             tf.stop_gradient(tf.exp(-image_dy)))
+
+
+@tf.custom_gradient
+def _damped_variation(disp, weight_x, weight_y):
+    """``mean(|d disp/dx| * weight_x) + mean(|d disp/dy| * weight_y)`` with forward differences;
+    ``disp`` ``[B, H, W, 1]``, the weights ``[B, H, W - 1, 1]`` and ``[B, H - 1, W, 1]``.
+
+    The gradient is written out: each difference's ``sign * weight / count`` goes to its first
+    pixel and, negated, to its second; TensorFlow's own pads a zero map per slice instead.
+    """
+    dx = disp[:, :, :-1] - disp[:, :, 1:]
+    dy = disp[:, :-1] - disp[:, 1:]
+    total = tf.reduce_mean(tf.abs(dx) * weight_x) + tf.reduce_mean(tf.abs(dy) * weight_y)
+
+    def gradient(upstream):
+        count_x, count_y = tf.cast(tf.size(dx), disp.dtype), tf.cast(tf.size(dy), disp.dtype)
+        per_x = tf.sign(dx) * weight_x * (upstream / count_x)
+        per_y = tf.sign(dy) * weight_y * (upstream / count_y)
+        grad = (tf.pad(per_x, [[0, 0], [0, 0], [0, 1], [0, 0]])
+                - tf.pad(per_x, [[0, 0], [0, 0], [1, 0], [0, 0]])
+                + tf.pad(per_y, [[0, 0], [0, 1], [0, 0], [0, 0]])
+                - tf.pad(per_y, [[0, 0], [1, 0], [0, 0], [0, 0]]))
+        return (grad, tf.abs(dx) * (upstream / count_x), tf.abs(dy) * (upstream / count_y))
+
+    return total, gradient
 
 
 def _linear_taps(in_size, out_size):
@@ -272,13 +297,12 @@ def upsample_bilinear(x: tf.Tensor, size, exact: bool = True) -> tf.Tensor:
         ww0, ww1 = ww0[None, None, :, None], ww1[None, None, :, None]
         hw0, hw1 = hw0[None, :, None, None], hw1[None, :, None, None]
 
-        def along_width(rows):
-            left, right = tf.gather(rows, wi0, axis=2), tf.gather(rows, wi1, axis=2)
-            return geometry.fused_multiply_add(left, tf.cast(ww0, x.dtype),
-                                               right * tf.cast(ww1, x.dtype), exact)
-
-        top = along_width(tf.gather(x, hi0, axis=1))
-        bottom = along_width(tf.gather(x, hi1, axis=1))
+        # Width taps on every input row first (each output row takes two of these rows, so
+        # the values are the kernel's own), then the height taps.
+        left, right = tf.gather(x, wi0, axis=2), tf.gather(x, wi1, axis=2)
+        wide = geometry.fused_multiply_add(left, tf.cast(ww0, x.dtype),
+                                           right * tf.cast(ww1, x.dtype), exact)  # [B, h, W, C]
+        top, bottom = tf.gather(wide, hi0, axis=1), tf.gather(wide, hi1, axis=1)
         out = geometry.fused_multiply_add(top, tf.cast(hw0, x.dtype),
                                           bottom * tf.cast(hw1, x.dtype), exact)
 

@@ -12,8 +12,9 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf import geometry
-from monodepth_tf.losses import (LossOptions, compute_losses, photometric_error,
-                                 ssim_dissimilarity, ssim_statistics, upsample_bilinear)
+from monodepth_tf.losses import (LossOptions, compute_losses, edge_aware_smoothness,
+                                 photometric_error, ssim_dissimilarity, ssim_statistics,
+                                 upsample_bilinear)
 from tests.reference import load_npz, nhwc
 from tests.test_losses import OPTION_SETS, SCALES, make_batch, make_poses
 
@@ -169,3 +170,14 @@ def test_inexact_sampler_reproduces_the_original_losses_and_masks(fixture, name)
         for what, mask in masks.items():
             agreement = np.mean(fast.identity_selection[s].numpy() == mask)
             assert agreement >= 0.999, f"scale {s}: auto-mask agreement {agreement} with {what}"
+
+
+def test_smoothness_gradient_matches_finite_differences():
+    # away from zero differences, where |.| has its kink
+    disp = tf.constant(np.cumsum(RNG.uniform(0.05, 0.2, size=(2, 4, 5, 1)), axis=2)
+                       + np.cumsum(RNG.uniform(0.05, 0.2, size=(2, 4, 5, 1)), axis=1))
+    image = tf.constant(RNG.random((2, 4, 5, 3)))
+    theoretical, numerical = tf.test.compute_gradient(
+        lambda d: edge_aware_smoothness(d, image), [disp])
+    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-9)
+    assert np.abs(theoretical[0]).max() > 1e-3
