@@ -28,7 +28,6 @@ steps of 1/256 of the disparity range, coarse for the small disparities of dista
 :func:`convert_tflite`).
 """
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -43,6 +42,7 @@ import tensorflow as tf
 from monodepth_tf.evaluation import STEREO_SCALE_FACTOR
 from monodepth_tf.geometry import disp_to_depth
 from monodepth_tf.models import DepthNet
+from monodepth_tf.networks import layers
 from monodepth_tf.weights.folder import NetworkConfig, replace_dir
 
 SIGNATURE_KEY = "serving_default"
@@ -214,38 +214,6 @@ def calibration_images(paths: Sequence, height: int, width: int, crops_per_image
     return np.stack(out)
 
 
-def reflect_pad_by_slices(x: tf.Tensor, pad: int) -> tf.Tensor:
-    """Reflection padding of ``[B, H, W, C]`` built from slices and concatenations: the same
-    values as ``tf.pad(..., "REFLECT")``, in ops that TFLite's XNNPACK delegate runs (its
-    MIRROR_PAD kernel is not delegated and is slow at full resolution)."""
-    rows = [x[:, i:i + 1] for i in range(pad, 0, -1)] + [x] + \
-        [x[:, -i - 1:-i] for i in range(1, pad + 1)]
-    x = tf.concat(rows, axis=1)
-    columns = [x[:, :, i:i + 1] for i in range(pad, 0, -1)] + [x] + \
-        [x[:, :, -i - 1:-i] for i in range(1, pad + 1)]
-    return tf.concat(columns, axis=2)
-
-
-@contextlib.contextmanager
-def _tflite_friendly_padding():
-    """While tracing for TFLite, the networks' reflection padding uses
-    :func:`reflect_pad_by_slices` (bitwise the same result)."""
-    from monodepth_tf.networks import layers
-
-    original = layers.pad_spatial
-
-    def pad_spatial(x, pad, mode="CONSTANT"):
-        if mode.upper() == "REFLECT" and pad > 0:
-            return reflect_pad_by_slices(x, pad)
-        return original(x, pad, mode)
-
-    layers.pad_spatial = pad_spatial
-    try:
-        yield
-    finally:
-        layers.pad_spatial = original
-
-
 # Ops that only move values (the head convolution's reflection padding): taken into the head
 # with it, so that its input is not rounded to int8 on the way.
 _LAYOUT_OPS = ("STRIDED_SLICE", "CONCATENATION", "PAD", "MIRROR_PAD", "RESHAPE")
@@ -332,7 +300,7 @@ def convert_tflite(module: DepthServingModule, quantization: str = "none",
 
     # Weights frozen into constants first: converted with live variables, a batch-polymorphic
     # function keeps READ_VARIABLE ops that the interpreter never initializes.
-    with _tflite_friendly_padding():  # a fresh trace, so the padding really is replaced
+    with layers.sliced_reflection_padding():  # a fresh trace, so it takes effect
         traced = tf.function(module.disparity_at_feed_size).get_concrete_function(
             tf.TensorSpec([batch_size, module.height, module.width, 3], tf.float32,
                           name=INPUT_NAME))

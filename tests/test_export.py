@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from monodepth_tf import export
 from monodepth_tf.data.kitti import load_rgb
+from monodepth_tf.networks import layers
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
 from tests.conftest import PROJECT_ROOT
@@ -251,7 +252,7 @@ def test_tflite_runner_batches(small):
 def test_reflection_padding_for_tflite_is_exact(small):
     x = tf.constant(np.random.default_rng(6).random((2, 5, 7, 3), np.float32))
     for pad in (1, 2):
-        np.testing.assert_array_equal(export.reflect_pad_by_slices(x, pad).numpy(),
+        np.testing.assert_array_equal(layers.reflect_pad_by_slices(x, pad).numpy(),
                                       tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]],
                                              mode="REFLECT").numpy())
     interpreter = tf.lite.Interpreter(model_path=str(small["result"].tflite_path))

@@ -5,15 +5,47 @@ while PyTorch pads ``p`` pixels on every side. Every convolution here pads expli
 reflection) and then convolves with ``'valid'``, so feature maps line up with the original's.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
+
+
+_reflect_by_slices = False  # see sliced_reflection_padding()
 
 
 def pad_spatial(x: tf.Tensor, pad: int, mode: str = "CONSTANT") -> tf.Tensor:
     """Pads ``pad`` pixels on each side of the two spatial axes of ``x`` ``[B, H, W, C]``."""
     if pad == 0:
         return x
+    if mode.upper() == "REFLECT" and _reflect_by_slices:
+        return reflect_pad_by_slices(x, pad)
     return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
+
+
+def reflect_pad_by_slices(x: tf.Tensor, pad: int) -> tf.Tensor:
+    """Reflection padding of ``[B, H, W, C]`` built from slices and concatenations: the same
+    values as ``tf.pad(..., "REFLECT")``, in ops that TFLite's XNNPACK delegate runs (its
+    MIRROR_PAD kernel is not delegated and is slow at full resolution)."""
+    rows = [x[:, i:i + 1] for i in range(pad, 0, -1)] + [x] + \
+        [x[:, -i - 1:-i] for i in range(1, pad + 1)]
+    x = tf.concat(rows, axis=1)
+    columns = [x[:, :, i:i + 1] for i in range(pad, 0, -1)] + [x] + \
+        [x[:, :, -i - 1:-i] for i in range(1, pad + 1)]
+    return tf.concat(columns, axis=2)
+
+
+@contextlib.contextmanager
+def sliced_reflection_padding():
+    """Within it, networks traced anew build their reflection padding with
+    :func:`reflect_pad_by_slices` (bitwise the same values): for the TFLite export. Elsewhere
+    TensorFlow's MirrorPad is faster. Process-wide, like the trace it is meant for."""
+    global _reflect_by_slices
+    previous, _reflect_by_slices = _reflect_by_slices, True
+    try:
+        yield
+    finally:
+        _reflect_by_slices = previous
 
 
 def torch_default_kernel_initializer() -> keras.initializers.Initializer:
