@@ -100,6 +100,8 @@ class Trainer:
         jit_compile: compile the forward and backward pass with XLA (only the loss's, with
             more than one replica).
         mixed_precision: None, ``"float16"`` (with dynamic loss scaling) or ``"bfloat16"``.
+
+    Creating one calls :func:`keep_graph_arithmetic` (process-wide grappler options).
     """
 
     def __init__(self, strategy: tf.distribute.Strategy, model_options: ModelOptions,
