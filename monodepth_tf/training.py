@@ -82,7 +82,7 @@ def keep_graph_arithmetic() -> None:
     Two of TensorFlow's graph optimizations change roundings: constant folding turns ``x / c``
     into ``x * (1 / c)`` and ``1 / x`` into an approximate Reciprocal, and the arithmetic
     optimizer regroups sums of differently shaped terms. Inside the training step they moved
-    a fifth of the sampling grid an ulp away from what eager TensorFlow and the original compute
+    6-20% of the sampling grid an ulp away from what eager TensorFlow and the original compute
     (tests/test_losses.py compares the two bit for bit). Without them the step is also faster
     on the CPU (stereo, batch 4, 192x640: 1.48-1.50 s instead of 1.55).
     """
