@@ -102,12 +102,14 @@ def _mean3x3(padded: tf.Tensor) -> tf.Tensor:
     The gradient is the transposed box filter, itself a 3x3 mean of the zero-padded incoming
     gradient: much cheaper on the CPU than TensorFlow's pooling gradient for few channels.
     """
+    return tf.nn.avg_pool2d(padded, 3, 1, "VALID"), _mean3x3_transposed
 
-    def gradient(upstream):
-        zero_padded = tf.pad(upstream, [[0, 0], [2, 2], [2, 2], [0, 0]])
-        return tf.nn.avg_pool2d(zero_padded, 3, 1, "VALID")
 
-    return tf.nn.avg_pool2d(padded, 3, 1, "VALID"), gradient
+def _mean3x3_transposed(upstream: tf.Tensor) -> tf.Tensor:
+    """The transpose of :func:`_mean3x3`: ``[N, H, W, C]`` -> ``[N, H + 2, W + 2, C]``, the 3x3
+    mean of the zero-padded map."""
+    zero_padded = tf.pad(upstream, [[0, 0], [2, 2], [2, 2], [0, 0]])
+    return tf.nn.avg_pool2d(zero_padded, 3, 1, "VALID")
 
 
 def _local_means(maps: Sequence[tf.Tensor]) -> List[tf.Tensor]:
@@ -141,10 +143,9 @@ def ssim_statistics(image: tf.Tensor) -> SsimStatistics:
 def _local_means_adjoint(maps: Sequence[tf.Tensor]) -> List[tf.Tensor]:
     """The transpose of :func:`_local_means` applied to each ``[B, H, W, C]`` map: the gradient
     of the reflection-padded 3x3 means with respect to the maps they were taken of."""
-    zero_pad, reflect = [[0, 0], [2, 2], [2, 2], [0, 0]], [[0, 0], [1, 1], [1, 1], [0, 0]]
-    return [tf.raw_ops.MirrorPadGrad(
-        input=tf.nn.avg_pool2d(tf.pad(m, zero_pad), 3, 1, "VALID"), paddings=reflect,
-        mode="REFLECT") for m in maps]
+    return [tf.raw_ops.MirrorPadGrad(input=_mean3x3_transposed(m),
+                                     paddings=[[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+            for m in maps]
 
 
 @tf.custom_gradient
@@ -157,8 +158,8 @@ def _ssim_against(x, y, mu_y, mu_y_squared, sigma_y):
     gradient is written out by hand: with ``q = A S / (P Q)``, ``A = 2 mu_x mu_y + C1``,
     ``S = 2 sigma_xy + C2``, ``P = mu_x^2 + mu_y^2 + C1``, ``Q = sigma_x + sigma_y + C2``,
     ``dq/dA = q/A``, ``dq/dS = q/S``, ``dq/dP = -q/P``, ``dq/dQ = -q/Q``, and the 3x3 means are
-    transposed once for the three maps they were taken of. That is about half the operations
-    TensorFlow derives from the forward pass, on the loss's largest tensors.
+    transposed once for the three maps they were taken of: fewer operations than TensorFlow
+    derives from the forward pass, on the loss's largest tensors.
     """
     mu_x, e_xx, e_xy = _local_means([x, x * x, x * y])
     mu_x_squared, mu_xy = mu_x * mu_x, mu_x * mu_y
@@ -173,8 +174,9 @@ def _ssim_against(x, y, mu_y, mu_y_squared, sigma_y):
     def gradient(upstream):
         # The clip passes the gradient where it left the value unchanged (bounds included).
         g_ratio = tf.where(tf.equal(dissimilarity, unclipped), upstream * -0.5, 0.0)
-        g_a, g_s = g_ratio * ratio / a, g_ratio * ratio / s
-        g_p, g_q = -g_ratio * ratio / p, -g_ratio * ratio / q
+        g_q_ratio = g_ratio * ratio  # dq/dA = q/A, ...: each term is this over one factor
+        g_a, g_s = g_q_ratio / a, g_q_ratio / s
+        g_p, g_q = -g_q_ratio / p, -g_q_ratio / q
         g_mu_x = 2.0 * (mu_y * (g_a - g_s) + mu_x * (g_p - g_q))
         g_mu_y = 2.0 * mu_x * (g_a - g_s)
         g_e_xy = 2.0 * g_s

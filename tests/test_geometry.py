@@ -168,3 +168,20 @@ def test_layers_equal_their_functions():
     grid = tf.constant(RNG.uniform(-1.2, 1.2, size=(1, 4, 6, 2)), tf.float32)
     np.testing.assert_array_equal(geometry.BilinearSampler()(image, grid).numpy(),
                                   geometry.bilinear_sample(image, grid).numpy())
+
+
+def test_depth_stays_a_correctly_rounded_division_under_grapplers_default_rewrites():
+    # Prediction and evaluation graphs run with grappler's defaults (the Trainer turns two
+    # passes off); there constant folding makes 1 / x an approximate reciprocal.
+    previous = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options(
+        {"constant_folding": True, "arithmetic_optimization": True})
+    try:
+        disp = tf.constant(RNG.uniform(0.0, 1.0, size=(2, 30, 40, 1)), tf.float32)
+        scaled, depth = tf.function(lambda d: geometry.disp_to_depth(d, 0.1, 100.0))(disp)
+        plain = tf.function(lambda s: 1.0 / s)(scaled)
+    finally:
+        tf.config.optimizer.set_experimental_options(previous)
+    expected = np.float32(1.0) / scaled.numpy()
+    np.testing.assert_array_equal(depth.numpy(), expected)
+    assert (plain.numpy() != expected).mean() > 0.05  # what the plain division becomes
