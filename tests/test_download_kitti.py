@@ -6,6 +6,7 @@ a ``http.server`` on 127.0.0.1 with HTTP Range support written here.
 """
 
 import hashlib
+import io
 import http.server
 import os
 import re
@@ -25,7 +26,7 @@ from PIL import Image
 
 from monodepth_tf.data import kitti_download as kd
 from monodepth_tf.data.check import check_split
-from monodepth_tf.data.download import DownloadError, download
+from monodepth_tf.data.download import ByteProgress, DownloadError, download
 from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.kitti import KittiRawLayout, load_rgb, read_split
 from monodepth_tf.data.standard_splits import (LICENSE_NAME, LICENSE_SHA256, SPLIT_FILES,
@@ -61,6 +62,8 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
             return
         data = path.read_bytes()
         match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if self.server.ignore_range:
+            match = None
         start = int(match.group(1)) if match else 0
         if start >= len(data) and match:
             self.send_response(416)
@@ -84,7 +87,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(rest)
 
 
-Served = namedtuple("Served", "url root log drop_once")
+Served = namedtuple("Served", "url root log drop_once httpd")
 
 
 @pytest.fixture
@@ -93,11 +96,11 @@ def server(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    httpd.root, httpd.log, httpd.drop_once = root, [], set()
+    httpd.root, httpd.log, httpd.drop_once, httpd.ignore_range = root, [], set(), False
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield Served(f"http://127.0.0.1:{httpd.server_address[1]}", root, httpd.log,
-                 httpd.drop_once)
+                 httpd.drop_once, httpd)
     httpd.shutdown()
     httpd.server_close()
 
@@ -195,6 +198,24 @@ def test_interrupted_download_resumes_with_a_range_request(kitti_server, tmp_pat
     assert gets(kitti_server.log)[-1] == ("GET", path, f"bytes={len(original) // 2}-")
     assert dest.read_bytes() == original
     assert not Path(f"{dest}.part").exists()
+
+
+def test_a_retry_resumes_within_one_call_and_a_server_without_ranges_restarts(kitti_server,
+                                                                             tmp_path):
+    path = f"/raw_data/{DRIVE[:-5]}/{DRIVE}.zip"
+    original = (kitti_server.root / path.lstrip("/")).read_bytes()
+    kitti_server.drop_once.add(path)
+    dest = tmp_path / "dl" / f"{DRIVE}.zip"
+    download(kitti_server.url + path, dest, progress=False, retries=1)
+    assert [entry[2] for entry in gets(kitti_server.log)] == [None, f"bytes={len(original) // 2}-"]
+    assert dest.read_bytes() == original
+    # a server that answers a range request with the whole file (200): the part is replaced
+    dest.unlink()
+    Path(f"{dest}.part").write_bytes(b"stale bytes, not the file's start")
+    kitti_server.httpd.ignore_range = True
+    download(kitti_server.url + path, dest, progress=False, retries=0)
+    assert gets(kitti_server.log)[-1][2] == "bytes=33-"
+    assert dest.read_bytes() == original
 
 
 def test_interrupted_kitti_run_resumes_on_the_next_run(kitti_server, tmp_path, monkeypatch):
@@ -390,3 +411,36 @@ def test_missing_split_error_names_the_command_that_fetches_it(splits_server, tm
     assert done.returncode == 0, done.stderr
     assert "NON-COMMERCIAL" in done.stdout and str(split_dir / LICENSE_NAME) in done.stdout
     assert len(read_split(split_dir, "eigen_zhou", "train")) == 39810
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_bar_on_terminals_and_plain_lines_otherwise():
+    plain = io.StringIO()
+    bar = ByteProgress("x.zip", 4_000_000, stream=plain)
+    for _ in range(8):
+        bar.update(500_000)
+    bar.close()
+    lines = plain.getvalue().splitlines()
+    assert len(lines) == 8 and "\r" not in plain.getvalue()  # one line per 10 % step reached
+    assert lines[-1].startswith("x.zip [" + "#" * 30 + "] 4.0 MB/4.0 MB ")
+    assert "ETA 00:00:00" in lines[-1]
+    terminal = FakeTerminal()
+    bar = ByteProgress("x.zip", 4_000_000, done=1_000_000, stream=terminal)
+    bar.update(1_000_000)
+    assert terminal.getvalue().startswith("\rx.zip [" + "#" * 15 + "." * 15 + "] 2.0 MB/4.0 MB")
+    assert re.search(r"ETA \d\d:\d\d:\d\d$", terminal.getvalue())
+
+
+def test_training_on_a_missing_standard_split_names_the_command(tmp_path):
+    from monodepth_tf.options import OptionsError, TrainOptions
+    from monodepth_tf.train_loop import open_data
+
+    options = TrainOptions(data_path=str(tmp_path), split="eigen_full", split_dir=str(tmp_path))
+    with pytest.raises(OptionsError, match=re.escape(
+            f"--split=eigen_full: no folder {tmp_path / 'eigen_full'} (fetch the standard split "
+            f"lists with: bin/download_kitti --splits_only --split_dir {tmp_path})")):
+        open_data(options)
