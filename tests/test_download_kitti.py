@@ -30,7 +30,7 @@ from monodepth_tf.data.download import ByteProgress, DownloadError, download
 from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.kitti import KittiRawLayout, load_rgb, read_split
 from monodepth_tf.data.standard_splits import (LICENSE_NAME, LICENSE_SHA256, SPLIT_FILES,
-                                               fetch_standard_splits)
+                                               ensure_standard_split, fetch_standard_splits)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATE = "2011_09_26"
@@ -399,6 +399,19 @@ def test_split_fetch_checks_checksums(splits_server, kitti_dir, tmp_path):
     assert sorted(os.listdir(split_dir / "eigen_benchmark")) == []
 
 
+def test_a_missing_standard_split_is_fetched_before_its_drives_are_listed(splits_server,
+                                                                          tmp_path):
+    split_dir = tmp_path / "splits"
+    assert [p.name for p in ensure_standard_split(split_dir, "eigen")] == [
+        LICENSE_NAME, "test_files.txt"]
+    assert ensure_standard_split(split_dir, "eigen") == []  # complete now
+    assert ensure_standard_split(split_dir, "mine") == []   # not a standard one
+    drives = kd.split_drives(split_dir, "eigen")
+    assert len(drives) == 28 and drives[0] == "2011_09_26/2011_09_26_drive_0002_sync"
+    assert [a.name for a in kd.plan_archives(drives)][:2] == [
+        f"{DATE}_calib.zip", "2011_09_26_drive_0002_sync.zip"]
+
+
 def test_missing_split_error_names_the_command_that_fetches_it(splits_server, tmp_path):
     split_dir = tmp_path / "my_splits"
     with pytest.raises(DataError) as error:
@@ -444,3 +457,11 @@ def test_training_on_a_missing_standard_split_names_the_command(tmp_path):
             f"--split=eigen_full: no folder {tmp_path / 'eigen_full'} (fetch the standard split "
             f"lists with: bin/download_kitti --splits_only --split_dir {tmp_path})")):
         open_data(options)
+
+
+def test_an_http_error_names_the_address_and_is_not_retried(server, tmp_path):
+    with pytest.raises(DownloadError, match=re.escape(f"{server.url}/nowhere.zip: HTTP 404")):
+        download(f"{server.url}/nowhere.zip", tmp_path / "nowhere.zip", progress=False,
+                 retries=2)
+    assert gets(server.log) == [("GET", "/nowhere.zip", None)]
+    assert list(tmp_path.iterdir()) == [tmp_path / "www"]

@@ -14,7 +14,7 @@ standard one. ``$MONODEPTH_KITTI_URL`` and ``$MONODEPTH_SPLITS_URL`` replace the
 
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from absl import app, flags
 
@@ -22,8 +22,8 @@ from monodepth_tf.data.download import DownloadError
 from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.kitti import default_split_dir
 from monodepth_tf.data.kitti_download import download_kitti, split_drives
-from monodepth_tf.data.standard_splits import (LICENSE_NAME, PINNED_COMMIT, SPLIT_FILES,
-                                               STANDARD_SPLITS, fetch_standard_splits)
+from monodepth_tf.data.standard_splits import (LICENSE_NAME, PINNED_COMMIT, STANDARD_SPLITS,
+                                               ensure_standard_split, fetch_standard_splits)
 
 EXIT_PROBLEM = 2
 
@@ -44,29 +44,23 @@ flags.DEFINE_bool("keep_archives", False, "Keep the zips after unpacking.")
 flags.DEFINE_integer("jobs", 0, "Parallel JPEG conversions (0: one per CPU).")
 
 
-def fetch_splits(split_dir: Path, splits: List[str]) -> None:
-    """Fetches standard split lists and shows their licence."""
-    written = fetch_standard_splits(split_dir, splits)
-    print(f"split lists {', '.join(splits)} in {split_dir} ({len(written)} files fetched)")
-    print(f"They come from Monodepth2 (github.com/nianticlabs/monodepth2, commit "
+def show_licence(split_dir: Path) -> None:
+    """Says where the split lists come from and under which licence."""
+    print(f"The split lists come from Monodepth2 (github.com/nianticlabs/monodepth2, commit "
           f"{PINNED_COMMIT[:12]}) and are licensed for NON-COMMERCIAL use only: read "
           f"{split_dir / LICENSE_NAME} before using them.")
 
 
-def split_is_missing(split_dir: Path, split: str) -> bool:
-    """Whether a standard split lacks any of its files in ``split_dir``."""
-    return any(not (split_dir / name).is_file() for name in SPLIT_FILES
-               if name.split("/")[0] == split)
-
-
-def chosen_drives(args, split_dir: Path):
-    """The drives of ``--split`` and ``--drives`` (None: all)."""
+def chosen_drives(args, split_dir: Path) -> Optional[List[str]]:
+    """The drives of ``--split`` (a missing standard split is fetched first) and ``--drives``
+    (None: all)."""
     if not args.split and not args.drives:
         return None
     drives = list(args.drives or [])
     if args.split:
-        if args.split in STANDARD_SPLITS and split_is_missing(split_dir, args.split):
-            fetch_splits(split_dir, [args.split])
+        if ensure_standard_split(split_dir, args.split):
+            print(f"fetched the split lists of {args.split} into {split_dir}")
+            show_licence(split_dir)
         drives += split_drives(split_dir, args.split)
     return drives
 
@@ -79,7 +73,10 @@ def main(argv) -> int:
     split_dir = Path(args.split_dir).expanduser() if args.split_dir else default_split_dir()
     try:
         if args.splits_only:
-            fetch_splits(split_dir, list(STANDARD_SPLITS))
+            written = fetch_standard_splits(split_dir)
+            print(f"split lists {', '.join(STANDARD_SPLITS)} in {split_dir} ({len(written)} "
+                  "files fetched, the others were there)")
+            show_licence(split_dir)
             return 0
         if not args.data_path:
             raise app.UsageError("--data_path is required (or --splits_only)")

@@ -32,6 +32,10 @@ class DownloadError(OSError):
     """A download failed: the message names the address and what went wrong."""
 
 
+class ConnectionLost(DownloadError):
+    """The network failed (no answer, or the body ended early): worth another attempt."""
+
+
 def human_bytes(count: float) -> str:
     """``1234567`` -> ``"1.2 MB"`` (decimal units, as servers and disks report sizes)."""
     for unit in ("B", "kB", "MB", "GB"):
@@ -132,6 +136,8 @@ def _fetch_once(url: str, part: Path, expected_size: Optional[int], progress: bo
         DownloadError: HTTP error, or the connection ended before the announced length.
     """
     have = part.stat().st_size if resume and part.exists() else 0
+    if expected_size is not None and have > expected_size:  # not this file: start again
+        have = 0
     if expected_size is not None and have == expected_size:
         return have
     try:
@@ -141,7 +147,7 @@ def _fetch_once(url: str, part: Path, expected_size: Optional[int], progress: bo
             return have
         raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from None
     except (urllib.error.URLError, OSError) as error:
-        raise DownloadError(f"{url}: {getattr(error, 'reason', error)}") from None
+        raise ConnectionLost(f"{url}: {getattr(error, 'reason', error)}") from None
     with response:
         offset = _resume_offset(response, have)
         length = response.headers.get("Content-Length")
@@ -159,13 +165,13 @@ def _fetch_once(url: str, part: Path, expected_size: Optional[int], progress: bo
                     if bar:
                         bar.update(len(chunk))
         except (OSError, ValueError, http.client.HTTPException) as error:  # e.g. IncompleteRead
-            raise DownloadError(f"{url}: connection lost after {received} bytes ({error})") \
+            raise ConnectionLost(f"{url}: connection lost after {received} bytes ({error})") \
                 from None
         finally:
             if bar:
                 bar.close()
     if total is not None and received != total:
-        raise DownloadError(f"{url}: connection lost after {received} of {total} bytes")
+        raise ConnectionLost(f"{url}: connection lost after {received} of {total} bytes")
     return received
 
 
@@ -179,7 +185,8 @@ def download(url: str, dest: PathLike, expected_size: Optional[int] = None,
         expected_size: bytes the file must have (None: trust the server's Content-Length).
         progress: show a progress bar on stderr.
         resume: continue ``<dest>.part`` with a Range request (False: start again).
-        retries: further attempts, each resuming, after a dropped connection.
+        retries: further attempts, each resuming, after a dropped connection or a network
+            error (not after an HTTP error such as 404).
 
     Returns:
         ``dest`` as a Path.
@@ -195,7 +202,7 @@ def download(url: str, dest: PathLike, expected_size: Optional[int] = None,
         try:
             size = _fetch_once(url, part, expected_size, progress, resume or attempt > 0)
             break
-        except DownloadError:
+        except ConnectionLost:
             if attempt == retries:
                 raise
             time.sleep(min(2 ** attempt, 30))

@@ -12,7 +12,7 @@ Raw release (``KittiRawLayout``; ``<folder>`` is ``<date>/<date>_drive_<nnnn>_sy
 The last line is the original Monodepth2's convention, kept here: KITTI depth ships its
 annotated maps as ``<train|val>/<drive folder>/proj_depth/groundtruth/image_0x/...`` (no date
 level); copy or link each ``<drive folder>/proj_depth`` into the raw drive folder of the same
-name.
+name (``bin/download_kitti --depth_annotated`` unpacks them there).
 
 Odometry release (``KittiOdometryLayout``)::
 

@@ -321,7 +321,7 @@ def download_kitti(data_path: PathLike, drives: Optional[Iterable[str]] = None,
     partial = [_bytes_on_disk(data_path / WORK_FOLDER / a.name) for a in pending]
     needed = required_bytes(sizes, partial, keep_archives)
     log(f"{len(archives)} archives, {len(archives) - len(pending)} already unpacked; "
-        f"{human_bytes(sum(sizes))} to fetch into {data_path}")
+        f"about {human_bytes(sum(sizes))} to fetch into {data_path}")
     check_free_space(data_path, needed)
     for number, (archive, size) in enumerate(zip(pending, served), start=1):
         log(f"[{number}/{len(pending)}] {archive.name}")

@@ -152,3 +152,20 @@ def fetch_standard_splits(split_dir: PathLike,
         if _fetch_checked(url, dest, sha):
             written.append(dest)
     return written
+
+
+def split_is_missing(split_dir: PathLike, split: str) -> bool:
+    """Whether the standard ``split`` lacks any of its files in ``split_dir``."""
+    return any(not (Path(split_dir) / name).is_file() for name in SPLIT_FILES
+               if name.split("/")[0] == split)
+
+
+def ensure_standard_split(split_dir: PathLike, split: str) -> List[Path]:
+    """Fetches ``split`` into ``split_dir`` when it is a standard split with a file missing.
+
+    Returns:
+        The files written (none for a complete or a non-standard split).
+    """
+    if split not in STANDARD_SPLITS or not split_is_missing(split_dir, split):
+        return []
+    return fetch_standard_splits(split_dir, [split])
