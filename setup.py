@@ -4,7 +4,8 @@ from setuptools import setup
 # Each bin/<tool> script has a console entry point of the same purpose, so the tools also work
 # after `pip install` (without the repository's bin/ folder on the PATH).
 TOOLS = ["train", "convert_weights", "check_data", "export_gt_depth", "make_synthetic_kitti",
-         "show_sample", "evaluate_depth", "evaluate_pose", "predict", "export"]
+         "show_sample", "evaluate_depth", "evaluate_pose", "predict", "export",
+         "download_kitti"]
 
 setup(
     entry_points={

@@ -38,6 +38,7 @@ import tensorflow as tf
 from monodepth_tf.data.check import raise_on_problems, split_problems
 from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry, default_split_dir, read_split
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
+from monodepth_tf.data.standard_splits import missing_split_hint
 from monodepth_tf.evaluation import METRIC_NAMES
 from monodepth_tf.options import OptionsError, TrainOptions
 from monodepth_tf.summaries import (disparity_images, mask_images, to_uint8, write_images,
@@ -71,7 +72,7 @@ def open_data(options: TrainOptions) -> DataSource:
         raise OptionsError(f"--split_dir={split_dir} does not exist")
     if not (split_dir / options.split).is_dir():
         raise OptionsError(f"--split={options.split}: no folder {split_dir / options.split} "
-                           "(see splits/README.md)")
+                           f"({missing_split_hint(options.split, split_dir)})")
     layout = KittiRawLayout(options.data_path, "png" if options.png else "jpg")
     train = read_split(split_dir, options.split, "train")
     val = read_split(split_dir, options.split, "val")

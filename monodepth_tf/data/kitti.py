@@ -12,7 +12,7 @@ Raw release (``KittiRawLayout``; ``<folder>`` is ``<date>/<date>_drive_<nnnn>_sy
 The last line is the original Monodepth2's convention, kept here: KITTI depth ships its
 annotated maps as ``<train|val>/<drive folder>/proj_depth/groundtruth/image_0x/...`` (no date
 level); copy or link each ``<drive folder>/proj_depth`` into the raw drive folder of the same
-name.
+name (``bin/download_kitti --depth_annotated`` unpacks them there).
 
 Odometry release (``KittiOdometryLayout``)::
 
@@ -39,6 +39,7 @@ import numpy as np
 
 import monodepth_tf
 from monodepth_tf.data.errors import DataError
+from monodepth_tf.data.standard_splits import missing_split_hint
 
 PathLike = Union[str, Path]
 FrameId = Union[int, str]
@@ -107,8 +108,9 @@ def read_split_file(path: PathLike) -> List[SplitEntry]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"split file {path} does not exist (splits/README.md says where the "
-                        "standard lists come from; pass --split_dir to use another folder)")
+        hint = missing_split_hint(path.parent.name, path.parent.parent)
+        raise DataError(f"split file {path} does not exist ({hint}; or pass --split_dir to "
+                        "use another folder)")
     try:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as error:

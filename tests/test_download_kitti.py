@@ -1,0 +1,467 @@
+"""bin/download_kitti against a local HTTP server: resumable downloads, KITTI's layout, markers,
+corrupt archives, the free-space check, JPEG conversion and the standard split lists.
+
+No internet: each test serves small zips (built from the real KITTI files in ../shared/kitti) from
+a ``http.server`` on 127.0.0.1 with HTTP Range support written here.
+"""
+
+import hashlib
+import io
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from collections import namedtuple
+from pathlib import Path
+from urllib.parse import unquote
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from monodepth_tf.data import kitti_download as kd
+from monodepth_tf.data.check import check_split
+from monodepth_tf.data.download import ByteProgress, DownloadError, download
+from monodepth_tf.data.errors import DataError
+from monodepth_tf.data.kitti import KittiRawLayout, load_rgb, read_split
+from monodepth_tf.data.standard_splits import (LICENSE_NAME, LICENSE_SHA256, SPLIT_FILES,
+                                               ensure_standard_split, fetch_standard_splits)
+
+ROOT = Path(__file__).resolve().parents[1]
+DATE = "2011_09_26"
+DRIVE = f"{DATE}_drive_0001_sync"
+BAD_DRIVE = f"{DATE}_drive_0002_sync"
+FRAME = "0000000001"
+CALIB_FILES = ("calib_cam_to_cam.txt", "calib_velo_to_cam.txt", "calib_imu_to_velo.txt")
+
+
+class RangeHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.root``'s files for GET and HEAD, honours ``Range: bytes=N-``, logs every
+    request in ``server.log`` and, once per path in ``server.drop_once``, sends half the body
+    and closes the connection."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_HEAD(self):
+        self.serve(body=False)
+
+    def do_GET(self):
+        self.serve(body=True)
+
+    def serve(self, body: bool):
+        self.server.log.append((self.command, self.path, self.headers.get("Range")))
+        path = self.server.root / unquote(self.path.lstrip("/"))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if self.server.ignore_range:
+            match = None
+        start = int(match.group(1)) if match else 0
+        if start >= len(data) and match:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.end_headers()
+            return
+        self.send_response(206 if match else 200)
+        if match:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        if not body:
+            return
+        rest = data[start:]
+        if self.path in self.server.drop_once:
+            self.server.drop_once.discard(self.path)
+            self.wfile.write(rest[:len(rest) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(rest)
+
+
+Served = namedtuple("Served", "url root log drop_once httpd")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A local server over ``tmp_path/www`` on a random port."""
+    root = tmp_path / "www"
+    root.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    httpd.root, httpd.log, httpd.drop_once, httpd.ignore_range = root, [], set(), False
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield Served(f"http://127.0.0.1:{httpd.server_address[1]}", root, httpd.log,
+                 httpd.drop_once, httpd)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def write_zip(path: Path, members: dict) -> Path:
+    """A deflated zip of ``{name: bytes}``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def drive_members(kitti_dir: Path, drive: str) -> dict:
+    """A drive archive's members in KITTI's layout: the real frame's two images and scan."""
+    source = kitti_dir / "raw" / DATE / f"{DATE}_drive_0000_sync"
+    return {f"{DATE}/{drive}/{sub}/data/{FRAME}.{ext}":
+            (source / sub / "data" / f"{FRAME}.{ext}").read_bytes()
+            for sub, ext in (("image_02", "png"), ("image_03", "png"),
+                             ("velodyne_points", "bin"))}
+
+
+def depth_png() -> bytes:
+    """A small 16-bit depth map (metres x 256), as KITTI depth stores them."""
+    depth = (np.arange(12 * 20, dtype=np.uint16).reshape(12, 20) * 37) % 20000
+    return cv2.imencode(".png", depth)[1].tobytes()
+
+
+@pytest.fixture
+def kitti_server(server, kitti_dir, monkeypatch):
+    """The server with KITTI's archive layout: 2011_09_26's calibration, drives 0001 and 0002
+    (the real frame), and data_depth_annotated.zip; $MONODEPTH_KITTI_URL points at it."""
+    raw = server.root / "raw_data"
+    calib = {f"{DATE}/{name}": (kitti_dir / "raw" / DATE / name).read_bytes()
+             for name in CALIB_FILES}
+    write_zip(raw / f"{DATE}_calib.zip", calib)
+    for drive in (DRIVE, BAD_DRIVE):
+        write_zip(raw / drive[:-5] / f"{drive}.zip", drive_members(kitti_dir, drive))
+    depth_name = f"train/{DRIVE}/proj_depth/groundtruth/image_02/{FRAME}.png"
+    write_zip(server.root / kd.DEPTH_ARCHIVE, {depth_name: depth_png()})
+    monkeypatch.setenv(kd.KITTI_URL_VARIABLE, server.url)
+    return server
+
+
+def gets(log) -> list:
+    return [entry for entry in log if entry[0] == "GET"]
+
+
+def test_archive_addresses_are_the_originals_list(kitti_dir, monkeypatch):
+    monkeypatch.delenv(kd.KITTI_URL_VARIABLE, raising=False)
+    expected = (kitti_dir / "splits" / "kitti_archives_to_download.txt").read_text().split()
+    urls = [archive.url for archive in kd.plan_archives(kd.all_drives())]
+    assert urls == expected
+    assert len(kd.all_drives()) == 61
+
+
+def test_download_unpacks_kitti_layout_and_rerun_fetches_nothing(kitti_server, kitti_dir,
+                                                                   tmp_path):
+    data = tmp_path / "kitti_data"
+    result = kd.download_kitti(data, [DRIVE[:-5]], depth_annotated=True, progress=False,
+                               log=lambda line: None)
+    assert result == {"downloaded": 3, "skipped": 0, "converted": 0}
+    layout = KittiRawLayout(data, "png")
+    for name in CALIB_FILES:
+        assert (data / DATE / name).read_bytes() == (kitti_dir / "raw" / DATE / name).read_bytes()
+    source = kitti_dir / "raw" / DATE / f"{DATE}_drive_0000_sync"
+    where = f"{DATE}/{DRIVE}"
+    assert layout.image_path(where, 1, "r").read_bytes() == \
+        (source / "image_03" / "data" / f"{FRAME}.png").read_bytes()
+    assert layout.velodyne_path(where, 1).read_bytes() == \
+        (source / "velodyne_points" / "data" / f"{FRAME}.bin").read_bytes()
+    # the improved depth lands where bin/export_gt_depth reads it
+    assert layout.depth_png_path(where, 1, "l").read_bytes() == depth_png()
+    work = data / kd.WORK_FOLDER
+    assert sorted(p.name for p in work.iterdir()) == sorted(
+        [f"{DATE}_calib.zip.done", f"{DRIVE}.zip.done", f"{kd.DEPTH_ARCHIVE}.done"])
+    kitti_server.log.clear()
+    again = kd.download_kitti(data, [DRIVE], depth_annotated=True, progress=False,
+                              log=lambda line: None)
+    assert again == {"downloaded": 0, "skipped": 3, "converted": 0}
+    assert kitti_server.log == []  # not even a HEAD
+
+
+def test_interrupted_download_resumes_with_a_range_request(kitti_server, tmp_path):
+    path = f"/raw_data/{DRIVE[:-5]}/{DRIVE}.zip"
+    original = (kitti_server.root / path.lstrip("/")).read_bytes()
+    kitti_server.drop_once.add(path)
+    dest = tmp_path / "dl" / f"{DRIVE}.zip"
+    with pytest.raises(DownloadError, match=f"connection lost after {len(original) // 2} of "
+                                            f"{len(original)} bytes"):
+        download(kitti_server.url + path, dest, progress=False, retries=0)
+    assert not dest.exists()
+    assert Path(f"{dest}.part").stat().st_size == len(original) // 2
+    download(kitti_server.url + path, dest, progress=False, retries=0)
+    assert gets(kitti_server.log)[-1] == ("GET", path, f"bytes={len(original) // 2}-")
+    assert dest.read_bytes() == original
+    assert not Path(f"{dest}.part").exists()
+
+
+def test_a_retry_resumes_within_one_call_and_a_server_without_ranges_restarts(kitti_server,
+                                                                             tmp_path):
+    path = f"/raw_data/{DRIVE[:-5]}/{DRIVE}.zip"
+    original = (kitti_server.root / path.lstrip("/")).read_bytes()
+    kitti_server.drop_once.add(path)
+    dest = tmp_path / "dl" / f"{DRIVE}.zip"
+    download(kitti_server.url + path, dest, progress=False, retries=1)
+    assert [entry[2] for entry in gets(kitti_server.log)] == [None, f"bytes={len(original) // 2}-"]
+    assert dest.read_bytes() == original
+    # a server that answers a range request with the whole file (200): the part is replaced
+    dest.unlink()
+    Path(f"{dest}.part").write_bytes(b"stale bytes, not the file's start")
+    kitti_server.httpd.ignore_range = True
+    download(kitti_server.url + path, dest, progress=False, retries=0)
+    assert gets(kitti_server.log)[-1][2] == "bytes=33-"
+    assert dest.read_bytes() == original
+
+
+def test_interrupted_kitti_run_resumes_on_the_next_run(kitti_server, tmp_path, monkeypatch):
+    monkeypatch.setattr(kd, "download", lambda *a, **k: download(*a, **k, retries=0))
+    path = f"/raw_data/{DRIVE[:-5]}/{DRIVE}.zip"
+    kitti_server.drop_once.add(path)
+    data = tmp_path / "kitti_data"
+    with pytest.raises(DownloadError, match="connection lost"):
+        kd.download_kitti(data, [DRIVE], progress=False, log=lambda line: None)
+    assert not (data / kd.WORK_FOLDER / f"{DRIVE}.zip.done").exists()
+    assert not (data / DATE / DRIVE).exists()
+    result = kd.download_kitti(data, [DRIVE], progress=False, log=lambda line: None)
+    assert result["downloaded"] == 1 and result["skipped"] == 1  # the calibration was done
+    assert gets(kitti_server.log)[-1][2] is not None and \
+        gets(kitti_server.log)[-1][2].startswith("bytes=")
+    assert (data / DATE / DRIVE / "image_02" / "data" / f"{FRAME}.png").is_file()
+
+
+def corrupt_crc(path: Path) -> None:
+    """Flips bytes inside the first member's compressed data (the zip's directory stays
+    readable, so only the CRC check finds it)."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.infolist()[0]
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for offset in range(start + 100, start + 110):
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["crc", "not_a_zip"])
+def test_corrupt_archive_is_named_and_nothing_is_kept(kitti_server, tmp_path, damage):
+    bad = kitti_server.root / "raw_data" / BAD_DRIVE[:-5] / f"{BAD_DRIVE}.zip"
+    if damage == "crc":
+        corrupt_crc(bad)
+    else:
+        bad.write_bytes(b"<html>not found</html>" * 50)
+    data = tmp_path / "kitti_data"
+    with pytest.raises(DataError, match=f"archive {BAD_DRIVE}.zip is corrupt"):
+        kd.download_kitti(data, [DRIVE, BAD_DRIVE], progress=False, log=lambda line: None)
+    work = data / kd.WORK_FOLDER
+    assert (work / f"{DRIVE}.zip.done").exists()  # the good one before it stays done
+    assert not (work / f"{BAD_DRIVE}.zip.done").exists()
+    assert not (data / DATE / BAD_DRIVE).exists()
+    assert sorted(p.name for p in work.iterdir()) == [f"{DATE}_calib.zip.done",
+                                                      f"{DRIVE}.zip.done"]
+
+
+def test_too_little_free_space_stops_before_any_download(kitti_server, tmp_path, monkeypatch):
+    sizes = [(kitti_server.root / "raw_data" / name).stat().st_size
+             for name in (f"{DATE}_calib.zip", f"{DRIVE[:-5]}/{DRIVE}.zip")]
+    needed = sum(sizes) + max(sizes)  # all unpacked + the largest zip while it is unpacked
+    assert kd.required_bytes(sizes, [0, 0], keep_archives=True) == 2 * sum(sizes)
+    usage = namedtuple("usage", "total used free")
+    data = tmp_path / "kitti_data"
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 12, 0, needed - 1))
+    with pytest.raises(DataError, match=re.escape(f"needs about {kd.human_bytes(needed)}")):
+        kd.download_kitti(data, [DRIVE], progress=False, log=lambda line: None)
+    assert gets(kitti_server.log) == []
+    assert list((data / kd.WORK_FOLDER).iterdir()) == []
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 12, 0, needed))
+    assert kd.download_kitti(data, [DRIVE], progress=False, log=lambda line: None)[
+        "downloaded"] == 2
+
+
+def jpeg_frame_components(data: bytes) -> dict:
+    """``{component id: (horizontal, vertical) sampling factor}`` from a JPEG's SOF0 marker."""
+    start = data.index(b"\xff\xc0")
+    count = data[start + 9]
+    fields = data[start + 10:start + 10 + 3 * count]
+    return {fields[i]: (fields[i + 1] >> 4, fields[i + 1] & 15) for i in range(0, 3 * count, 3)}
+
+
+def jpeg_luminance_table(data: bytes) -> np.ndarray:
+    """The first (luminance) 8-bit quantisation table of a JPEG, in row-major order."""
+    start = data.index(b"\xff\xdb")
+    zigzag_values = np.frombuffer(data[start + 5:start + 69], np.uint8)
+    order = sorted(((r, c) for r in range(8) for c in range(8)),
+                   key=lambda rc: (rc[0] + rc[1], rc[0] if (rc[0] + rc[1]) % 2 else rc[1]))
+    table = np.zeros((8, 8), np.int64)
+    for value, (row, col) in zip(zigzag_values, order):
+        table[row, col] = value
+    return table
+
+
+# The JPEG standard's luminance table (ITU-T T.81, Annex K), which IJG scales for a quality.
+ANNEX_K_LUMINANCE = np.array([
+    [16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55],
+    [14, 13, 16, 24, 40, 57, 69, 56], [14, 17, 22, 29, 51, 87, 80, 62],
+    [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92],
+    [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]])
+
+
+def test_jpeg_conversion_is_quality_92_with_420_subsampling(kitti_dir, tmp_path):
+    source = kitti_dir / "raw" / DATE / f"{DATE}_drive_0000_sync"
+    drive = tmp_path / DATE / DRIVE
+    for camera in ("image_02", "image_03"):
+        (drive / camera / "data").mkdir(parents=True)
+        shutil.copy(source / camera / "data" / f"{FRAME}.png", drive / camera / "data")
+    assert kd.convert_drive_to_jpeg(drive, keep_png=False, jobs=2) == 2
+    jpeg = drive / "image_02" / "data" / f"{FRAME}.jpg"
+    assert not jpeg.with_suffix(".png").exists()
+    data = jpeg.read_bytes()
+    assert jpeg_frame_components(data) == {1: (2, 2), 2: (1, 1), 3: (1, 1)}  # 4:2:0
+    scale = 200 - 2 * 92  # IJG's quality scaling (quality >= 50)
+    expected = np.clip((ANNEX_K_LUMINANCE * scale + 50) // 100, 1, 255)
+    np.testing.assert_array_equal(jpeg_luminance_table(data), expected)
+    png = np.asarray(Image.open(source / "image_02" / "data" / f"{FRAME}.png").convert("RGB"))
+    decoded = load_rgb(jpeg)
+    # Pillow's encoder with the same settings (quality 92, subsampling 2 = 4:2:0) decodes to
+    # the same pixels; its 4:4:4 output is closer to the PNG (chroma kept at full size)
+    pillow = {}
+    for subsampling in (2, 0):
+        buffer = tmp_path / f"pillow_{subsampling}.jpg"
+        Image.fromarray(png).save(buffer, quality=92, subsampling=subsampling)
+        pillow[subsampling] = np.asarray(Image.open(buffer)).astype(np.int16)
+    np.testing.assert_array_equal(decoded, pillow[2])
+    error = np.abs(decoded.astype(np.int16) - png).mean()
+    assert np.abs(pillow[0] - png).mean() < error < 6.0  # measured 2.69 < 4.46
+
+
+def test_jpeg_run_gives_data_training_reads_without_png(kitti_server, tmp_path):
+    data = tmp_path / "kitti_data"
+    result = kd.download_kitti(data, [DRIVE], jpeg=True, keep_png=True, progress=False,
+                               log=lambda line: None)
+    assert result["converted"] == 2
+    images = sorted(p.name for p in (data / DATE / DRIVE / "image_02" / "data").iterdir())
+    assert images == [f"{FRAME}.jpg", f"{FRAME}.png"]
+    split_dir = tmp_path / "splits"
+    (split_dir / "mine").mkdir(parents=True)
+    (split_dir / "mine" / "train_files.txt").write_text(f"{DATE}/{DRIVE} 1 l\n")
+    assert check_split(data, "mine", split_dir, frame_ids=(0,), use_stereo=True, ext="jpg",
+                       names=("train",), lidar=True) == []
+    again = kd.download_kitti(data, [DRIVE], jpeg=True, keep_png=True, progress=False,
+                              log=lambda line: None)
+    assert again == {"downloaded": 0, "skipped": 2, "converted": 0}
+
+
+def test_unknown_drive_and_odometry_split_are_refused(tmp_path, kitti_dir):
+    with pytest.raises(DataError, match="'2011_09_26_drive_0003' is not a KITTI raw drive"):
+        kd.normalize_drive("2011_09_26_drive_0003")
+    assert kd.normalize_drive("2011_09_26/2011_09_26_drive_0001_sync/") == f"{DATE}/{DRIVE}"
+    with pytest.raises(DataError, match="odometry"):
+        kd.split_drives(kitti_dir / "splits", "odom")
+    assert len(kd.split_drives(kitti_dir / "splits", "eigen_zhou")) == 32
+
+
+def test_checksum_table_matches_the_release_files(kitti_dir):
+    splits = kitti_dir / "splits"
+    on_disk = {str(p.relative_to(splits)) for p in splits.rglob("*") if p.is_file()
+               and p.parent != splits}
+    assert on_disk == set(SPLIT_FILES)
+    for name, sha in SPLIT_FILES.items():
+        assert hashlib.sha256((splits / name).read_bytes()).hexdigest() == sha, name
+    assert hashlib.sha256((splits / LICENSE_NAME).read_bytes()).hexdigest() == LICENSE_SHA256
+
+
+@pytest.fixture
+def splits_server(server, kitti_dir, monkeypatch):
+    """The server holding the release's tree (``splits/`` and ``LICENSE``)."""
+    shutil.copytree(kitti_dir / "splits", server.root / "splits")
+    shutil.copy(kitti_dir / "splits" / LICENSE_NAME, server.root / "LICENSE")
+    monkeypatch.setenv("MONODEPTH_SPLITS_URL", server.url)
+    return server
+
+
+def test_split_fetch_checks_checksums(splits_server, kitti_dir, tmp_path):
+    split_dir = tmp_path / "splits"
+    written = fetch_standard_splits(split_dir, ["eigen", "eigen_zhou"])
+    assert sorted(p.relative_to(split_dir).as_posix() for p in written) == [
+        LICENSE_NAME, "eigen/test_files.txt", "eigen_zhou/train_files.txt",
+        "eigen_zhou/val_files.txt"]
+    for path in written:
+        source = kitti_dir / "splits" / path.relative_to(split_dir)
+        assert path.read_bytes() == source.read_bytes()
+    assert fetch_standard_splits(split_dir, ["eigen"]) == []  # already there
+    served = splits_server.root / "splits" / "eigen_benchmark" / "test_files.txt"
+    served.write_bytes(served.read_bytes().replace(b" 69 l", b" 70 l", 1))
+    with pytest.raises(DownloadError, match="SHA-256 .* is not the release's .*refused"):
+        fetch_standard_splits(split_dir, ["eigen_benchmark"])
+    assert sorted(os.listdir(split_dir / "eigen_benchmark")) == []
+
+
+def test_a_missing_standard_split_is_fetched_before_its_drives_are_listed(splits_server,
+                                                                          tmp_path):
+    split_dir = tmp_path / "splits"
+    assert [p.name for p in ensure_standard_split(split_dir, "eigen")] == [
+        LICENSE_NAME, "test_files.txt"]
+    assert ensure_standard_split(split_dir, "eigen") == []  # complete now
+    assert ensure_standard_split(split_dir, "mine") == []   # not a standard one
+    drives = kd.split_drives(split_dir, "eigen")
+    assert len(drives) == 28 and drives[0] == "2011_09_26/2011_09_26_drive_0002_sync"
+    assert [a.name for a in kd.plan_archives(drives)][:2] == [
+        f"{DATE}_calib.zip", "2011_09_26_drive_0002_sync.zip"]
+
+
+def test_missing_split_error_names_the_command_that_fetches_it(splits_server, tmp_path):
+    split_dir = tmp_path / "my_splits"
+    with pytest.raises(DataError) as error:
+        read_split(split_dir, "eigen_zhou", "train")
+    command = re.search(r"with: (bin/download_kitti [^;)]*)", str(error.value)).group(1)
+    assert command == f"bin/download_kitti --splits_only --split_dir {split_dir}"
+    tool, *flags = command.split()
+    done = subprocess.run([sys.executable, str(ROOT / tool), *flags], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "NON-COMMERCIAL" in done.stdout and str(split_dir / LICENSE_NAME) in done.stdout
+    assert len(read_split(split_dir, "eigen_zhou", "train")) == 39810
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_bar_on_terminals_and_plain_lines_otherwise():
+    plain = io.StringIO()
+    bar = ByteProgress("x.zip", 4_000_000, stream=plain)
+    for _ in range(8):
+        bar.update(500_000)
+    bar.close()
+    lines = plain.getvalue().splitlines()
+    assert len(lines) == 8 and "\r" not in plain.getvalue()  # one line per 10 % step reached
+    assert lines[-1].startswith("x.zip [" + "#" * 30 + "] 4.0 MB/4.0 MB ")
+    assert "ETA 00:00:00" in lines[-1]
+    terminal = FakeTerminal()
+    bar = ByteProgress("x.zip", 4_000_000, done=1_000_000, stream=terminal)
+    bar.update(1_000_000)
+    assert terminal.getvalue().startswith("\rx.zip [" + "#" * 15 + "." * 15 + "] 2.0 MB/4.0 MB")
+    assert re.search(r"ETA \d\d:\d\d:\d\d$", terminal.getvalue())
+
+
+def test_training_on_a_missing_standard_split_names_the_command(tmp_path):
+    from monodepth_tf.options import OptionsError, TrainOptions
+    from monodepth_tf.train_loop import open_data
+
+    options = TrainOptions(data_path=str(tmp_path), split="eigen_full", split_dir=str(tmp_path))
+    with pytest.raises(OptionsError, match=re.escape(
+            f"--split=eigen_full: no folder {tmp_path / 'eigen_full'} (fetch the standard split "
+            f"lists with: bin/download_kitti --splits_only --split_dir {tmp_path})")):
+        open_data(options)
+
+
+def test_an_http_error_names_the_address_and_is_not_retried(server, tmp_path):
+    with pytest.raises(DownloadError, match=re.escape(f"{server.url}/nowhere.zip: HTTP 404")):
+        download(f"{server.url}/nowhere.zip", tmp_path / "nowhere.zip", progress=False,
+                 retries=2)
+    assert gets(server.log) == [("GET", "/nowhere.zip", None)]
+    assert list(tmp_path.iterdir()) == [tmp_path / "www"]
