@@ -188,7 +188,11 @@ def _open(url: str, part: Path, resume: bool, timeout: float):
             raise
         part.unlink()
         return _open(url, part, False, timeout)
-    if start and _content_range_start(response) != start:
+    if start and response.status == 206 and _content_range_start(response) != start:
+        response.close()
+        raise DownloadError(f"{url}: asked for bytes {start}- but the server sent "
+                            f"{response.headers.get('Content-Range')!r}")
+    if start and response.status != 206:
         start = 0  # the server ignored the range: the whole file follows
     return response, start
 

@@ -86,6 +86,16 @@ def test_resume_restarts_when_the_server_ignores_ranges(tmp_path):
     assert server.requests == [("data.bin", "bytes=1000-")]
 
 
+def test_resume_refuses_a_range_other_than_the_one_asked(server, tmp_path):
+    (tmp_path / "data.bin.part").write_bytes(BODY[:5000])
+    server.shift = 1000
+    with pytest.raises(dl.DownloadError) as error:
+        dl.download(server.url + "data.bin", tmp_path / "data.bin", resume=True, progress=False)
+    assert str(error.value) == (f"{server.url}data.bin: asked for bytes 5000- but the server "
+                                "sent 'bytes 4000-1023999/1024000'")
+    assert (tmp_path / "data.bin.part").read_bytes() == BODY[:5000]  # kept to resume later
+
+
 def test_resume_of_a_complete_part_file_starts_again(server, tmp_path):
     (tmp_path / "data.bin.part").write_bytes(BODY)  # the server answers 416 past the end
     dl.download(server.url + "data.bin", tmp_path / "data.bin", resume=True, progress=False)

@@ -23,6 +23,7 @@ class FileServer:
         cut: ``{path: n}``: announce the whole length but close after ``n`` bytes (an
             interrupted transfer).
         ranges: answer ``Range: bytes=N-`` with 206 (else the whole file, 200).
+        shift: a broken server: its 206 answers start this many bytes before the range asked.
         requests: ``(path, Range header or None)`` of every request, in order.
 
     Use as a context manager: the server runs in a thread between enter and exit.
@@ -32,6 +33,7 @@ class FileServer:
         self.files = dict(files or {})
         self.cut: Dict[str, int] = {}
         self.ranges = ranges
+        self.shift = 0
         self.requests: List[tuple] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
@@ -61,7 +63,7 @@ class FileServer:
                     return
                 body = owner.files[path]
                 match = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
-                start = int(match.group(1)) if match and owner.ranges else 0
+                start = max(int(match.group(1)) - owner.shift, 0) if match and owner.ranges else 0
                 if start >= len(body) > 0:
                     self.send_error(416)
                     return
