@@ -214,7 +214,8 @@ def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     define.integer("num_workers", d.num_workers, "Kept for compatibility: tf.data "
                    "decodes in parallel (AUTOTUNE).")
     define.string("load_weights_folder", d.load_weights_folder, "Start from this weights "
-                  "folder (ours or the original's .pth files).")
+                  "folder (ours or the original's .pth files), or from a released model "
+                  "(e.g. mono_640x192, downloaded on first use).")
     define.list("models_to_load", list(d.models_to_load), "Parts to load.")
     define.integer("log_frequency", d.log_frequency, "Steps between log lines.")
     define.integer("save_frequency", d.save_frequency, "Epochs between weight folders.")
@@ -233,8 +234,8 @@ def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     define.string("gpu", d.gpu, "GPU indices to train on, e.g. 0 or 0,1 (default: every "
                   "visible GPU; the CPU when there is none).")
     define.string("model_zoo", d.model_zoo, "GluonCV-style depth model name, e.g. "
-                  "monodepth2_resnet18_kitti_mono_640x192: sets the mode, ResNet depth "
-                  "and feed size (explicit flags win).")
+                  "monodepth2_resnet18_kitti_mono_640x192, or a release name (mono_640x192): "
+                  "sets the mode, ResNet depth and feed size (explicit flags win).")
     define.string("model_zoo_pose", d.model_zoo_pose, "GluonCV-style pose model name, e.g. "
                   "monodepth2_resnet18_posenet_kitti_mono_640x192 (must match "
                   "--model_zoo's mode).")

@@ -39,6 +39,7 @@ from monodepth_tf.data.check import raise_on_problems, split_problems
 from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry, default_split_dir, read_split
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
 from monodepth_tf.data.standard_splits import missing_split_hint
+from monodepth_tf.download import DownloadError, download
 from monodepth_tf.evaluation import METRIC_NAMES
 from monodepth_tf.options import OptionsError, TrainOptions
 from monodepth_tf.summaries import (disparity_images, mask_images, to_uint8, write_images,
@@ -89,12 +90,12 @@ def imagenet_checkpoint(num_layers: int) -> Path:
     if (cached / name).is_file():
         return cached / name
     try:
-        return Path(keras.utils.get_file(name, IMAGENET_URL + name, cache_subdir="models"))
-    except Exception as error:  # offline, proxy, HTTP errors: all mean "not available"
+        return download(IMAGENET_URL + name, cached / name)
+    except DownloadError as error:  # offline, proxy, HTTP errors: the message says which
         raise OptionsError(
             f"--weights_init=pretrained needs torchvision's ImageNet ResNet-{num_layers} "
-            f"({name}), which could not be downloaded ({type(error).__name__}). Put the file "
-            f"at {cached / name}, or train with --weights_init=scratch") from None
+            f"({name}), which could not be downloaded ({error}). Put the file at "
+            f"{cached / name}, or train with --weights_init=scratch") from None
 
 
 def strategy_devices(gpu: str) -> Tuple[Optional[List[str]], Optional[str]]:

@@ -21,6 +21,7 @@ from monodepth_tf.lanczos import resize_lanczos
 from monodepth_tf.weights.folder import (NetworkConfig, WeightsFolderError, build_networks,
                                          load_networks, save_weights_folder)
 from tests.conftest import PROJECT_ROOT
+from tests.zoo_server import closed_port_url
 
 KITTI_DRIVE = "2011_09_26/2011_09_26_drive_0000_sync"
 GARG = (0.40810811, 0.99189189, 0.03594771, 0.96405229)
@@ -349,8 +350,9 @@ def test_missing_images_are_named_before_loading_the_network(world, weights):
 def test_model_zoo_name(mono_run, world, weights, tmp_path, monkeypatch):
     record, _, _ = mono_run
     monkeypatch.setenv("MONODEPTH_ZOO_DIR", str(tmp_path))
+    monkeypatch.setenv("MONODEPTH_ZOO_URL", closed_port_url())  # offline, not in the cache
     name = "monodepth2_resnet18_kitti_mono_640x192"
-    with pytest.raises(WeightsFolderError, match=str(tmp_path / name)):
+    with pytest.raises(OSError, match=f"unzip it into {tmp_path} "):
         evaluate(base_args(world, None, eval_mono=True, model_zoo=name))
     (tmp_path / name).symlink_to(weights)
     again = evaluate(base_args(world, None, eval_mono=True, model_zoo=name))

@@ -26,6 +26,7 @@ from monodepth_tf.pose_evaluation import (PoseEvaluationError, accumulate, compu
 from monodepth_tf.weights.folder import NetworkConfig, build_networks, save_weights_folder
 from tests.conftest import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
+from tests.zoo_server import closed_port_url
 
 # ---- independent float64 helpers (written apart from the library) ---------------------------
 
@@ -425,9 +426,10 @@ def test_model_zoo_pose_name_reads_its_local_folder(synthetic_odometry, small_we
         key: dict(value, pred_poses=str(tmp_path / "out" / f"poses_{SEQUENCE:02d}.npy"))
         for key, value in synthetic_run[0]["sequences"].items()}
     monkeypatch.setenv("MONODEPTH_ZOO_DIR", str(tmp_path / "empty"))
-    expect_error(re.escape(str(tmp_path / "empty" / name)) + " of model .* does not exist",
-                 model_zoo=name, data_path=str(synthetic_odometry[1]), sequences=["7"],
-                 png=True)
+    monkeypatch.setenv("MONODEPTH_ZOO_URL", closed_port_url())  # offline, not in the cache
+    with pytest.raises(OSError, match=re.escape(f"unzip it into {tmp_path / 'empty'} ")):
+        run_in_process(PoseEvalArgs(model_zoo=name, data_path=str(synthetic_odometry[1]),
+                                    sequences=["7"], png=True))
 
 
 # ---- 5. bad inputs ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from monodepth_tf.networks import layers
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
 from tests.conftest import PROJECT_ROOT
+from tests.zoo_server import closed_port_url
 
 SAVED_MODEL_CLI = PROJECT_ROOT / ".venv" / "bin" / "saved_model_cli"
 SMALL = dict(height=64, width=192)
@@ -307,13 +308,15 @@ def test_export_tool_with_int8_and_its_errors(small, shared, tmp_path):
 
 
 def test_model_zoo_name_without_local_weights_names_the_folder(tmp_path):
-    env = dict(os.environ, MONODEPTH_ZOO_DIR=str(tmp_path / "zoo"))
+    env = dict(os.environ, MONODEPTH_ZOO_DIR=str(tmp_path / "zoo"),
+               MONODEPTH_ZOO_URL=closed_port_url())  # offline, and not in the cache
     name = "monodepth2_resnet18_kitti_stereo_640x192"
     result = subprocess.run([sys.executable, str(PROJECT_ROOT / "bin" / "export"), "--model_zoo",
                              name, "--export_dir", str(tmp_path / "serving")],
                             capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 2
-    assert f"error: weights folder {tmp_path / 'zoo' / name} of model {name!r}" in result.stderr
+    assert "error: cannot download model stereo_640x192: " in result.stderr
+    assert f"unzip it into {tmp_path / 'zoo'} " in result.stderr
     assert not (tmp_path / "serving" / "mdp").exists()
 
 

@@ -19,6 +19,7 @@ from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_net
                                          save_weights_folder)
 from tests.conftest import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
+from tests.zoo_server import closed_port_url
 
 
 def street_image(seed: int, height: int = 96, width: int = 320) -> np.ndarray:
@@ -269,7 +270,8 @@ def test_missing_input_and_weights_flags(weights, tmp_path):
         predict(PredictArgs(image_path=str(tmp_path / "nothing.png"),
                             load_weights_folder=str(weights["mono"])))
     write_rgb(tmp_path / "a.png", street_image(6))
-    with pytest.raises(ValueError, match="exactly one of --load_weights_folder and --model_zoo"):
+    with pytest.raises(ValueError, match="exactly one of --load_weights_folder, --model_zoo and "
+                                         "--model_name \\(none is set\\)"):
         predict(PredictArgs(image_path=str(tmp_path / "a.png")))
 
 
@@ -279,7 +281,8 @@ def test_model_zoo_name(weights, network, tmp_path, monkeypatch):
     name = "monodepth2_resnet18_kitti_stereo_640x192"
     image = street_image(7)
     write_rgb(tmp_path / "z.png", image)
-    with pytest.raises(ValueError, match="no hosted weights"):
+    monkeypatch.setenv("MONODEPTH_ZOO_URL", closed_port_url())  # offline: not in the cache
+    with pytest.raises(OSError, match="cannot download model stereo_640x192: "):
         predict(PredictArgs(image_path=str(tmp_path / "z.png"), model_zoo=name))
     with pytest.raises(ValueError, match="known names"):
         predict(PredictArgs(image_path=str(tmp_path / "z.png"), model_zoo="resnet18"))

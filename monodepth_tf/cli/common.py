@@ -1,11 +1,12 @@
 """What every command-line tool shares: how it reports a user's mistake, and how it finds and
-loads the networks that ``--load_weights_folder`` or ``--model_zoo`` name."""
+loads the networks that ``--load_weights_folder`` or ``--model_zoo`` name (a folder, or a model
+name such as ``mono_640x192``, downloaded on first use; see :mod:`monodepth_tf.zoo`)."""
 
 import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 from absl import app
 
@@ -13,8 +14,8 @@ if TYPE_CHECKING:  # the tools import this module before TensorFlow is needed
     from monodepth_tf.models import DepthNet, PoseNet
     from monodepth_tf.weights.folder import NetworkConfig
 
-BOTH_WEIGHTS_FLAGS = "give exactly one of --load_weights_folder and --model_zoo, not both"
-NO_WEIGHTS_FLAG = "give exactly one of --load_weights_folder and --model_zoo (neither is set)"
+WEIGHTS_FLAG = "load_weights_folder"
+NAME_FLAG = "model_zoo"
 
 
 def run_tool(main, flags_parser=None) -> None:
@@ -43,7 +44,7 @@ class LoadedNetworks:
     """The networks a tool runs and where they came from.
 
     Attributes:
-        folder: the weights folder (``--load_weights_folder``, or the zoo name's local folder).
+        folder: the weights folder (``--load_weights_folder``, or a model name's cached folder).
         config: its architecture and feed size.
         depth: the depth network, None when the tool did not ask for it.
         pose: the pose network, None when the tool did not ask for it.
@@ -55,61 +56,84 @@ class LoadedNetworks:
     pose: Optional["PoseNet"]
 
 
-def weights_folder_from_flags(args, hint: str = "") -> Path:
-    """The weights folder that ``args.load_weights_folder`` or ``args.model_zoo`` names,
-    checked to exist; nothing is loaded.
+def _weights_flags_given(args, name_flags: Sequence[str]) -> List[Tuple[str, str]]:
+    """``[(flag, value)]`` of the weights flags that are set, ``--load_weights_folder`` first."""
+    given = [(flag, getattr(args, flag, None)) for flag in (WEIGHTS_FLAG, *name_flags)]
+    return [(flag, value) for flag, value in given if value]
+
+
+def _join(words) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    words = list(words)
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def weights_folder_from_flags(args, hint: str = "",
+                              name_flags: Sequence[str] = (NAME_FLAG,)) -> Path:
+    """The weights folder that ``args.load_weights_folder`` or a model-name flag names, checked
+    to exist; nothing is loaded. A name is downloaded and converted on first use (see
+    :mod:`monodepth_tf.zoo`); an existing folder always wins over a name of the same spelling.
 
     Args:
-        args: the tool's parsed flags (any object with both attributes).
-        hint: appended to the message when neither flag is set (what else the tool accepts).
+        args: the tool's parsed flags (any object with the attributes).
+        hint: appended to the message when no flag is set (what else the tool accepts).
+        name_flags: the flags that take a model name (``model_zoo``; bin/predict also
+            ``model_name``); ``--load_weights_folder`` takes a folder or a name.
 
     Raises:
-        ValueError: both or neither flag set, or the folder does not exist (named);
-            zoo.UnknownModelError, zoo.ZooWeightsMissing: a zoo name that is unknown or whose
-            local folder holds no weights.
+        ValueError: more than one or none of the flags set, or a value that is neither a
+            folder nor a known name (the message names the flag); the zoo's download errors
+            (OSError) and archive errors (ValueError).
     """
-    if args.load_weights_folder and args.model_zoo:
-        raise ValueError(BOTH_WEIGHTS_FLAGS)
-    if args.model_zoo:
-        from monodepth_tf import zoo
+    from monodepth_tf import zoo
 
-        return zoo.weights_folder(args.model_zoo)
-    if not args.load_weights_folder:
-        raise ValueError(NO_WEIGHTS_FLAG + hint)
-    folder = Path(args.load_weights_folder).expanduser()
-    if not folder.is_dir():
-        raise ValueError(f"--load_weights_folder {folder} does not exist")
-    return folder
+    given = _weights_flags_given(args, name_flags)
+    flags_text = _join(f"--{flag}" for flag in (WEIGHTS_FLAG, *name_flags))
+    if len(given) > 1:
+        raise ValueError(f"give exactly one of {flags_text}, not "
+                         f"{_join('--' + flag for flag, _ in given)}")
+    if not given:
+        raise ValueError(f"give exactly one of {flags_text} (none is set){hint}")
+    flag, value = given[0]
+    if flag == WEIGHTS_FLAG:
+        return zoo.find_weights(value, f"--{flag}")
+    if Path(value).expanduser().is_dir():
+        return Path(value).expanduser()
+    try:
+        return zoo.weights_folder(value)
+    except zoo.UnknownModelError as error:
+        raise zoo.UnknownModelError(f"--{flag}: {error}") from None
 
 
 def load_networks_from_flags(args, with_depth: bool = True, with_pose: bool = False,
-                             check_config: Optional[Callable] = None,
-                             hint: str = "") -> LoadedNetworks:
-    """Resolves ``--load_weights_folder`` / ``--model_zoo`` and loads the networks asked for.
+                             check_config: Optional[Callable] = None, hint: str = "",
+                             name_flags: Sequence[str] = (NAME_FLAG,)) -> LoadedNetworks:
+    """Resolves ``--load_weights_folder`` / a model-name flag and loads the networks asked for.
 
     Args:
-        args: the tool's parsed flags (``load_weights_folder``, ``model_zoo``).
+        args: the tool's parsed flags (``load_weights_folder``, ``model_zoo``, ...).
         with_depth: load the depth network.
         with_pose: load the pose network (with ``with_depth`` False, an error when the
             folder has none).
         check_config: ``check_config(config, folder)`` raises when the folder's architecture
             does not suit the tool (called before the weights are read from a folder; after
-            the zoo's own checks for a zoo name).
-        hint: see :func:`weights_folder_from_flags`.
+            the zoo's own checks for a name).
+        hint, name_flags: see :func:`weights_folder_from_flags`.
 
     Raises:
-        ValueError (WeightsFolderError, zoo errors): see :func:`weights_folder_from_flags`; a
-            folder whose files are missing or do not fit (the message names the file).
+        ValueError (WeightsFolderError, zoo errors), OSError (downloads): see
+            :func:`weights_folder_from_flags`; a folder whose files are missing or do not fit
+            (the message names the file).
     """
+    from monodepth_tf import zoo
     from monodepth_tf.weights.folder import load_networks
 
     if not (with_depth or with_pose):
         raise TypeError("load_networks_from_flags: ask for the depth or the pose network")
-    folder = weights_folder_from_flags(args, hint)
-    if args.model_zoo:
-        from monodepth_tf import zoo
-
-        config, depth, pose = zoo.load(args.model_zoo, with_pose=with_pose)
+    folder = weights_folder_from_flags(args, hint, name_flags)
+    name = next(value for flag, value in _weights_flags_given(args, name_flags))
+    if zoo.is_model_name(name) and not Path(name).expanduser().is_dir():
+        config, depth, pose = zoo.load(name, with_pose=with_pose)
         if check_config is not None:
             check_config(config, folder)
         return LoadedNetworks(folder, config, depth if with_depth else None, pose)

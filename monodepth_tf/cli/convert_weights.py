@@ -10,9 +10,7 @@ pose.pth), in either PyTorch format, without PyTorch. The architecture and the f
 from absl import flags
 
 from monodepth_tf.cli.common import run_tool
-
-from monodepth_tf.weights.folder import (MODEL_NAMES, build_networks, config_from_pytorch_folder,
-                                         load_weights_folder, named_parts, save_weights_folder)
+from monodepth_tf.weights.folder import convert_pytorch_folder
 
 flags.DEFINE_string("pytorch_dir", None, "Folder with the original's encoder.pth, depth.pth, "
                     "and optionally pose_encoder.pth and pose.pth.")
@@ -23,12 +21,8 @@ flags.mark_flags_as_required(["pytorch_dir", "output_dir"])
 def main(argv):
     del argv
     args = flags.FLAGS
-    config = config_from_pytorch_folder(args.pytorch_dir)
-    depth, pose = build_networks(config)
-    parts = [n for n in MODEL_NAMES if n in named_parts(depth, pose)]
-    load_weights_folder(args.pytorch_dir, depth, pose, parts)
-    save_weights_folder(args.output_dir, config, depth, pose,
-                        extra={"converted_from": str(args.pytorch_dir)})
+    config, parts = convert_pytorch_folder(args.pytorch_dir, args.output_dir,
+                                           extra={"converted_from": str(args.pytorch_dir)})
     print(f"converted {', '.join(parts)} (ResNet-{config.num_layers}, feed size "
           f"{config.width}x{config.height}, pose: {config.pose_model_type}) -> {args.output_dir}")
 

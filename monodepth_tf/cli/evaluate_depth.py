@@ -367,9 +367,11 @@ PROGRAM_FLAGS = tuple(f.name for f in dataclasses.fields(EvalArgs))
 def define_flags() -> None:
     """Defines the tool's flags (only when run as a tool, so importing defines nothing)."""
     flags.DEFINE_string("load_weights_folder", None, "Weights folder (ours, or the original's .pth "
-                        "files) of the depth network to evaluate.")
-    flags.DEFINE_string("model_zoo", None, "Model-zoo name instead of --load_weights_folder (see "
-                        "monodepth_tf.zoo; weights from $MONODEPTH_ZOO_DIR/<name>/).")
+                        "files) of the depth network to evaluate, or a released model's name "
+                        "(e.g. mono_640x192, downloaded on first use).")
+    flags.DEFINE_string("model_zoo", None, "Model name instead of --load_weights_folder: the "
+                        "original's (mono_640x192, ...) or GluonCV's; downloaded on first use "
+                        "(see monodepth_tf.zoo).")
     flags.DEFINE_string("data_path", None, "Root of the KITTI raw data (the date folders); for "
                         "--eval_split benchmark, KITTI's depth_selection/ folder, its "
                         "test_depth_prediction_anonymous/ or the folder holding depth_selection/.")

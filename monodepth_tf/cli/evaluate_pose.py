@@ -154,10 +154,11 @@ def main(argv):
 def define_flags() -> None:
     """Defines the tool's flags (only when run as a tool, so importing defines nothing)."""
     flags.DEFINE_string("load_weights_folder", None, "Weights folder (ours, or the original's .pth "
-                        "files) holding the pose network (pose_encoder and pose).")
-    flags.DEFINE_string("model_zoo", None, "Model-zoo pose name instead of --load_weights_folder "
-                        "(e.g. monodepth2_resnet18_posenet_kitti_mono_640x192; see "
-                        "monodepth_tf.zoo).")
+                        "files) holding the pose network (pose_encoder and pose), or a released "
+                        "model's name (e.g. mono_640x192, downloaded on first use).")
+    flags.DEFINE_string("model_zoo", None, "Model name instead of --load_weights_folder (e.g. "
+                        "mono_640x192 or monodepth2_resnet18_posenet_kitti_mono_640x192; "
+                        "downloaded on first use; see monodepth_tf.zoo).")
     flags.DEFINE_string("data_path", None, "KITTI odometry root holding sequences/ and poses/.")
     flags.DEFINE_string("eval_split", None, "odom_9 or odom_10 (odom_<n>: sequence n), as the "
                         "original; default: sequences 09 and 10.")

@@ -21,9 +21,11 @@ from absl import flags
 from monodepth_tf.cli.common import load_networks_from_flags, run_tool
 
 flags.DEFINE_string("load_weights_folder", None, "Weights folder to export (ours, or the "
-                    "original's .pth files).")
-flags.DEFINE_string("model_zoo", None, "A model-zoo name (e.g. "
-                    "monodepth2_resnet18_kitti_mono_640x192) instead of --load_weights_folder.")
+                    "original's .pth files), or a released model's name (e.g. mono_640x192, "
+                    "downloaded on first use).")
+flags.DEFINE_string("model_zoo", None, "A model name (e.g. mono_640x192 or "
+                    "monodepth2_resnet18_kitti_mono_640x192; downloaded on first use) instead of "
+                    "--load_weights_folder.")
 flags.DEFINE_string("export_dir", None, "Base folder: the model goes to "
                     "<export_dir>/<model_name>/<version>/.")
 flags.DEFINE_string("model_name", "mdp", "Model name (TF Serving's --model_name).")

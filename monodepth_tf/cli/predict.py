@@ -1,5 +1,6 @@
 """bin/predict: depth of an image, a folder of images or a video, as the original's script does.
 
+    bin/predict --model_name mono_640x192 --image_path street.jpg
     bin/predict --image_path assets/test_image.jpg --load_weights_folder weights/mono_640x192
     bin/predict --image_path frames/ --ext png --model_zoo monodepth2_resnet18_kitti_stereo_640x192 \\
         --pred_metric_depth
@@ -32,6 +33,7 @@ from monodepth_tf.cli.progress import ProgressBar, show_in_help
 from monodepth_tf.colormap import colorize_disparity
 from monodepth_tf.evaluation import STEREO_SCALE_FACTOR
 
+NAME_FLAGS = ("model_zoo", "model_name")  # the flags that take a model name
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 OUTPUT_SUFFIXES = ("_disp", "_depth")  # our own outputs, skipped when reading a folder
 
@@ -44,6 +46,7 @@ class PredictArgs:
     ext: str = "jpg"
     load_weights_folder: Optional[str] = None
     model_zoo: Optional[str] = None
+    model_name: Optional[str] = None
     output_dir: Optional[str] = None
     batch_size: int = 8
     pred_metric_depth: bool = False
@@ -88,7 +91,7 @@ class Predictor:
         from monodepth_tf.predict import DisparityPredictor
 
         self.args = args
-        loaded = load_networks_from_flags(args)
+        loaded = load_networks_from_flags(args, name_flags=NAME_FLAGS)
         folder, self.config = loaded.folder, loaded.config
         self.network = DisparityPredictor(loaded.depth, self.config)
         print(f"-> Loaded ResNet-{self.config.num_layers} weights from {folder}; feed size "
@@ -220,9 +223,14 @@ def define_flags() -> None:
                         "video (.mp4, .avi, .mov, .mkv).")
     flags.DEFINE_string("ext", "jpg", "Image extension to look for in a folder.")
     flags.DEFINE_string("load_weights_folder", None, "Weights folder (ours or the original's "
-                        ".pth files); the feed size comes from it.")
-    flags.DEFINE_string("model_zoo", None, "Model-zoo name instead of --load_weights_folder "
-                        "(see monodepth_tf.zoo).")
+                        ".pth files), or a model name; the feed size comes from it.")
+    flags.DEFINE_string("model_zoo", None, "Model name instead of --load_weights_folder (see "
+                        "monodepth_tf.zoo).")
+    flags.DEFINE_string("model_name", None, "A released model, as the original's "
+                        "test_simple.py takes it (mono_640x192, stereo_640x192, "
+                        "mono+stereo_1024x320, ...): downloaded, checked and converted on first "
+                        "use, then read from ~/.keras/monodepth_tf/zoo/<name>/ "
+                        "($MONODEPTH_ZOO_DIR).")
     flags.DEFINE_string("output_dir", None, "Where to write (default: beside the input).")
     flags.DEFINE_integer("batch_size", 8, "Images or frames per forward pass.", lower_bound=1)
     flags.DEFINE_bool("pred_metric_depth", False, "Save metric depth (5.4 / scaled disparity, "

@@ -8,8 +8,12 @@ Every option of the original's training script is a flag with the same name and 
 (``--frame_ids 0 -1 1``) or as absl does (``--frame_ids=0,-1,1``). The GluonCV tutorial's
 commands run as written: ``--model_zoo`` names the architecture, and without ``--data_path``
 the data is read where GluonCV keeps it (``~/.mxnet/datasets/kitti/kitti_data``).
+``--load_weights_folder`` also takes a released model's name, to fine-tune it:
+
+    bin/train --mode=mono --data_path ~/kitti_data --load_weights_folder mono_640x192
 """
 
+import dataclasses
 from pathlib import Path
 from typing import List
 
@@ -69,6 +73,18 @@ def parse_flags(argv: List[str]) -> List[str]:
     return app.parse_flags_with_usage(join_list_arguments(argv))
 
 
+def with_weights_folder(options: options_lib.TrainOptions) -> options_lib.TrainOptions:
+    """The options with ``--load_weights_folder`` a folder: a model name given there (e.g.
+    ``mono_640x192``, to fine-tune a released model) is downloaded on first use and replaced by
+    its cached folder; an existing folder always wins."""
+    if not options.load_weights_folder:
+        return options
+    from monodepth_tf import zoo
+
+    folder = zoo.find_weights(options.load_weights_folder)
+    return dataclasses.replace(options, load_weights_folder=str(folder))
+
+
 def main(argv):
     del argv
     from monodepth_tf.train_loop import Run, open_data
@@ -81,7 +97,7 @@ def main(argv):
                 f"{FLAGS.data_path}, which does not exist: pass --data_path")
     if not FLAGS.data_path and FLAGS.dataset != "folder":  # folder: options name the flag
         apply_demo_defaults(FLAGS)
-    options = options_lib.from_flags(FLAGS)
+    options = with_weights_folder(options_lib.from_flags(FLAGS))
     run = Run(options, open_data(options))
     outcome = run.train()
     print(f"{outcome}: run folder {options.run_dir}")

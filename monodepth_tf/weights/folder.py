@@ -223,6 +223,31 @@ def load_weights_folder(folder, depth: Optional[DepthNet] = None, pose: Optional
     return config
 
 
+def convert_pytorch_folder(pytorch_dir, output_dir,
+                           extra: Optional[Dict] = None) -> Tuple[NetworkConfig, Tuple[str, ...]]:
+    """Converts the original's checkpoints (``encoder.pth``, ``depth.pth`` and, when present,
+    ``pose_encoder.pth`` + ``pose.pth`` or a PoseCNN's ``pose.pth``) into a weights folder,
+    written atomically; the architecture and feed size come from the files.
+
+    Args:
+        pytorch_dir: the folder of ``.pth`` files.
+        output_dir: the weights folder to write (replaced when it exists).
+        extra: more entries for its ``config.json``.
+
+    Returns:
+        ``(config, names of the networks converted)``.
+
+    Raises:
+        WeightsFolderError, WeightImportError: a file is missing or does not fit (named).
+    """
+    config = config_from_pytorch_folder(pytorch_dir)
+    depth, pose = build_networks(config)
+    parts = tuple(n for n in MODEL_NAMES if n in named_parts(depth, pose))
+    load_weights_folder(pytorch_dir, depth, pose, parts)
+    save_weights_folder(output_dir, config, depth, pose, extra=extra)
+    return config, parts
+
+
 def load_networks(folder, with_pose: bool = True, with_depth: bool = True,
                   check_config: Optional[Callable[[NetworkConfig, Path], None]] = None):
     """Builds the networks a weights folder describes and loads them: ``(config, depth, pose)``.
