@@ -6,6 +6,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# hermetic: a test without its local server gets "Connection refused" (port 9), never the internet
+os.environ.setdefault("MONODEPTH_ZOO_URL", "http://127.0.0.1:9/")
+os.environ.setdefault("MONODEPTH_KITTI_URL", "http://127.0.0.1:9/")
+os.environ.setdefault("MONODEPTH_SPLITS_URL", "http://127.0.0.1:9/")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,22 +2,19 @@
 corrupt archives, the free-space check, JPEG conversion and the standard split lists.
 
 No internet: each test serves small zips (built from the real KITTI files in ../shared/kitti) from
-a ``http.server`` on 127.0.0.1 with HTTP Range support written here.
+the local HTTP server of tests/http_server.py. The downloads themselves (resume, retries, ranges,
+progress, errors) are tested in tests/test_download.py.
 """
 
 import hashlib
-import io
-import http.server
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from collections import namedtuple
 from pathlib import Path
-from urllib.parse import unquote
 
 import cv2
 import numpy as np
@@ -26,11 +23,12 @@ from PIL import Image
 
 from monodepth_tf.data import kitti_download as kd
 from monodepth_tf.data.check import check_split
-from monodepth_tf.data.download import ByteProgress, DownloadError, download
 from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.kitti import KittiRawLayout, load_rgb, read_split
 from monodepth_tf.data.standard_splits import (LICENSE_NAME, LICENSE_SHA256, SPLIT_FILES,
                                                ensure_standard_split, fetch_standard_splits)
+from monodepth_tf.download import DownloadError
+from tests.http_server import FileServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATE = "2011_09_26"
@@ -40,69 +38,13 @@ FRAME = "0000000001"
 CALIB_FILES = ("calib_cam_to_cam.txt", "calib_velo_to_cam.txt", "calib_imu_to_velo.txt")
 
 
-class RangeHandler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.root``'s files for GET and HEAD, honours ``Range: bytes=N-``, logs every
-    request in ``server.log`` and, once per path in ``server.drop_once``, sends half the body
-    and closes the connection."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_HEAD(self):
-        self.serve(body=False)
-
-    def do_GET(self):
-        self.serve(body=True)
-
-    def serve(self, body: bool):
-        self.server.log.append((self.command, self.path, self.headers.get("Range")))
-        path = self.server.root / unquote(self.path.lstrip("/"))
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-        if self.server.ignore_range:
-            match = None
-        start = int(match.group(1)) if match else 0
-        if start >= len(data) and match:
-            self.send_response(416)
-            self.send_header("Content-Range", f"bytes */{len(data)}")
-            self.end_headers()
-            return
-        self.send_response(206 if match else 200)
-        if match:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        if not body:
-            return
-        rest = data[start:]
-        if self.path in self.server.drop_once:
-            self.server.drop_once.discard(self.path)
-            self.wfile.write(rest[:len(rest) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(rest)
-
-
-Served = namedtuple("Served", "url root log drop_once httpd")
-
-
 @pytest.fixture
 def server(tmp_path):
-    """A local server over ``tmp_path/www`` on a random port."""
+    """A local server over ``tmp_path/www``."""
     root = tmp_path / "www"
     root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    httpd.root, httpd.log, httpd.drop_once, httpd.ignore_range = root, [], set(), False
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield Served(f"http://127.0.0.1:{httpd.server_address[1]}", root, httpd.log,
-                 httpd.drop_once, httpd)
-    httpd.shutdown()
-    httpd.server_close()
+    with FileServer(root=root) as running:
+        yield running
 
 
 def write_zip(path: Path, members: dict) -> Path:
@@ -145,10 +87,6 @@ def kitti_server(server, kitti_dir, monkeypatch):
     return server
 
 
-def gets(log) -> list:
-    return [entry for entry in log if entry[0] == "GET"]
-
-
 def test_archive_addresses_are_the_originals_list(kitti_dir, monkeypatch):
     monkeypatch.delenv(kd.KITTI_URL_VARIABLE, raising=False)
     expected = (kitti_dir / "splits" / "kitti_archives_to_download.txt").read_text().split()
@@ -177,60 +115,27 @@ def test_download_unpacks_kitti_layout_and_rerun_fetches_nothing(kitti_server, k
     work = data / kd.WORK_FOLDER
     assert sorted(p.name for p in work.iterdir()) == sorted(
         [f"{DATE}_calib.zip.done", f"{DRIVE}.zip.done", f"{kd.DEPTH_ARCHIVE}.done"])
-    kitti_server.log.clear()
+    kitti_server.requests.clear()
+    kitti_server.heads.clear()
     again = kd.download_kitti(data, [DRIVE], depth_annotated=True, progress=False,
                               log=lambda line: None)
     assert again == {"downloaded": 0, "skipped": 3, "converted": 0}
-    assert kitti_server.log == []  # not even a HEAD
-
-
-def test_interrupted_download_resumes_with_a_range_request(kitti_server, tmp_path):
-    path = f"/raw_data/{DRIVE[:-5]}/{DRIVE}.zip"
-    original = (kitti_server.root / path.lstrip("/")).read_bytes()
-    kitti_server.drop_once.add(path)
-    dest = tmp_path / "dl" / f"{DRIVE}.zip"
-    with pytest.raises(DownloadError, match=f"connection lost after {len(original) // 2} of "
-                                            f"{len(original)} bytes"):
-        download(kitti_server.url + path, dest, progress=False, retries=0)
-    assert not dest.exists()
-    assert Path(f"{dest}.part").stat().st_size == len(original) // 2
-    download(kitti_server.url + path, dest, progress=False, retries=0)
-    assert gets(kitti_server.log)[-1] == ("GET", path, f"bytes={len(original) // 2}-")
-    assert dest.read_bytes() == original
-    assert not Path(f"{dest}.part").exists()
-
-
-def test_a_retry_resumes_within_one_call_and_a_server_without_ranges_restarts(kitti_server,
-                                                                             tmp_path):
-    path = f"/raw_data/{DRIVE[:-5]}/{DRIVE}.zip"
-    original = (kitti_server.root / path.lstrip("/")).read_bytes()
-    kitti_server.drop_once.add(path)
-    dest = tmp_path / "dl" / f"{DRIVE}.zip"
-    download(kitti_server.url + path, dest, progress=False, retries=1)
-    assert [entry[2] for entry in gets(kitti_server.log)] == [None, f"bytes={len(original) // 2}-"]
-    assert dest.read_bytes() == original
-    # a server that answers a range request with the whole file (200): the part is replaced
-    dest.unlink()
-    Path(f"{dest}.part").write_bytes(b"stale bytes, not the file's start")
-    kitti_server.httpd.ignore_range = True
-    download(kitti_server.url + path, dest, progress=False, retries=0)
-    assert gets(kitti_server.log)[-1][2] == "bytes=33-"
-    assert dest.read_bytes() == original
+    assert kitti_server.requests == [] and kitti_server.heads == []  # not even a HEAD
 
 
 def test_interrupted_kitti_run_resumes_on_the_next_run(kitti_server, tmp_path, monkeypatch):
-    monkeypatch.setattr(kd, "download", lambda *a, **k: download(*a, **k, retries=0))
-    path = f"/raw_data/{DRIVE[:-5]}/{DRIVE}.zip"
-    kitti_server.drop_once.add(path)
+    monkeypatch.setattr(kd, "DOWNLOAD_RETRIES", 0)
+    path = f"raw_data/{DRIVE[:-5]}/{DRIVE}.zip"
+    size = (kitti_server.root / path).stat().st_size
+    kitti_server.cut_once[path] = size // 2
     data = tmp_path / "kitti_data"
-    with pytest.raises(DownloadError, match="connection lost"):
+    with pytest.raises(DownloadError, match=f"interrupted after {size // 2} of {size} bytes"):
         kd.download_kitti(data, [DRIVE], progress=False, log=lambda line: None)
     assert not (data / kd.WORK_FOLDER / f"{DRIVE}.zip.done").exists()
     assert not (data / DATE / DRIVE).exists()
     result = kd.download_kitti(data, [DRIVE], progress=False, log=lambda line: None)
     assert result["downloaded"] == 1 and result["skipped"] == 1  # the calibration was done
-    assert gets(kitti_server.log)[-1][2] is not None and \
-        gets(kitti_server.log)[-1][2].startswith("bytes=")
+    assert kitti_server.requests[-1] == (path, f"bytes={size // 2}-")
     assert (data / DATE / DRIVE / "image_02" / "data" / f"{FRAME}.png").is_file()
 
 
@@ -274,7 +179,7 @@ def test_too_little_free_space_stops_before_any_download(kitti_server, tmp_path,
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 12, 0, needed - 1))
     with pytest.raises(DataError, match=re.escape(f"needs about {kd.human_bytes(needed)}")):
         kd.download_kitti(data, [DRIVE], progress=False, log=lambda line: None)
-    assert gets(kitti_server.log) == []
+    assert kitti_server.requests == []
     assert list((data / kd.WORK_FOLDER).iterdir()) == []
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 12, 0, needed))
     assert kd.download_kitti(data, [DRIVE], progress=False, log=lambda line: None)[
@@ -426,28 +331,6 @@ def test_missing_split_error_names_the_command_that_fetches_it(splits_server, tm
     assert len(read_split(split_dir, "eigen_zhou", "train")) == 39810
 
 
-class FakeTerminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_progress_is_a_bar_on_terminals_and_plain_lines_otherwise():
-    plain = io.StringIO()
-    bar = ByteProgress("x.zip", 4_000_000, stream=plain)
-    for _ in range(8):
-        bar.update(500_000)
-    bar.close()
-    lines = plain.getvalue().splitlines()
-    assert len(lines) == 8 and "\r" not in plain.getvalue()  # one line per 10 % step reached
-    assert lines[-1].startswith("x.zip [" + "#" * 30 + "] 4.0 MB/4.0 MB ")
-    assert "ETA 00:00:00" in lines[-1]
-    terminal = FakeTerminal()
-    bar = ByteProgress("x.zip", 4_000_000, done=1_000_000, stream=terminal)
-    bar.update(1_000_000)
-    assert terminal.getvalue().startswith("\rx.zip [" + "#" * 15 + "." * 15 + "] 2.0 MB/4.0 MB")
-    assert re.search(r"ETA \d\d:\d\d:\d\d$", terminal.getvalue())
-
-
 def test_training_on_a_missing_standard_split_names_the_command(tmp_path):
     from monodepth_tf.options import OptionsError, TrainOptions
     from monodepth_tf.train_loop import open_data
@@ -457,11 +340,3 @@ def test_training_on_a_missing_standard_split_names_the_command(tmp_path):
             f"--split=eigen_full: no folder {tmp_path / 'eigen_full'} (fetch the standard split "
             f"lists with: bin/download_kitti --splits_only --split_dir {tmp_path})")):
         open_data(options)
-
-
-def test_an_http_error_names_the_address_and_is_not_retried(server, tmp_path):
-    with pytest.raises(DownloadError, match=re.escape(f"{server.url}/nowhere.zip: HTTP 404")):
-        download(f"{server.url}/nowhere.zip", tmp_path / "nowhere.zip", progress=False,
-                 retries=2)
-    assert gets(server.log) == [("GET", "/nowhere.zip", None)]
-    assert list(tmp_path.iterdir()) == [tmp_path / "www"]

@@ -15,7 +15,8 @@ from monodepth_tf.geometry import disp_to_depth
 from monodepth_tf.weights.folder import WeightsFolderError, load_networks
 from tests.conftest import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
-from tests.zoo_server import FileServer, closed_port_url, make_zip, md5_of, release_zip
+from tests.http_server import FileServer, closed_port_url
+from tests.zoo_server import make_zip, md5_of, release_zip
 
 DEPTH = "monodepth2_resnet18_kitti_{}_640x192"
 POSE = "monodepth2_resnet18_posenet_kitti_{}_640x192"

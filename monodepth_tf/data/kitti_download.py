@@ -32,8 +32,8 @@ from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequenc
 import cv2
 import numpy as np
 
-from monodepth_tf.data.download import download, human_bytes, remote_size
 from monodepth_tf.data.errors import DataError
+from monodepth_tf.download import download, human_bytes, remote_size
 
 PathLike = Union[str, Path]
 
@@ -41,6 +41,7 @@ DEFAULT_KITTI_URL = "https://s3.eu-central-1.amazonaws.com/avg-kitti"
 KITTI_URL_VARIABLE = "MONODEPTH_KITTI_URL"
 WORK_FOLDER = ".kitti_download"
 DEPTH_ARCHIVE = "data_depth_annotated.zip"
+DOWNLOAD_RETRIES = 2  # further attempts after a network failure, each resuming the archive
 
 # The raw drives of the original's archive list, by recording date (drive numbers).
 RAW_DRIVES: Dict[str, Sequence[int]] = {
@@ -275,7 +276,8 @@ def fetch_archive(archive: Archive, data_path: Path, size: Optional[int],
     """Downloads (resuming), unpacks and marks one archive; returns the files unpacked."""
     zip_path = data_path / WORK_FOLDER / archive.name
     if not zip_path.exists():
-        download(archive.url, zip_path, expected_size=size, progress=progress)
+        download(archive.url, zip_path, expected_size=size, resume=True,
+                 retries=DOWNLOAD_RETRIES, progress=progress)
     rename = depth_member if archive.name == DEPTH_ARCHIVE else raw_member
     count = unpack(zip_path, data_path, rename)
     marker_path(data_path, archive).write_text(

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Union
 
-from monodepth_tf.data.download import DownloadError, download
+from monodepth_tf.download import DownloadError, download
 
 PathLike = Union[str, Path]
 
