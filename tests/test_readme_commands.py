@@ -36,7 +36,7 @@ PROGRAM = re.compile(r"(bin/\w+|python3?|\.venv/bin/\w+|pip3?|tensorflow_model_s
 SMALL_TRAINING = ("--height", "64", "--width", "192", "--max_steps", "1")
 WORLD_SIZE = dict(height=64, width=208)  # the synthetic world's images (KITTI's aspect)
 STEREO_ZOO = "monodepth2_resnet18_kitti_stereo_640x192"
-VIDEO_FRAMES = 12
+VIDEO_FRAMES = 20  # a video's frames: enough samples for a batch of 12
 
 
 # ---------------------------------------------------------------------------- the READMEs
@@ -112,7 +112,8 @@ def convert(pytorch_dir: Path, output_dir: Path) -> None:
 def build_assets(root: Path, reference_dir: Path, shared: Path) -> Dict[str, Path]:
     """Everything the commands read, built once: name -> file or folder."""
     world = root / "kitti_data"
-    make_synthetic_kitti(world, seed=1, num_drives=2, frames_per_drive=12, **WORLD_SIZE)
+    make_synthetic_kitti(world, seed=1, num_drives=2, frames_per_drive=VIDEO_FRAMES,
+                        **WORLD_SIZE)
     lists = world / "splits" / "synthetic"
     assets = {"kitti_data": world, "reference_pth": reference_dir}
     for name, with_gt in (("splits_lists", False), ("splits_with_gt", True)):
@@ -366,20 +367,20 @@ CASES: Dict[str, Case] = {
     "bin/train": Case(check_demo, slow=True),
     "bin/train --mode=mono --data_path ~/kitti_data --split eigen_zhou --png": Case(
         trained("tmp/mdp", split="eigen_zhou", frame_ids=[0, -1, 1], use_stereo=False,
-                data_path="~/kitti_data"), home=KITTI, append=SMALL_TRAINING),
+                data_path="~/kitti_data"), home=KITTI, append=SMALL_TRAINING, slow=True),
     "bin/train --mode=stereo --data_path ~/kitti_data --png # split eigen_full": Case(
         trained("tmp/mdp", split="eigen_full", frame_ids=[0], use_stereo=True),
-        home=KITTI, append=SMALL_TRAINING),
+        home=KITTI, append=SMALL_TRAINING, slow=True),
     "bin/train --mode=mono_stereo --data_path ~/kitti_data --png": Case(
         trained("tmp/mdp", split="eigen_zhou", frame_ids=[0, -1, 1], use_stereo=True),
-        home=KITTI, append=SMALL_TRAINING),
+        home=KITTI, append=SMALL_TRAINING, slow=True),
     "bin/train --model_zoo monodepth2_resnet18_kitti_mono_stereo_640x192 --model_zoo_pose "
     "monodepth2_resnet18_posenet_kitti_mono_stereo_640x192 --pretrained_base --frame_ids 0 -1 1 "
     "--use_stereo --log_dir ./tmp/mono_stereo/ --png --gpu 0 --batch_size 8": Case(
         trained("./tmp/mono_stereo/mdp", batch_size=8, use_stereo=True,
                 data_path="~/.mxnet/datasets/kitti/kitti_data"),
         home={".mxnet/datasets/kitti/kitti_data": "kitti_data", ".keras/models": "keras_models"},
-        append=SMALL_TRAINING),
+        append=SMALL_TRAINING, slow=True),
     "bin/check_data --dataset folder --data_path my_videos --target_fps 10": Case(
         check_folder_data, cwd=MY_VIDEOS),
     "bin/show_sample --dataset folder --data_path my_videos --target_fps 10 --index 0 "
@@ -424,7 +425,7 @@ CASES: Dict[str, Case] = {
         Case(check_split_data, home=OWN_SPLITS),
     "bin/train --data_path ~/kitti_data --split eigen_zhou --split_dir ~/monodepth2/splits":
         Case(trained("tmp/mdp", split="eigen_zhou", split_dir="~/monodepth2/splits"),
-             home=OWN_SPLITS, append=SMALL_TRAINING),
+             home=OWN_SPLITS, append=SMALL_TRAINING, slow=True),
     "bin/export_gt_depth --data_path ~/kitti_data --split eigen --split_dir ~/monodepth2/splits":
         Case(check_gt_export, home=OWN_SPLITS),
 }
