@@ -114,8 +114,13 @@ def build_assets(root: Path, reference_dir: Path, shared: Path) -> Dict[str, Pat
     world = root / "kitti_data"
     make_synthetic_kitti(world, seed=1, num_drives=2, frames_per_drive=VIDEO_FRAMES,
                         **WORLD_SIZE)
+    # KITTI as the original's data preparation leaves it, its PNGs converted to JPEG (commands
+    # without --png)
+    make_synthetic_kitti(root / "kitti_data_jpg", seed=1, num_drives=2,
+                         frames_per_drive=VIDEO_FRAMES, ext="jpg", **WORLD_SIZE)
     lists = world / "splits" / "synthetic"
-    assets = {"kitti_data": world, "reference_pth": reference_dir}
+    assets = {"kitti_data": world, "kitti_data_jpg": root / "kitti_data_jpg",
+              "reference_pth": reference_dir}
     for name, with_gt in (("splits_lists", False), ("splits_with_gt", True)):
         for split in ("eigen_zhou", "eigen_full", "eigen"):
             (root / name / split).mkdir(parents=True)
@@ -359,7 +364,7 @@ def check_gt_export(run: Run) -> None:
 KITTI = {"kitti_data": "kitti_data", ".keras/models": "keras_models"}
 WEIGHTS_MONO = {"weights/mono_640x192": "weights"}
 MY_VIDEOS = {"my_videos": "my_videos"}
-OWN_SPLITS = {"kitti_data": "kitti_data", "monodepth2/splits": "splits_lists",
+OWN_SPLITS = {"kitti_data": "kitti_data_jpg", "monodepth2/splits": "splits_lists",
               ".keras/models": "keras_models"}
 
 CASES: Dict[str, Case] = {
@@ -498,7 +503,7 @@ def case_params():
     for command in readme_commands() + ["bin/train"]:
         slow = command in CASES and CASES[command].slow
         params.append(pytest.param(command, marks=[pytest.mark.slow] if slow else [],
-                                   id=command[:60]))
+                                   id=command))
     return params
 
 
