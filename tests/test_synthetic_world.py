@@ -6,16 +6,18 @@ KITTI's LiDAR projection recipe must land every point on a pixel of the point's 
 """
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from monodepth_tf.data import gt_depth
+from monodepth_tf.data import gt_depth, synthetic
 from monodepth_tf.data.synthetic import make_synthetic_kitti
 from tests.conftest import PROJECT_ROOT
 
@@ -293,3 +295,47 @@ def test_tool_writes_a_world_and_rejects_bad_flags(tmp_path):
     bad = subprocess.run(tool + ["--frames_per_drive", "3"], capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode == 2 and "--frames_per_drive must be at least 10" in bad.stderr
+
+
+def test_tool_in_worker_processes_writes_the_bytes_of_one_process(world, tmp_path):
+    """The script itself with a process pool: each "spawn" child imports the script as
+    ``__mp_main__``, so without its ``__main__`` guard every child re-ran the tool, died on the
+    child's arguments and was replaced, forever (the timeout here catches that)."""
+    tool = [sys.executable, str(PROJECT_ROOT / "bin" / "make_synthetic_kitti"),
+            "--output_dir", str(tmp_path), "--seed", str(SEED), "--num_drives", "2",
+            "--frames_per_drive", str(FRAMES), "--height", str(H), "--width", str(W),
+            "--workers", "2"]
+    result = subprocess.run(tool, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"wrote {2 * FRAMES} stereo frames in 2 drives" in result.stdout
+    assert digests(tmp_path) == digests(world)
+
+
+def _die(job) -> dict:
+    """A job that kills its worker process, as the out-of-memory killer would."""
+    os._exit(3)
+
+
+def _fail(job) -> dict:
+    raise OSError(f"disk full (frame {job.start})")
+
+
+def _jobs(root: Path) -> list:
+    intrinsics = synthetic.Intrinsics.kitti(32, 96)
+    return [synthetic._Job(str(root), 0, 1, 20, start, start + 10, intrinsics, "png", ())
+            for start in (0, 10)]
+
+
+def test_a_worker_that_dies_fails_the_run_naming_the_job(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=re.escape(
+            f"a worker process died while writing frames 0-9 of {DRIVES[1]} under {tmp_path}")):
+        synthetic._run_jobs(_jobs(tmp_path), 2, _die)
+    assert time.monotonic() - started < 120  # failed, not hung
+
+
+def test_a_worker_that_raises_fails_the_run_with_its_error(tmp_path):
+    with pytest.raises(RuntimeError, match=re.escape(
+            f"writing frames 0-9 of {DRIVES[1]} under {tmp_path} failed: OSError: disk full "
+            "(frame 0)")):
+        synthetic._run_jobs(_jobs(tmp_path), 2, _fail)

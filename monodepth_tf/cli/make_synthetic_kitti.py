@@ -34,7 +34,7 @@ def main(argv):
         summary = make_synthetic_kitti(FLAGS.output_dir, FLAGS.seed, FLAGS.num_drives,
                                        FLAGS.frames_per_drive, FLAGS.height, FLAGS.width,
                                        FLAGS.ext, FLAGS.workers)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     print(f"wrote {summary.frames} stereo frames in {len(summary.drives)} drives to "

@@ -32,8 +32,10 @@ import math
 import multiprocessing
 import os
 import zipfile
+from concurrent import futures
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -1011,13 +1013,46 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
-def _run_jobs(jobs: List[_Job], workers: int) -> List[dict]:
+def _job_name(job: _Job) -> str:
+    return f"frames {job.start}-{job.stop - 1} of {drive_folder(job.drive)}"
+
+
+def _run_jobs(jobs: List[_Job], workers: int,
+              run_job: Callable[[_Job], dict] = _run_job) -> List[dict]:
+    """``run_job`` of every job, in order, in ``workers`` processes (here when one).
+
+    Raises:
+        RuntimeError: naming the job, when a worker process died (killed, out of memory) or
+            the job raised (chained to its error); the other jobs are cancelled.
+    """
     if workers <= 1 or len(jobs) <= 1:
-        return [_run_job(job) for job in jobs]
+        return [run_job(job) for job in jobs]
     # "spawn", never "fork": a process that has TensorFlow or OpenCV threads running (a test,
-    # bin/train's demo) deadlocks its forked children on locks those threads held.
-    with multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init) as pool:
-        return pool.map(_run_job, jobs, chunksize=1)
+    # bin/train's demo) deadlocks its forked children on locks those threads held. Unlike
+    # multiprocessing.Pool, which replaces a dead worker and waits forever for its task, the
+    # executor fails every pending job as soon as a worker dies.
+    context = multiprocessing.get_context("spawn")
+    with futures.ProcessPoolExecutor(workers, mp_context=context,
+                                     initializer=_worker_init) as pool:
+        pending = [pool.submit(run_job, job) for job in jobs]
+        results = []
+        for job, future in zip(jobs, pending):
+            try:
+                results.append(future.result())
+            except BrokenProcessPool as error:
+                _cancel(pending)
+                raise RuntimeError(f"a worker process died while writing {_job_name(job)} "
+                                   f"under {job.root}: {error}") from error
+            except Exception as error:
+                _cancel(pending)
+                raise RuntimeError(f"writing {_job_name(job)} under {job.root} failed: "
+                                   f"{type(error).__name__}: {error}") from error
+        return results
+
+
+def _cancel(pending: List[futures.Future]) -> None:
+    for future in pending:
+        future.cancel()
 
 
 @dataclasses.dataclass(frozen=True)

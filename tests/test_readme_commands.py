@@ -1,0 +1,540 @@
+"""Every command line shown in README.md and splits/README.md runs as written.
+
+The commands are parsed from the READMEs' code blocks (fenced, except ``python`` ones, and
+indented; a line ending in a backslash continues on the next) and run with bash, unchanged,
+in a small world: HOME is a temporary folder, so ``~/kitti_data`` is a synthetic KITTI-format
+world there, and the working directory holds what the commands name (``weights/mono_640x192``
+converted from the shared reference checkpoints, ``street.jpg``, ``my_videos/`` ...), with
+``bin/`` linked to the project's. Each command needs an entry in CASES (what its world holds
+and what it must produce) or in NOT_RUN (why it cannot run here, and how it is checked
+instead); a README command with neither fails. Flags are appended only where the command does
+not give them, to keep training and image sizes small (CASES' ``append``).
+"""
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import cv2
+import numpy as np
+import pytest
+
+from monodepth_tf.data.synthetic import drive_folder, make_synthetic_kitti
+from tests.conftest import PROJECT_ROOT
+from tests.test_gluoncv_commands import imagenet_file
+
+READMES = ("README.md", "splits/README.md")
+# A code line is a command when its first word is one of these programs.
+PROGRAM = re.compile(r"(bin/\w+|python3?|\.venv/bin/\w+|pip3?|tensorflow_model_server)$")
+# Appended to training commands that do not give these flags: one step at a small size.
+SMALL_TRAINING = ("--height", "64", "--width", "192", "--max_steps", "1")
+WORLD_SIZE = dict(height=64, width=208)  # the synthetic world's images (KITTI's aspect)
+STEREO_ZOO = "monodepth2_resnet18_kitti_stereo_640x192"
+VIDEO_FRAMES = 20  # a video's frames: enough samples for a batch of 12
+
+
+# ---------------------------------------------------------------------------- the READMEs
+
+
+def code_lines(text: str) -> List[str]:
+    """The lines of a markdown text's code blocks: fenced blocks but ``python`` ones, and
+    blocks indented by 4 or more spaces (inside list items too)."""
+    lines, fence, previous_blank = [], None, True
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            fence = None if fence is not None else (stripped[3:].strip() or "text")
+            continue
+        if fence is not None:
+            if fence != "python":
+                lines.append(stripped)
+        elif line.startswith("    ") and (previous_blank or lines and lines[-1] is not None):
+            lines.append(stripped)
+            previous_blank = False
+            continue
+        else:
+            lines.append(None)  # ends an indented block
+        previous_blank = not stripped
+    return [line for line in lines if line]
+
+
+def readme_commands() -> List[str]:
+    """Every command of the READMEs, in order, continuation lines joined, runs of spaces
+    collapsed (a trailing ``# comment`` is kept: bash ignores it)."""
+    commands = []
+    for name in READMES:
+        pending = ""
+        for line in code_lines((PROJECT_ROOT / name).read_text()):
+            line = pending + line
+            if line.endswith("\\"):
+                pending = line[:-1] + " "
+                continue
+            pending = ""
+            if PROGRAM.match(line.split()[0]):
+                commands.append(" ".join(line.split()))
+    return commands
+
+
+# ---------------------------------------------------------------------------- the small world
+
+
+def write_video(path: Path, frames: List[Path], fps: float = 10.0) -> None:
+    """An mp4 of ``frames`` (image files of one size)."""
+    first = cv2.imread(str(frames[0]))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                             (first.shape[1], first.shape[0]))
+    for frame in frames:
+        writer.write(cv2.imread(str(frame)))
+    writer.release()
+
+
+def left_frames(world: Path, drive: int) -> List[Path]:
+    return sorted((world / drive_folder(drive) / "image_02" / "data").glob("*.png"))
+
+
+def convert(pytorch_dir: Path, output_dir: Path) -> None:
+    """The reference checkpoints as a weights folder (what bin/convert_weights does)."""
+    from monodepth_tf.weights.folder import (build_networks, config_from_pytorch_folder,
+                                             load_weights_folder, named_parts,
+                                             save_weights_folder)
+    config = config_from_pytorch_folder(pytorch_dir)
+    depth, pose = build_networks(config)
+    load_weights_folder(pytorch_dir, depth, pose, list(named_parts(depth, pose)))
+    save_weights_folder(output_dir, config, depth, pose)
+
+
+def build_assets(root: Path, reference_dir: Path, shared: Path) -> Dict[str, Path]:
+    """Everything the commands read, built once: name -> file or folder."""
+    world = root / "kitti_data"
+    make_synthetic_kitti(world, seed=1, num_drives=2, frames_per_drive=VIDEO_FRAMES,
+                        **WORLD_SIZE)
+    # KITTI as the original's data preparation leaves it, its PNGs converted to JPEG (commands
+    # without --png)
+    make_synthetic_kitti(root / "kitti_data_jpg", seed=1, num_drives=2,
+                         frames_per_drive=VIDEO_FRAMES, ext="jpg", **WORLD_SIZE)
+    lists = world / "splits" / "synthetic"
+    assets = {"kitti_data": world, "kitti_data_jpg": root / "kitti_data_jpg",
+              "reference_pth": reference_dir}
+    for name, with_gt in (("splits_lists", False), ("splits_with_gt", True)):
+        for split in ("eigen_zhou", "eigen_full", "eigen"):
+            (root / name / split).mkdir(parents=True)
+            for path in lists.iterdir():
+                if path.suffix == ".txt" or with_gt:
+                    shutil.copy(path, root / name / split / path.name)
+        assets[name] = root / name
+    benchmark = root / "splits_with_gt" / "benchmark"
+    benchmark.mkdir()
+    (benchmark / "test_files.txt").write_text("".join(f"image {i}\n" for i in range(3)))
+    images = root / "depth_selection" / "test_depth_prediction_anonymous" / "image"
+    images.mkdir(parents=True)
+    for i, frame in enumerate(left_frames(world, 1)[:3]):
+        cv2.imwrite(str(images / f"{i:010d}.png"), cv2.resize(cv2.imread(str(frame)),
+                                                             (1216, 352)))
+    assets["depth_selection"] = root / "depth_selection"
+    (root / "keras_models").mkdir()
+    imagenet_file(reference_dir, root / "keras_models" / "resnet18-5c106cde.pth")
+    assets["keras_models"] = root / "keras_models"
+    convert(reference_dir, root / "weights")
+    assets["weights"] = root / "weights"
+    shutil.copy(shared / "reference" / "test_image.jpg", root / "street.jpg")
+    assets["street.jpg"] = root / "street.jpg"
+    for name, count in (("frames", 2), ("some_frames", 3)):
+        (root / name).mkdir()
+        for frame in left_frames(world, 0)[:count]:
+            shutil.copy(frame, root / name / frame.name)
+        assets[name] = root / name
+    write_video(root / "drive.mp4", left_frames(world, 1)[:6])
+    assets["drive.mp4"] = root / "drive.mp4"
+    assets["my_videos"] = my_videos(root / "my_videos", world)
+    assets["kitti_odom"] = odometry(root / "kitti_odom", world)
+    return assets
+
+
+def my_videos(folder: Path, world: Path) -> Path:
+    """The README's footage folder: two 10 fps videos and their intrinsics."""
+    folder.mkdir()
+    from monodepth_tf.data.synthetic import Intrinsics
+    k = Intrinsics.kitti(**WORLD_SIZE)
+    (folder / "intrinsics.json").write_text(json.dumps(dict(
+        fx=k.fx, fy=k.fy, cx=k.cx - 1, cy=k.cy - 1, width=k.width, height=k.height)))
+    for name, drive in (("drive_morning", 0), ("drive_evening", 1)):
+        write_video(folder / f"{name}.mp4", left_frames(world, drive)[:VIDEO_FRAMES])
+    return folder
+
+
+def odometry(root: Path, world: Path) -> Path:
+    """A KITTI odometry root whose sequence 09 is a synthetic drive."""
+    images = root / "sequences" / "09" / "image_2"
+    images.mkdir(parents=True)
+    for frame in left_frames(world, 0):
+        shutil.copy(frame, images / f"{int(frame.stem):06d}.png")
+    (root / "poses").mkdir()
+    shutil.copy(world / drive_folder(0) / "poses.txt", root / "poses" / "09.txt")
+    return root
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """``target`` as a copy of ``source`` whose files are symbolic links (written outputs land
+    in the test's own folders)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, copy_function=os.symlink)
+    else:
+        os.symlink(source, target)
+
+
+# ---------------------------------------------------------------------------- running
+
+
+@dataclasses.dataclass
+class Run:
+    """A command's run: its HOME and working directory, and its output."""
+
+    home: Path
+    cwd: Path
+    stdout: str
+    stderr: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """What a README command needs and produces.
+
+    Attributes:
+        check: asserts on a successful Run what the command must have produced.
+        home, cwd: path under HOME / the working directory -> asset name.
+        append: flags added to the command (only flags it does not give).
+        slow: takes more than about a minute.
+    """
+
+    check: Callable[[Run], None]
+    home: Dict[str, str] = dataclasses.field(default_factory=dict)
+    cwd: Dict[str, str] = dataclasses.field(default_factory=dict)
+    append: Tuple[str, ...] = ()
+    slow: bool = False
+
+
+def run_command(command: str, case: Case, assets: Dict[str, Path], base: Path) -> Run:
+    """Runs ``command`` with bash in a fresh HOME and working directory under ``base``; fails
+    the test unless it exits with 0."""
+    home, cwd = base / "home", base / "cwd"
+    for root, links in ((home, case.home), (cwd, case.cwd)):
+        root.mkdir(parents=True)
+        for path, asset in links.items():
+            link_tree(assets[asset], root / path)
+    (cwd / "bin").symlink_to(PROJECT_ROOT / "bin")
+    env = dict(os.environ, HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               MONODEPTH_SPLIT_DIR=str(assets["splits_lists"]))
+    for name in ("KERAS_HOME", "MONODEPTH_ZOO_DIR", "PYTHONPATH"):
+        env.pop(name, None)
+    line = re.sub(r"\s+#.*$", "", command)  # a trailing comment would swallow appended flags
+    argv = " ".join([line, *case.append])
+    result = subprocess.run(["bash", "-c", argv], cwd=cwd, env=env, capture_output=True,
+                            text=True, timeout=1800)
+    assert result.returncode == 0, f"{argv}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    return Run(home, cwd, result.stdout, result.stderr)
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def trained(run_dir: Path, **options) -> Callable[[Run], None]:
+    """Check: a run folder (relative to HOME, or ``./`` for the working directory) with final
+    weights and ``opt.json`` holding ``options`` (values may name ``~``)."""
+    def check(run: Run) -> None:
+        folder = run.cwd / run_dir if str(run_dir).startswith(".") else run.home / run_dir
+        assert (folder / "models" / "weights_final" / "config.json").is_file(), run.stderr[-2000:]
+        saved = json.loads((folder / "opt.json").read_text())
+        for name, value in options.items():
+            value = value.replace("~", str(run.home)) if isinstance(value, str) else value
+            assert saved[name] == value, (name, saved[name])
+    return check
+
+
+def check_demo(run: Run) -> None:
+    assert (run.home / "tmp" / "mdp" / "models" / "weights_final" / "config.json").is_file()
+
+
+def check_folder_data(run: Run) -> None:
+    assert "drive_morning" in run.stdout and "drive_evening" in run.stdout, run.stdout
+
+
+def check_sample(run: Run) -> None:
+    image = cv2.imread(str(run.cwd / "sample.png"))
+    assert image is not None and image.size > 0
+    assert "wrote sample.png" in run.stdout
+
+
+def check_folder_training(run: Run) -> None:
+    trained("runs/my_videos", num_epochs=20, dataset="folder")(run)
+    assert (run.home / "runs" / "my_videos" / "splits" / "folder" / "train_files.txt").is_file()
+
+
+def video_frames(path: Path) -> Tuple[int, int, int]:
+    """(frames, height, width) of a video, decoded."""
+    capture = cv2.VideoCapture(str(path))
+    count, shape = 0, None
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        count, shape = count + 1, frame.shape
+    capture.release()
+    return count, shape[0], shape[1]
+
+
+def depth_video(path: str, source: str) -> Callable[[Run], None]:
+    def check(run: Run) -> None:
+        assert video_frames(run.cwd / path) == video_frames(run.cwd / source)
+    return check
+
+
+def check_eigen_metrics(run: Run) -> None:
+    assert "abs_rel" in run.stdout and "a1" in run.stdout, run.stdout
+    assert "Mean median scaling ratio" in run.stdout or "med" in run.stdout, run.stdout
+
+
+def check_benchmark(run: Run) -> None:
+    folder = run.cwd / "weights" / "stereo_640x192" / "benchmark_predictions"
+    pngs = sorted(folder.glob("*.png"))
+    assert [p.name for p in pngs] == [f"{i:010d}.png" for i in range(3)]
+    depth = cv2.imread(str(pngs[0]), cv2.IMREAD_UNCHANGED)
+    assert depth.shape == (352, 1216) and depth.dtype == np.uint16
+    assert (folder / "submission.zip").is_file()
+
+
+def check_street(run: Run) -> None:
+    colour = cv2.imread(str(run.cwd / "street_disp.jpeg"))
+    assert colour.shape == cv2.imread(str(run.cwd / "street.jpg")).shape
+    assert np.load(run.cwd / "street_disp.npy").shape == (1, 1, 192, 640)
+
+
+def check_metric_frames(run: Run) -> None:
+    names = sorted(p.stem for p in (run.cwd / "frames").glob("*.png"))
+    written = sorted(p.name for p in (run.cwd / "frames").glob("*_depth.npy"))
+    assert written == [f"{name}_depth.npy" for name in names] and len(names) == 2
+
+
+def check_pose(run: Run) -> None:
+    assert re.search(r"Trajectory error: \d+\.\d{3}, std: \d+\.\d{3}", run.stdout), run.stdout
+
+
+def check_export(run: Run) -> None:
+    assert (run.cwd / "serving" / "mdp" / "1" / "saved_model.pb").is_file()
+
+
+def check_export_int8(run: Run) -> None:
+    assert (run.cwd / "serving" / "mdp" / "2" / "saved_model.pb").is_file()
+    tflite = list((run.cwd / "serving" / "mdp").glob("*.tflite"))
+    assert tflite and all(p.stat().st_size > 1_000_000 for p in tflite), tflite
+
+
+def check_converted(run: Run) -> None:
+    folder = run.cwd / "weights" / "mono_640x192"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["num_layers"] == 18 and (config["height"], config["width"]) == (192, 640)
+    assert len(list(folder.glob("*.weights.h5"))) >= 2
+
+
+def check_split_data(run: Run) -> None:
+    assert "samples of split eigen_zhou checked" in run.stdout, run.stdout
+
+
+def check_gt_export(run: Run) -> None:
+    """The LiDAR maps hold, where they have points, the world's exact depth."""
+    split = run.home / "monodepth2" / "splits" / "eigen"
+    exported = np.load(split / "gt_depths.npz", allow_pickle=True)["data"]
+    exact = np.load(run.home / "kitti_data" / "splits" / "synthetic" / "gt_depths.npz")["data"]
+    assert len(exported) == len((split / "test_files.txt").read_text().splitlines())
+    for sparse, dense in zip(exported, exact):
+        filled = sparse > 0
+        assert filled.sum() > 100
+        np.testing.assert_allclose(sparse[filled], dense[filled], rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------- the fixtures
+
+KITTI = {"kitti_data": "kitti_data", ".keras/models": "keras_models"}
+WEIGHTS_MONO = {"weights/mono_640x192": "weights"}
+MY_VIDEOS = {"my_videos": "my_videos"}
+OWN_SPLITS = {"kitti_data": "kitti_data_jpg", "monodepth2/splits": "splits_lists",
+              ".keras/models": "keras_models"}
+
+CASES: Dict[str, Case] = {
+    # the set-up command's bin/train (see NOT_RUN)
+    "bin/train": Case(check_demo, slow=True),
+    "bin/train --mode=mono --data_path ~/kitti_data --split eigen_zhou --png": Case(
+        trained("tmp/mdp", split="eigen_zhou", frame_ids=[0, -1, 1], use_stereo=False,
+                data_path="~/kitti_data"), home=KITTI, append=SMALL_TRAINING, slow=True),
+    "bin/train --mode=stereo --data_path ~/kitti_data --png # split eigen_full": Case(
+        trained("tmp/mdp", split="eigen_full", frame_ids=[0], use_stereo=True),
+        home=KITTI, append=SMALL_TRAINING, slow=True),
+    "bin/train --mode=mono_stereo --data_path ~/kitti_data --png": Case(
+        trained("tmp/mdp", split="eigen_zhou", frame_ids=[0, -1, 1], use_stereo=True),
+        home=KITTI, append=SMALL_TRAINING, slow=True),
+    "bin/train --model_zoo monodepth2_resnet18_kitti_mono_stereo_640x192 --model_zoo_pose "
+    "monodepth2_resnet18_posenet_kitti_mono_stereo_640x192 --pretrained_base --frame_ids 0 -1 1 "
+    "--use_stereo --log_dir ./tmp/mono_stereo/ --png --gpu 0 --batch_size 8": Case(
+        trained("./tmp/mono_stereo/mdp", batch_size=8, use_stereo=True,
+                data_path="~/.mxnet/datasets/kitti/kitti_data"),
+        home={".mxnet/datasets/kitti/kitti_data": "kitti_data", ".keras/models": "keras_models"},
+        append=SMALL_TRAINING, slow=True),
+    "bin/check_data --dataset folder --data_path my_videos --target_fps 10": Case(
+        check_folder_data, cwd=MY_VIDEOS),
+    "bin/show_sample --dataset folder --data_path my_videos --target_fps 10 --index 0 "
+    "--output sample.png": Case(check_sample, cwd=MY_VIDEOS),
+    "bin/train --dataset folder --data_path my_videos --target_fps 10 --skip_static 0.01 "
+    "--log_dir ~/runs --model_name my_videos --num_epochs 20": Case(
+        check_folder_training, cwd=MY_VIDEOS, home={".keras/models": "keras_models"},
+        append=SMALL_TRAINING),
+    "bin/predict --image_path my_videos/drive_morning.mp4 --load_weights_folder "
+    "~/runs/my_videos/models/weights_final --output_dir depth": Case(
+        depth_video("depth/drive_morning_disp.mp4", "my_videos/drive_morning.mp4"),
+        cwd=MY_VIDEOS, home={"runs/my_videos/models/weights_final": "weights"}),
+    "bin/evaluate_depth --load_weights_folder weights/mono_640x192 --eval_mono --data_path "
+    "~/kitti_data --eval_split eigen --split_dir splits --png": Case(
+        check_eigen_metrics, home=KITTI, cwd=dict(WEIGHTS_MONO, splits="splits_with_gt")),
+    "bin/evaluate_depth --load_weights_folder weights/stereo_640x192 --eval_split benchmark "
+    "--data_path ~/kitti_data/depth_selection --png --split_dir splits": Case(
+        check_benchmark, home={"kitti_data/depth_selection": "depth_selection"},
+        cwd={"weights/stereo_640x192": "weights", "splits": "splits_with_gt"}),
+    "bin/predict --image_path street.jpg --load_weights_folder weights/mono_640x192": Case(
+        check_street, cwd=dict(WEIGHTS_MONO, **{"street.jpg": "street.jpg"})),
+    "bin/predict --image_path frames/ --ext png --model_zoo "
+    "monodepth2_resnet18_kitti_stereo_640x192 --pred_metric_depth": Case(
+        check_metric_frames, cwd={"frames": "frames"},
+        home={f".keras/monodepth_tf/zoo/{STEREO_ZOO}": "reference_pth"}),
+    "bin/predict --image_path drive.mp4 --load_weights_folder weights/mono_640x192": Case(
+        depth_video("drive_disp.mp4", "drive.mp4"),
+        cwd=dict(WEIGHTS_MONO, **{"drive.mp4": "drive.mp4"})),
+    "bin/evaluate_pose --load_weights_folder ~/tmp/mdp/models/weights_19 --data_path "
+    "~/kitti_odom --eval_split odom_9 --png": Case(
+        check_pose, home={"tmp/mdp/models/weights_19": "weights", "kitti_odom": "kitti_odom"}),
+    "bin/export --load_weights_folder weights/mono_640x192 --export_dir serving # -> "
+    "serving/mdp/1/": Case(check_export, cwd=WEIGHTS_MONO),
+    "bin/export --model_zoo monodepth2_resnet18_kitti_stereo_640x192 --export_dir serving "
+    "--version 2 --tflite --tflite_quantize int8 --calibration_images some_frames/": Case(
+        check_export_int8, cwd={"some_frames": "some_frames"},
+        home={f".keras/monodepth_tf/zoo/{STEREO_ZOO}": "reference_pth"}, slow=True),
+    "bin/convert_weights --pytorch_dir ~/models/mono_640x192 --output_dir weights/mono_640x192":
+        Case(check_converted, home={"models/mono_640x192": "reference_pth"}),
+    # splits/README.md
+    "bin/check_data --data_path ~/kitti_data --split eigen_zhou --split_dir ~/monodepth2/splits":
+        Case(check_split_data, home=OWN_SPLITS),
+    "bin/train --data_path ~/kitti_data --split eigen_zhou --split_dir ~/monodepth2/splits":
+        Case(trained("tmp/mdp", split="eigen_zhou", split_dir="~/monodepth2/splits"),
+             home=OWN_SPLITS, append=SMALL_TRAINING, slow=True),
+    "bin/export_gt_depth --data_path ~/kitti_data --split eigen --split_dir ~/monodepth2/splits":
+        Case(check_gt_export, home=OWN_SPLITS),
+}
+
+
+def check_setup_command(command: str) -> None:
+    """Its last part is the demo run, which runs as CASES["bin/train"]."""
+    assert command.split(" && ")[-1] == ".venv/bin/python bin/train"
+
+
+def check_test_command(command: str) -> None:
+    script = (PROJECT_ROOT / "bin" / "test").read_text()
+    assert os.access(PROJECT_ROOT / "bin" / "test", os.X_OK)
+    assert 'exec .venv/bin/python -m pytest "$@"' in script
+    assert subprocess.run(["bash", "-n", str(PROJECT_ROOT / "bin" / "test")]).returncode == 0
+
+
+def check_serving_command(command: str, assets: Dict[str, Path], base: Path) -> None:
+    """The model base path it names holds a numeric version folder with saved_model.pb once
+    the README's preceding command (bin/export) has run."""
+    commands = readme_commands()
+    export = commands[commands.index(command) - 1]
+    run = run_command(export, CASES[export], assets, base)
+    path = Path(re.search(r"--model_base_path=(\S+)", command).group(1)
+                .replace("$PWD", str(run.cwd)))
+    versions = [p for p in path.iterdir() if p.name.isdigit()]
+    assert versions and all((p / "saved_model.pb").is_file() for p in versions)
+
+
+# command -> (why it does not run here, how it is checked instead)
+NOT_RUN: Dict[str, Tuple[str, Callable]] = {
+    "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python bin/train": (
+        "creates .venv and installs the project from the network", check_setup_command),
+    "bin/test": ("runs this test suite (recursion)", check_test_command),
+    "tensorflow_model_server --rest_api_port=8501 --model_name=mdp "
+    "--model_base_path=$PWD/serving/mdp": (
+        "TF Serving is not installable here", check_serving_command),
+}
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory, reference_dir, shared) -> Dict[str, Path]:
+    return build_assets(tmp_path_factory.mktemp("readme_assets"), reference_dir, shared)
+
+
+def test_every_readme_command_has_a_test():
+    commands = readme_commands()
+    assert len(commands) >= 20  # the parser found the READMEs' blocks
+    for command in commands:
+        if command not in CASES and command not in NOT_RUN:
+            pytest.fail(f"README command without a test: {command}")
+    stale = [c for c in list(CASES) + list(NOT_RUN) if c not in commands and c != "bin/train"]
+    assert not stale, f"tests of commands no longer in the READMEs: {stale}"
+
+
+def test_code_blocks_are_parsed_as_markdown_shows_them():
+    text = ("Run:\n\n    bin/a --x 1 \\\n        --y 2   # note\n\nprose `bin/b`\n\n"
+            "```python\nbin/c = 1\n```\n\n```bash\n# comment\nbin/d --z\nmy_videos/\n```\n"
+            "- item:\n\n      bin/e\n  continued prose\n")
+    lines = code_lines(text)
+    assert lines == ["bin/a --x 1 \\", "--y 2   # note", "# comment", "bin/d --z", "my_videos/",
+                     "bin/e"]
+
+
+def case_params():
+    params = []
+    for command in readme_commands() + ["bin/train"]:
+        slow = command in CASES and CASES[command].slow
+        params.append(pytest.param(command, marks=[pytest.mark.slow] if slow else [],
+                                   id=command))
+    return params
+
+
+@pytest.mark.parametrize("command", case_params())
+def test_readme_command_runs_as_written(command, assets, tmp_path):
+    if command in NOT_RUN:
+        reason, check = NOT_RUN[command]
+        if check is check_serving_command:
+            check(command, assets, tmp_path)
+        else:
+            check(command)
+        return
+    if command not in CASES:
+        pytest.fail(f"README command without a test: {command}")
+    case = CASES[command]
+    case.check(run_command(command, case, assets, tmp_path))
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (PROJECT_ROOT / "bin").iterdir()
+                                          if p.name != "test"))
+def test_scripts_do_nothing_when_imported_by_a_worker_process(script):
+    """multiprocessing's spawn imports the parent's main script as ``__mp_main__`` in every
+    child: a script must run its tool only as ``__main__``. Each also has the console entry
+    point ``monodepth_<script>`` of setup.py, calling the same ``run``."""
+    path = PROJECT_ROOT / "bin" / script
+    child = ("import runpy, sys; sys.argv = ['-c', '--multiprocessing-fork']; "
+             f"namespace = runpy.run_path({str(path)!r}, run_name='__mp_main__'); "
+             "print(namespace['run'].__module__)")
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                            timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == [f"monodepth_tf.cli.{script}"]
+    setup = (PROJECT_ROOT / "setup.py").read_text()
+    assert f'"{script}"' in setup and 'monodepth_{tool}=monodepth_tf.cli.{tool}:run' in setup
