@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf.lanczos import lanczos_taps, resize_lanczos, vertical_pass_first
+from monodepth_tf.resize import lanczos_taps, resize_lanczos, vertical_pass_first
 from tests.reference import load_npz, nhwc
 
 
