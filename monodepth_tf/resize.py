@@ -142,35 +142,48 @@ def _check_size(height: int, width: int) -> None:
 
 # --- TensorFlow ---------------------------------------------------------------------------------
 
+def _kept(x: tf.Tensor) -> tf.Tensor:
+    """``x`` as computed: a Snapshot, which grappler's arithmetic optimizer does not look
+    through, so that it cannot regroup ``(a + b) + c`` into ``a + (b + c)``."""
+    return tf.raw_ops.Snapshot(input=x)
+
+
 def _sinc_tf(x: tf.Tensor) -> tf.Tensor:
     """``sin(pi x) / (pi x)`` as ``np.sinc`` computes it (float64)."""
     y = np.pi * tf.where(x == 0, tf.constant(1e-20, tf.float64), x)
-    return tf.sin(y) / y
+    return tf.math.divide_no_nan(tf.sin(y), y)
 
 
 def lanczos_taps_tf(in_size: Size, out_size: Size) -> Tuple[tf.Tensor, tf.Tensor]:
     """:func:`lanczos_taps` in graph ops, for sizes known only at run time: indices
     ``[out_size, K]`` int32 and fixed-point weights ``[out_size, K]`` int32 (float64
-    arithmetic on the ``[out_size, K]`` tables, the same formulas and order as NumPy's)."""
+    arithmetic on the ``[out_size, K]`` tables, the same formulas and order as NumPy's).
+
+    Grappler (which TF Serving runs) must not change a rounding here: sums of three terms are
+    kept in order (:func:`_kept`), and divisions use ``divide_no_nan`` (same IEEE division),
+    which constant folding does not turn into a multiplication by the reciprocal.
+    """
     n = tf.cast(in_size, tf.float64)
-    scale = n / tf.cast(out_size, tf.float64)
+    scale = tf.math.divide_no_nan(n, tf.cast(out_size, tf.float64))
     filter_scale = tf.maximum(scale, 1.0)
     support = LANCZOS_SUPPORT * filter_scale
     width = tf.cast(tf.math.ceil(support), tf.int32) * 2 + 1
     centre = (tf.cast(tf.range(out_size), tf.float64) + 0.5) * scale
-    first = tf.maximum(tf.cast(tf.math.floor(tf.maximum(centre - support + 0.5, 0.0)),
+    first = tf.maximum(tf.cast(tf.math.floor(tf.maximum(_kept(centre - support) + 0.5, 0.0)),
                                tf.int32), 0)  # trunc of a value >= 0
-    stop = tf.minimum(tf.cast(tf.math.floor(centre + support + 0.5), tf.int32),
+    stop = tf.minimum(tf.cast(tf.math.floor(_kept(centre + support) + 0.5), tf.int32),
                       tf.cast(in_size, tf.int32))
     index = first[:, None] + tf.range(width)[None, :]
     used = index < stop[:, None]
-    x = (tf.cast(index, tf.float64) - centre[:, None] + 0.5) / filter_scale
-    kernel = tf.where(tf.abs(x) < LANCZOS_SUPPORT,
-                      _sinc_tf(x) * _sinc_tf(x / LANCZOS_SUPPORT), tf.zeros_like(x))
+    x = tf.math.divide_no_nan(_kept(tf.cast(index, tf.float64) - centre[:, None]) + 0.5,
+                              filter_scale)
+    third = tf.math.divide_no_nan(x, tf.constant(LANCZOS_SUPPORT, tf.float64))
+    kernel = tf.where(tf.abs(x) < LANCZOS_SUPPORT, _sinc_tf(x) * _sinc_tf(third),
+                      tf.zeros_like(x))
     weights = tf.where(used, kernel, tf.zeros_like(kernel))
     total = tf.math.cumsum(weights, axis=1)[:, -1:]
     safe = tf.where(total != 0, total, tf.ones_like(total))
-    weights = tf.where(total != 0, weights / safe, weights)
+    weights = tf.where(total != 0, tf.math.divide_no_nan(weights, safe), weights)
     one = float(1 << PRECISION_BITS)
     fixed = tf.where(weights < 0, -tf.math.floor(0.5 - weights * one),
                      tf.math.floor(0.5 + weights * one))  # trunc(x -/+ 0.5) for x <0 / >= 0

@@ -4,8 +4,8 @@ Per sample, as the original prepares it: the frames ``frame_ids`` names (tempora
 the same camera, ``s`` the other camera at the same instant), decoded, flipped horizontally with
 probability 0.5 (all frames together), resized as 8-bit images with Pillow's Lanczos
 arithmetic (:mod:`monodepth_tf.resize`, bit for bit) to ``height`` x ``width`` and then halved
-scale by scale, each scale from the previous one, then scaled to [0, 1]; intrinsics per scale from the sample's camera
-(:class:`Camera`: KITTI's normalized intrinsics unless the layout gives each sample its own,
+scale by scale, each scale from the previous one, then scaled to [0, 1]; intrinsics per scale
+from the sample's camera (:class:`Camera`: KITTI's normalized intrinsics unless the layout gives each sample its own,
 see ``camera(entry)`` in :mod:`monodepth_tf.data.folder`); ``stereo_T`` with the camera's
 baseline (0.1 for KITTI) signed by the side and the flip; colour jitter with
 probability 0.5 from one draw per sample, applied after resizing to the networks' copies
