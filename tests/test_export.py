@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from monodepth_tf import export
 from monodepth_tf.data.kitti import load_rgb
@@ -221,6 +222,18 @@ def test_tflite_models_follow_the_saved_model_on_real_images(small, shared):
     # Dynamic range: int8 weights of random networks; measured ~1%, bounded at 5%.
     assert dynamic["mean_abs_rel_percent"] < 5.0, dynamic
     assert dynamic["max_abs"] > float32["max_abs"]  # the quantized model is really quantized
+
+
+def test_calibration_and_comparison_images_are_resized_as_the_network_input(shared):
+    """int8 calibration images and the TFLite comparison images: Pillow's Lanczos on the uint8
+    image (as every network input), then / 255 for calibration."""
+    paths = real_image_paths(shared)
+    calibration = export.calibration_images(paths, 64, 192, crops_per_image=0)
+    feed = export.feed_size_images(paths, 64, 192)
+    for path, calibrated, fed in zip(paths, calibration, feed):
+        expected = np.asarray(Image.fromarray(load_rgb(path)).resize((192, 64), Image.LANCZOS))
+        np.testing.assert_array_equal(fed, expected)
+        np.testing.assert_array_equal(calibrated, expected / np.float32(255.0))
 
 
 def test_tflite_runner_batches(small):
