@@ -319,7 +319,7 @@ def test_reference_weights_export_serves_bin_predicts_disparity(reference_dir, s
     """A TF Serving user gets bin/predict's depth: the full-size KITTI frame (1242x375) and the
     original's test photo (638x235) through the SavedModel equal bin/predict's disparity (the
     same Lanczos input, the network, the same bilinear resize back) to 1e-4 relative, and the
-    float64 NumPy reference of the whole path."""
+    NumPy reference of the whole path (Pillow-exact resize, eager network, float64 bilinear)."""
     from monodepth_tf.cli.predict import disparity_at
     from monodepth_tf.predict import DisparityPredictor
 
@@ -337,5 +337,8 @@ def test_reference_weights_export_serves_bin_predicts_disparity(reference_dir, s
         # The same uint8 network input on both sides; what remains is the graph's summation
         # order in the network and the resize back (measured: < 1e-5 relative).
         np.testing.assert_allclose(out, bin_predict, rtol=1e-4)
+        # The network called eagerly sums its convolutions in another order than a graph, and
+        # this network (random weights, randomized BatchNorm statistics) amplifies that to up
+        # to 4e-4 relative (measured); 1e-3 bounds it and still catches a wrong resize filter.
         np.testing.assert_allclose(out, keras_reference(depth, config, image[None])[0],
-                                   rtol=1e-4)
+                                   rtol=1e-3)
