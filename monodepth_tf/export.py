@@ -10,10 +10,14 @@ size and returns, at the input's size:
 - ``metric_depth`` ``[B, H, W]``, only for stereo-trained configs (``use_stereo``): ``depth``
   times the original's stereo scale factor 5.4, in metres.
 
-Inside the graph the images are scaled to [0, 1] and resized to the network's feed size with
-the area filter (as :func:`monodepth_tf.predict.predict_disparity` does); the disparity is resized
-back to the input's size bilinearly (half-pixel centres). Resizing is linear, so resizing the
-scaled disparity equals scaling the resized sigmoid output, and ``depth`` stays its inverse.
+Inside the graph, in TensorFlow ops only (TF Serving runs it, on any input size and batch), the
+images go through the project's one resize policy, the original's (:mod:`monodepth_tf.resize`):
+Pillow's Lanczos on the 8-bit images to the network's feed size, bit for bit as
+:func:`monodepth_tf.predict.predict_disparity` (bin/predict, bin/evaluate_depth) and the
+training pipeline resize, then scaled to [0, 1]; the disparity is resized back to the input's
+size bilinearly (half-pixel centres, as bin/predict and the original's ``F.interpolate``).
+Resizing is linear, so resizing the scaled disparity equals scaling the resized sigmoid output,
+and ``depth`` stays its inverse.
 
 The model is written as ``<export_dir>/<model_name>/<version>/``, the layout TF Serving loads,
 through a temporary sibling renamed into place (TF Serving ignores non-numeric folders, so it
@@ -43,6 +47,7 @@ from monodepth_tf.evaluation import STEREO_SCALE_FACTOR
 from monodepth_tf.geometry import disp_to_depth
 from monodepth_tf.models import DepthNet
 from monodepth_tf.networks import layers
+from monodepth_tf.resize import network_input, resize_bilinear, resize_lanczos_tf
 from monodepth_tf.weights.folder import NetworkConfig, replace_dir
 
 SIGNATURE_KEY = "serving_default"
@@ -69,18 +74,6 @@ class ExportResult:
     saved_model_dir: Path
     tflite_path: Optional[Path] = None
     tflite_quantized_path: Optional[Path] = None
-
-
-def resize_area(images: tf.Tensor, height: int, width: int) -> tf.Tensor:
-    """``[B, H, W, C]`` float -> ``[B, height, width, C]`` with the area filter (each output pixel
-    the mean of the input box it covers), the resizing prediction uses."""
-    return tf.image.resize(images, (height, width), method="area")
-
-
-def resize_bilinear(maps: tf.Tensor, size) -> tf.Tensor:
-    """``[B, h, w, C]`` -> ``[B, H, W, C]`` bilinearly, half-pixel centres, no antialiasing (as
-    the original's ``F.interpolate(..., "bilinear", align_corners=False)``)."""
-    return tf.image.resize(maps, size, method="bilinear")
 
 
 @dataclasses.dataclass
@@ -119,7 +112,7 @@ class DepthServingModule(tf.Module):
     def _serve(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
         """uint8 ``[B, H, W, 3]`` -> ``disparity``, ``depth`` (and ``metric_depth``) ``[B, H, W]``."""
         size = tf.shape(images)[1:3]
-        feed = resize_area(tf.cast(images, tf.float32) / 255.0, self.height, self.width)
+        feed = network_input(images, self.height, self.width)
         disp = self.disparity_at_feed_size(feed)
         disp = resize_bilinear(disp[..., None], size)[..., 0]
         outputs = {"disparity": disp, "depth": 1.0 / disp}
@@ -189,7 +182,8 @@ def image_files(folder) -> List[Path]:
 def calibration_images(paths: Sequence, height: int, width: int, crops_per_image: int = 4,
                        seed: int = 0) -> np.ndarray:
     """Representative inputs for int8 calibration: each image resized to the feed size, plus
-    ``crops_per_image`` random crops of it (half to full size, the feed's aspect ratio) resized.
+    ``crops_per_image`` random crops of it (half to full size, the feed's aspect ratio) resized,
+    all with the network input's resize (:func:`monodepth_tf.resize.network_input`).
 
     Returns:
         float32 ``[N, height, width, 3]`` in [0, 1], ``N = len(paths) * (1 + crops_per_image)``.
@@ -209,8 +203,8 @@ def calibration_images(paths: Sequence, height: int, width: int, crops_per_image
             top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
             boxes.append((top, left, ch, cw))
         for top, left, ch, cw in boxes:
-            crop = tf.cast(image[None, top:top + ch, left:left + cw], tf.float32) / 255.0
-            out.append(resize_area(crop, height, width)[0].numpy())
+            out.append(network_input(image[top:top + ch, left:left + cw], height,
+                                     width).numpy())
     return np.stack(out)
 
 
@@ -369,16 +363,14 @@ def tflite_runner(model: Union[bytes, str, Path], num_threads: Optional[int] = N
 
 
 def feed_size_images(paths: Iterable, height: int, width: int) -> np.ndarray:
-    """Images read from ``paths``, area-resized to the feed size and rounded back to uint8:
-    ``[N, height, width, 3]``. At this size the SavedModel's resizing is the identity, so its
-    output and a TFLite model's (fed ``images / 255``) are directly comparable."""
+    """Images read from ``paths``, resized to the feed size as the network input is (Pillow's
+    Lanczos, :func:`monodepth_tf.resize.resize_lanczos_tf`): uint8 ``[N, height, width, 3]``.
+    At this size the SavedModel's resizing is the identity, so its output and a TFLite model's
+    (fed ``images / 255``) are directly comparable."""
     from monodepth_tf.data.kitti import load_rgb
 
-    out = []
-    for path in paths:
-        image = tf.cast(load_rgb(path)[None], tf.float32)
-        out.append(np.clip(np.round(resize_area(image, height, width)[0].numpy()), 0, 255))
-    return np.stack(out).astype(np.uint8)
+    return np.stack([resize_lanczos_tf(load_rgb(path), height, width).numpy()
+                     for path in paths])
 
 
 def compare_tflite(saved_model_dir, tflite_model, images: np.ndarray) -> Dict[str, float]:

@@ -1,8 +1,9 @@
 """Depth prediction with a loaded network: images in, scaled disparities out.
 
-Inputs are resized to the network's feed size with Pillow's Lanczos arithmetic
-(:mod:`monodepth_tf.lanczos`), as the original does before its depth network, both in its
-evaluation and in its prediction script.
+Inputs are resized to the network's feed size with Pillow's Lanczos arithmetic on 8-bit images
+(:func:`monodepth_tf.resize.network_input`, the one resize of every path: the training pipeline,
+the SavedModel and int8 calibration use it too), as the original does before its depth network,
+both in its evaluation and in its prediction script.
 """
 
 from typing import Iterable, Iterator, List, Sequence
@@ -11,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.lanczos import resize_lanczos
+from monodepth_tf.resize import network_input
 from monodepth_tf.models import DepthNet
 from monodepth_tf.weights.folder import NetworkConfig
 
@@ -25,8 +26,8 @@ def prepare_images(images: Sequence[np.ndarray], height: int, width: int) -> np.
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected a uint8 RGB image [H, W, 3], got {image.dtype} "
                              f"{list(image.shape)}")
-        batch.append(resize_lanczos(image, height, width))
-    return np.stack(batch).astype(np.float32) / 255.0
+        batch.append(network_input(image, height, width).numpy())
+    return np.stack(batch)
 
 
 class DisparityPredictor:
@@ -103,7 +104,7 @@ def predict_disparity(depth_net: DepthNet, config: NetworkConfig, images: Iterab
         depth_net: a loaded depth network.
         config: its weights folder's config (feed size, depth range).
         images: uint8 RGB images ``[H, W, 3]`` of any size; resized to the feed size with
-            Pillow's Lanczos filter, as the original's evaluation does.
+            Pillow's Lanczos filter (:func:`prepare_images`), as the original's evaluation does.
         batch_size: images per forward pass.
         post_process: also predict on the mirror image and blend (the original's
             ``--post_process``).

@@ -17,7 +17,7 @@ from monodepth_tf.cli.evaluate_depth import EvalArgs, evaluate
 from monodepth_tf.data.synthetic import make_synthetic_kitti
 from monodepth_tf.evaluation import EvaluationError
 from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.lanczos import resize_lanczos
+from monodepth_tf.resize import resize_lanczos
 from monodepth_tf.weights.folder import (NetworkConfig, WeightsFolderError, build_networks,
                                          load_networks, save_weights_folder)
 from tests.conftest import PROJECT_ROOT

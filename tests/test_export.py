@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from monodepth_tf import export
 from monodepth_tf.data.kitti import load_rgb
 from monodepth_tf.networks import layers
+from monodepth_tf.resize import resize_bilinear, resize_lanczos
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
 from tests.conftest import PROJECT_ROOT
@@ -33,24 +35,7 @@ def real_image_paths(shared: Path):
             frame / "image_03" / "data" / "0000000001.png"]
 
 
-# --- NumPy float64 references of the in-graph resizing ------------------------------------------
-
-def area_weights(in_size: int, out_size: int) -> np.ndarray:
-    """``[out, in]``: output pixel o averages the input interval [o * s, (o + 1) * s), s = in/out,
-    each input pixel weighted by its overlap with it.
-
-    The interval ends are computed in float32, as TensorFlow's area kernel does: at 640 pixels
-    their rounding moves weights by ~5e-5, which a randomly initialized network amplifies into
-    1e-3 differences of disparity."""
-    scale = np.float32(in_size) / np.float32(out_size)
-    weights = np.zeros((out_size, in_size))
-    for o in range(out_size):
-        start, end = np.float32(o) * scale, np.float32(o + 1) * scale
-        for i in range(int(np.floor(start)), min(int(np.ceil(end)), in_size)):
-            overlap = (min(np.float32(i + 1), end) - max(np.float32(i), start))
-            weights[o, i] = np.float64(overlap) / np.float64(scale)
-    return weights
-
+# --- NumPy references of the in-graph resizing ------------------------------------------
 
 def bilinear_weights(in_size: int, out_size: int) -> np.ndarray:
     """``[out, in]``: linear interpolation at half-pixel centres, ``(o + 0.5) * in/out - 0.5``,
@@ -73,12 +58,12 @@ def resize_separable(maps: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np
 
 
 def keras_reference(depth_net, config: NetworkConfig, images: np.ndarray) -> np.ndarray:
-    """The expected ``disparity`` ``[B, H, W]`` of uint8 ``images`` ``[B, H, W, 3]``: NumPy area
-    resize to the feed size, the Keras network called directly, NumPy disp_to_depth and
-    bilinear resize back."""
+    """The expected ``disparity`` ``[B, H, W]`` of uint8 ``images`` ``[B, H, W, 3]``: the NumPy
+    Pillow-exact Lanczos resize to the feed size, the Keras network called directly, NumPy
+    disp_to_depth and bilinear resize back (float64)."""
     _, h, w, _ = images.shape
-    feed = resize_separable(images / 255.0, area_weights(h, config.height),
-                            area_weights(w, config.width))
+    feed = np.stack([resize_lanczos(image, config.height, config.width)
+                     for image in images]) / np.float32(255.0)
     sigmoid = depth_net(tf.constant(feed, tf.float32), training=False)[0][..., 0].numpy()
     scaled = 1 / config.max_depth + (1 / config.min_depth - 1 / config.max_depth) * sigmoid
     return resize_separable(scaled, bilinear_weights(config.height, h),
@@ -86,15 +71,13 @@ def keras_reference(depth_net, config: NetworkConfig, images: np.ndarray) -> np.
 
 
 def test_numpy_references_on_hand_worked_cases():
-    # 3 -> 2 pixels: output 0 covers [0, 1.5): pixel 0 whole, half of pixel 1.
-    np.testing.assert_allclose(area_weights(3, 2), [[2 / 3, 1 / 3, 0], [0, 1 / 3, 2 / 3]])
     # 2 -> 4: sources -0.25, 0.25, 0.75, 1.25, clamped at the borders.
     np.testing.assert_allclose(bilinear_weights(2, 4),
                                [[1, 0], [0.75, 0.25], [0.25, 0.75], [0, 1]])
-    image = np.arange(12.0).reshape(1, 3, 4)
-    ours = tf.image.resize(image[..., None], (2, 2), method="area")[..., 0].numpy()
+    maps = np.arange(12.0).reshape(1, 3, 4, 1)
+    ours = resize_bilinear(maps, (5, 7)).numpy()
     np.testing.assert_allclose(
-        resize_separable(image, area_weights(3, 2), area_weights(4, 2)), ours, rtol=1e-6)
+        resize_separable(maps, bilinear_weights(3, 5), bilinear_weights(4, 7)), ours, rtol=1e-6)
 
 
 # --- fixtures --------------------------------------------------------------------------------------
@@ -151,9 +134,10 @@ def test_saved_model_matches_keras_network_and_numpy_resize(small, size):
     out = small["serve"](images=tf.constant(images))
     expected = keras_reference(small["depth"], small["config"], images)
     assert out["disparity"].shape == size and out["depth"].shape == size
-    # The graph resizes in float32 and its convolutions sum in another order than the eager
-    # call: measured differences are ~1e-6 relative; 1e-4 leaves room for other CPUs while
-    # catching a wrong filter (area vs bilinear input resize differs by >1e-2 here).
+    # The input resize is exact (the same uint8 pixels); the graph's convolutions sum in
+    # another order than the eager call and the bilinear resize back is float32: measured
+    # differences are ~1e-6 relative; 1e-4 leaves room for other CPUs while catching a wrong
+    # filter (the area filter instead of Lanczos differs by >1e-2 here).
     np.testing.assert_allclose(out["disparity"].numpy(), expected, rtol=1e-4)
     np.testing.assert_allclose(out["depth"].numpy(), 1.0 / expected, rtol=1e-4)
 
@@ -241,6 +225,18 @@ def test_tflite_models_follow_the_saved_model_on_real_images(small, shared):
     assert dynamic["max_abs"] > float32["max_abs"]  # the quantized model is really quantized
 
 
+def test_calibration_and_comparison_images_are_resized_as_the_network_input(shared):
+    """int8 calibration images and the TFLite comparison images: Pillow's Lanczos on the uint8
+    image (as every network input), then / 255 for calibration."""
+    paths = real_image_paths(shared)
+    calibration = export.calibration_images(paths, 64, 192, crops_per_image=0)
+    feed = export.feed_size_images(paths, 64, 192)
+    for path, calibrated, fed in zip(paths, calibration, feed):
+        expected = np.asarray(Image.fromarray(load_rgb(path)).resize((192, 64), Image.LANCZOS))
+        np.testing.assert_array_equal(fed, expected)
+        np.testing.assert_array_equal(calibrated, expected / np.float32(255.0))
+
+
 def test_tflite_runner_batches(small):
     images = random_images(5, 4, 64, 192).astype(np.float32) / 255.0
     fixed = export.tflite_runner(small["result"].tflite_path)  # converted at batch 1
@@ -322,16 +318,30 @@ def test_model_zoo_name_without_local_weights_names_the_folder(tmp_path):
 
 # --- the reference weights ------------------------------------------------------------------------
 
-def test_reference_weights_export(reference_dir, shared, tmp_path):
+def test_reference_weights_export_serves_bin_predicts_disparity(reference_dir, shared, tmp_path):
+    """A TF Serving user gets bin/predict's depth: the full-size KITTI frame (1242x375) and the
+    original's test photo (638x235) through the SavedModel equal bin/predict's disparity (the
+    same Lanczos input, the network, the same bilinear resize back) to 1e-4 relative, and the
+    NumPy reference of the whole path (Pillow-exact resize, eager network, float64 bilinear)."""
+    from monodepth_tf.cli.predict import disparity_at
+    from monodepth_tf.predict import DisparityPredictor
+
     config, depth, _ = load_networks(reference_dir, with_pose=False)
     assert (config.height, config.width) == (192, 640)
     result = export.export_depth_model(depth, config, tmp_path)
     serve = tf.saved_model.load(str(result.saved_model_dir)).signatures["serving_default"]
-    photo = load_rgb(real_image_paths(shared)[0])[None]  # 235 x 638, not the feed size
-    out = serve(images=tf.constant(photo))["disparity"].numpy()
-    expected = keras_reference(depth, config, photo)
-    assert out.shape == (1, 235, 638)
-    # This network (random weights, randomized BatchNorm statistics) amplifies rounding: moving
-    # its input by 1-2 ulp (the float32 vs float64 resize) changes its disparity by up to
-    # 2e-4 relative (measured); 1e-3 bounds that and still catches a wrong resize filter.
-    np.testing.assert_allclose(out, expected, rtol=1e-3)
+    predictor = DisparityPredictor(depth, config)
+    for path, size in zip(real_image_paths(shared), [(235, 638), (375, 1242)]):
+        image = load_rgb(path)
+        assert image.shape[:2] == size
+        out = serve(images=tf.constant(image[None]))["disparity"].numpy()[0]
+        assert out.shape == size
+        bin_predict = disparity_at(predictor.predict_images([image])[0], *size)
+        # The same uint8 network input on both sides; what remains is the graph's summation
+        # order in the network and the resize back (measured: < 1e-5 relative).
+        np.testing.assert_allclose(out, bin_predict, rtol=1e-4)
+        # The network called eagerly sums its convolutions in another order than a graph, and
+        # this network (random weights, randomized BatchNorm statistics) amplifies that to up
+        # to 4e-4 relative (measured); 1e-3 bounds it and still catches a wrong resize filter.
+        np.testing.assert_allclose(out, keras_reference(depth, config, image[None])[0],
+                                   rtol=1e-3)

@@ -6,8 +6,9 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
-from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry, load_rgb
+from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
 from monodepth_tf.data.pipeline import PipelineOptions, SampleLoader, _jitter, intrinsics, \
     make_dataset
 
@@ -38,6 +39,20 @@ def first(data):
     return next(iter(data))
 
 
+def pillow_scales(root, camera: str, mirrored: bool = False, size=(64, 192)):
+    """The original's four network inputs of the real frame, float32 in [0, 1]: Pillow's
+    Lanczos (``ANTIALIAS``) on 8-bit images, each scale from the previous one, after the flip
+    (``Image.FLIP_LEFT_RIGHT`` of the full frame, as the original flips)."""
+    image = Image.open(root / DRIVE / camera / "data" / "0000000001.png").convert("RGB")
+    if mirrored:
+        image = image.transpose(Image.FLIP_LEFT_RIGHT)
+    scales = []
+    for s in range(4):
+        image = image.resize((size[1] // 2 ** s, size[0] // 2 ** s), Image.LANCZOS)
+        scales.append(np.asarray(image) / np.float32(255.0))
+    return scales
+
+
 def test_images_per_frame_and_scale_and_intrinsics(kitti_root):
     batch = first(dataset(kitti_root, augment=False))
     assert sorted(batch.color) == ["-1", "0", "1", "s"]
@@ -48,10 +63,10 @@ def test_images_per_frame_and_scale_and_intrinsics(kitti_root):
         np.testing.assert_allclose(K[:2, :3], [[0.58 * w, 0, 0.5 * w], [0, 1.92 * h, 0.5 * h]],
                                    rtol=1e-6)
         np.testing.assert_allclose(K @ batch.inv_K[s].numpy()[0], np.eye(4), atol=1e-5)
-    # the scale-0 image is the real frame resized (antialiased): compare with area averaging
-    real = load_rgb(kitti_root / DRIVE / "image_02" / "data" / "0000000001.png") / 255.0
-    area = tf.image.resize(real[None], (64, 192), method="area").numpy()
-    assert np.abs(batch.color["0"][0].numpy() - area).mean() < 0.02
+    # each scale is the original's: Pillow's Lanczos on 8-bit images, scale 0 from the full
+    # frame and scale s from scale s - 1, then divided by 255 (torchvision's ToTensor)
+    for s, expected in enumerate(pillow_scales(kitti_root, "image_02")):
+        np.testing.assert_array_equal(batch.color["0"][s].numpy()[0], expected)
 
 
 def test_stereo_frame_is_the_other_camera_and_baseline_sign_follows_the_side(kitti_root):
@@ -65,19 +80,17 @@ def test_stereo_frame_is_the_other_camera_and_baseline_sign_follows_the_side(kit
 
 
 def test_flip_mirrors_every_frame_and_reverses_the_baseline(kitti_root):
-    plain = first(dataset(kitti_root, augment=False))
     flips = 0
     for seed in range(8):
         batch = first(dataset(kitti_root, augment=True, seed=seed))
         flipped = batch.stereo_T.numpy()[0, 0, 3] > 0
         flips += flipped
         for key in batch.color:
-            for s in range(4):
-                expected = plain.color[key][s].numpy()
-                if flipped:
-                    expected = expected[:, :, ::-1]
-                # the loss images are never colour-jittered: only flipped
-                np.testing.assert_allclose(batch.color[key][s].numpy(), expected, atol=2e-6)
+            # the loss images are never colour-jittered: only flipped (before resizing, as the
+            # original flips), so every scale is Pillow's resize of the mirrored frame
+            camera = "image_03" if key == "s" else "image_02"
+            for s, expected in enumerate(pillow_scales(kitti_root, camera, flipped)):
+                np.testing.assert_array_equal(batch.color[key][s].numpy()[0], expected)
     assert 0 < flips < 8
 
 

@@ -6,7 +6,8 @@
         --pred_metric_depth
     bin/predict --image_path drive.mp4 --load_weights_folder weights/mono_640x192
 
-Each image is resized (Lanczos) to the weights folder's feed size and predicted; written beside
+Each image is resized (Pillow's Lanczos, :mod:`monodepth_tf.resize`) to the weights folder's
+feed size and predicted; written beside
 it (or in ``--output_dir``):
 
 - ``<name>_disp.jpeg``: the disparity, resized (bilinear) to the image's size, coloured with
@@ -68,10 +69,14 @@ def find_images(folder: Path, ext: str) -> List[Path]:
 
 
 def disparity_at(scaled_disp: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A disparity ``[h, w]`` resized bilinearly (half-pixel centres) to ``[height, width]``."""
+    """A disparity ``[h, w]`` resized bilinearly (half-pixel centres, as the original's
+    ``F.interpolate``; :func:`monodepth_tf.resize.resize_bilinear`, the SavedModel's resize) to
+    ``[height, width]``."""
+    from monodepth_tf.resize import resize_bilinear
+
     if scaled_disp.shape == (height, width):
         return scaled_disp
-    return cv2.resize(scaled_disp, (width, height), interpolation=cv2.INTER_LINEAR)
+    return resize_bilinear(scaled_disp[None, :, :, None], (height, width))[0, :, :, 0].numpy()
 
 
 def colour_image(scaled_disp: np.ndarray, height: int, width: int) -> np.ndarray:

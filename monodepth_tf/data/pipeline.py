@@ -2,12 +2,15 @@
 
 Per sample, as the original prepares it: the frames ``frame_ids`` names (temporal offsets on
 the same camera, ``s`` the other camera at the same instant), decoded, flipped horizontally with
-probability 0.5 (all frames together), resized to ``height`` x ``width`` with an antialiased
-Lanczos filter and then halved scale by scale; intrinsics per scale from the sample's camera
-(:class:`Camera`: KITTI's normalized intrinsics unless the layout gives each sample its own,
+probability 0.5 (all frames together), resized as 8-bit images with Pillow's Lanczos
+arithmetic (:mod:`monodepth_tf.resize`, bit for bit) to ``height`` x ``width`` and then halved
+scale by scale, each scale from the previous one, then scaled to [0, 1]; intrinsics per scale
+from the sample's camera (:class:`Camera`: KITTI's normalized intrinsics unless the layout gives each sample its own,
 see ``camera(entry)`` in :mod:`monodepth_tf.data.folder`); ``stereo_T`` with the camera's
 baseline (0.1 for KITTI) signed by the side and the flip; colour jitter with
-probability 0.5 from one draw per sample, applied to the networks' copies (``color_aug``) only.
+probability 0.5 from one draw per sample, applied after resizing to the networks' copies
+(``color_aug``) only. (The original jitters every scale; the networks read scale 0 only, so
+only scale 0 is jittered here.)
 
 Randomness is stateless: every draw is a function of (seed, epoch, sample index), so a sample
 comes out the same whatever the parallelism, and a resumed run sees the same data as an
@@ -25,6 +28,7 @@ from monodepth_tf.batch import STEREO, Batch, FrameId, frame_key
 from monodepth_tf.data.gt_depth import lidar_depth_map
 from monodepth_tf.data.kitti import (FULL_HEIGHT, FULL_WIDTH, OTHER_SIDE, SIDE_CAMERA,
                                      KittiRawLayout, SplitEntry)
+from monodepth_tf.resize import resize_lanczos_tf, to_float
 
 # KITTI's intrinsics normalized by the image size (the original uses them for every image).
 NORMALIZED_K = np.array([[0.58, 0, 0.5, 0], [0, 1.92, 0.5, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
@@ -111,8 +115,16 @@ def _jitter(image: tf.Tensor, factors: tf.Tensor) -> tf.Tensor:
     return tf.image.adjust_hue(image, hue)
 
 
-def _resize(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
-    return tf.image.resize(image, (height, width), method="lanczos3", antialias=True)
+def scale_pyramid(images: tf.Tensor, height: int, width: int,
+                  scales: Sequence[int]) -> List[tf.Tensor]:
+    """The original's network inputs per scale, uint8: scale ``scales[0]`` (0) resized from
+    ``images`` ``[F, H, W, 3]`` to ``height`` x ``width``, each further scale ``s`` from the
+    previous one to ``height // 2**s`` x ``width // 2**s``, all with Pillow's Lanczos
+    (:func:`monodepth_tf.resize.resize_lanczos_tf`)."""
+    pyramid = [resize_lanczos_tf(images, height, width)]
+    for s in scales[1:]:
+        pyramid.append(resize_lanczos_tf(pyramid[-1], height // 2 ** s, width // 2 ** s))
+    return pyramid
 
 
 def sample_cameras(layout, entries: Sequence[SplitEntry]) -> Tuple[List[Camera], np.ndarray]:
@@ -166,14 +178,12 @@ class SampleLoader:
         flip = tf.logical_and(flip, tf.gather(self.flip_allowed, camera))
         color, color_aug = {}, {}
         # all frames of a sample decode and resize together: one op per stage, not per frame
-        full = tf.stack([tf.image.convert_image_dtype(
-            tf.io.decode_image(tf.io.read_file(paths[k]), channels=3, expand_animations=False),
-            tf.float32) for k in self.keys])
+        full = tf.stack([tf.io.decode_image(tf.io.read_file(paths[k]), channels=3,
+                                            dtype=tf.uint8, expand_animations=False)
+                         for k in self.keys])
         full = tf.cond(flip, lambda: tf.reverse(full, axis=[2]), lambda: full)
-        per_scale = [tf.clip_by_value(_resize(full, o.height, o.width), 0.0, 1.0)]
-        for s in o.scales[1:]:
-            per_scale.append(tf.clip_by_value(
-                _resize(per_scale[-1], o.height // 2 ** s, o.width // 2 ** s), 0.0, 1.0))
+        per_scale = [to_float(images) for images in scale_pyramid(full, o.height, o.width,
+                                                                   o.scales)]
         augmented = tf.cond(jitter, lambda: _jitter(per_scale[0], factors), lambda: per_scale[0])
         for i, key in enumerate(self.keys):
             color[key] = tuple(images[i] for images in per_scale)

@@ -1,0 +1,323 @@
+"""One resize policy on every path, the original's: Pillow's Lanczos on 8-bit images in,
+bilinear disparities out.
+
+The original resizes every network input with Pillow's ``LANCZOS`` (``ANTIALIAS``) filter on
+8-bit images, in its dataset (scale 0 from the full image, scale s from scale s - 1) and in
+test_simple.py, and takes a disparity back to an image's size bilinearly (``F.interpolate``,
+``align_corners=False``). This module is that policy for every path of the project: the
+training and validation pipeline, prediction, int8 calibration and the SavedModel.
+
+- :func:`resize_lanczos`: the NumPy reference (no Pillow dependency);
+- :func:`resize_lanczos_tf`: the same arithmetic in TensorFlow ops only (any batch; static or
+  dynamic sizes; no Python or NumPy at run time, so TF Serving runs it), bit-identical to
+  :func:`resize_lanczos` and to Pillow;
+- :func:`resize_bilinear`: a disparity back to an image's size (half-pixel centres, no
+  antialiasing). Evaluation keeps the original's own ``cv2.resize`` (bilinear) of disparities
+  to the ground truth's size (:mod:`monodepth_tf.evaluation`).
+
+Pillow's Lanczos arithmetic:
+
+- separable: one pass per axis, each rounded to uint8. The horizontal pass comes first, except
+  (since Pillow 13) when the height shrinks while ``2 (out_w - in_w) > out_h - in_h``: then
+  the vertical pass comes first. (Found by comparing with Pillow 13 on hundreds of random
+  sizes; older Pillow always starts horizontally. The two agree whenever the vertical pass
+  comes first in neither, e.g. KITTI's 1242x375 -> 640x192; the shared reference's
+  ``full/input``, 638x235 -> 640x192, was made with the newer order.);
+- output pixel ``i`` is centred on input coordinate ``(i + 0.5) * scale`` (``scale`` = input /
+  output size); the kernel ``sinc(x) sinc(x / 3)`` on ``|x| < 3`` is stretched by ``scale``
+  when shrinking (antialiasing), so it covers ``3 * max(scale, 1)`` input pixels each side;
+  taps are the input pixels from ``int(centre - support + 0.5)`` to
+  ``int(centre + support + 0.5)``, clamped to the image, their weights normalized by their sum
+  (added up in tap order, as Pillow does);
+- weights in fixed point with 22 fractional bits (rounded half away from zero), sums started
+  at one half, shifted back and clamped to 0..255.
+
+A dimension whose size does not change is left as it is.
+
+How the TensorFlow version stays exact and fast: the taps come from :func:`lanczos_taps` (NumPy,
+at trace time) when the sizes are static, else from :func:`lanczos_taps_tf` (the same float64
+formulas in graph ops; tests compare the two over thousands of sizes). Outputs are grouped in
+blocks of :data:`BLOCK` consecutive pixels; a block reads a window of consecutive input pixels
+(a gather of whole rows), and its fixed-point weights are split into three byte-sized parts,
+``w = 2**16 w2 + 2**8 w1 + w0`` (``w1, w0`` in 0..255, ``|w2| <= 64``). One float32 matmul per
+part gives integer sums below ``2**24`` (at most 256 taps of 255 x 255), which float32 holds
+exactly whatever the summation order (TF32 and bfloat16 inputs hold 8-bit integers exactly
+too); the parts are recombined in int32, Pillow's own accumulator type. 256 taps cover a
+shrink of up to 42x per axis; larger shrinks raise an error.
+"""
+
+from typing import Optional, Tuple, Union
+
+import numpy as np
+import tensorflow as tf
+
+LANCZOS_SUPPORT = 3.0
+PRECISION_BITS = 32 - 8 - 2
+BLOCK = 16  # output pixels per matmul block
+MAX_TAPS = 256  # exact float32 sums: MAX_TAPS * 255 * 255 < 2**24
+
+Size = Union[int, tf.Tensor]
+
+
+# --- NumPy reference ----------------------------------------------------------------------------
+
+def _lanczos(x: np.ndarray) -> np.ndarray:
+    inside = np.abs(x) < LANCZOS_SUPPORT
+    return np.where(inside, np.sinc(x) * np.sinc(x / LANCZOS_SUPPORT), 0.0)
+
+
+def lanczos_taps(in_size: int, out_size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Taps of a 1-D resize: indices ``[out_size, K]`` (int) and fixed-point weights
+    ``[out_size, K]`` (int64; zero for the padding taps). Each row's taps are consecutive input
+    pixels from the row's first index (the indices are clamped to the image)."""
+    scale = in_size / out_size
+    filter_scale = max(scale, 1.0)
+    support = LANCZOS_SUPPORT * filter_scale
+    width = int(np.ceil(support)) * 2 + 1
+    centre = (np.arange(out_size) + 0.5) * scale
+    first = np.maximum(np.trunc(centre - support + 0.5).astype(np.int64), 0)
+    stop = np.minimum(np.trunc(centre + support + 0.5).astype(np.int64), in_size)
+    offsets = np.arange(width)
+    index = first[:, None] + offsets[None, :]
+    used = index < stop[:, None]
+    weights = np.where(used, _lanczos((index - centre[:, None] + 0.5) / filter_scale), 0.0)
+    total = np.cumsum(weights, axis=1)[:, -1:]  # in tap order, as Pillow adds them
+    weights = np.where(total != 0, weights / np.where(total != 0, total, 1.0), weights)
+    one = float(1 << PRECISION_BITS)
+    fixed = np.where(weights < 0, np.trunc(-0.5 + weights * one),
+                     np.trunc(0.5 + weights * one)).astype(np.int64)
+    return np.minimum(index, in_size - 1), fixed
+
+
+def lanczos_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """The fixed-point weights of a 1-D resize as a dense ``[out_size, in_size]`` float64
+    matrix (integers, so products with uint8 pixels and their sums are exact in float64)."""
+    index, weights = lanczos_taps(in_size, out_size)
+    matrix = np.zeros((out_size, in_size))
+    rows = np.repeat(np.arange(out_size), index.shape[1])
+    np.add.at(matrix, (rows, index.ravel()), weights.ravel())
+    return matrix
+
+
+def _resize_axis(image: np.ndarray, out_size: int, axis: int) -> np.ndarray:
+    matrix = lanczos_matrix(image.shape[axis], out_size)
+    moved = np.moveaxis(image, axis, 0).astype(np.float64)  # [in, ...]
+    total = np.tensordot(matrix, moved, axes=(1, 0)) + (1 << (PRECISION_BITS - 1))
+    shifted = np.floor(total / (1 << PRECISION_BITS))  # exact: a power of two
+    return np.moveaxis(np.clip(shifted, 0, 255).astype(np.uint8), 0, axis)
+
+
+def vertical_pass_first(in_height, in_width, height, width):
+    """Whether Pillow (13 and later) resizes the rows before the columns (Python ints or
+    tensors)."""
+    return (height < in_height) & (2 * (width - in_width) > height - in_height)
+
+
+def resize_lanczos(image: np.ndarray, height: int, width: int,
+                   vertical_first: Optional[bool] = None) -> np.ndarray:
+    """Resizes a uint8 image ``[H, W]`` or ``[H, W, C]`` to ``[height, width(, C)]`` (NumPy).
+
+    Args:
+        vertical_first: pass order; None: Pillow 13's choice (:func:`vertical_pass_first`),
+            False: older Pillow's (always horizontal first).
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"resize_lanczos takes uint8 images [H, W(, C)], got {image.dtype} "
+                         f"{list(image.shape)}")
+    _check_size(height, width)
+    if vertical_first is None:
+        vertical_first = vertical_pass_first(image.shape[0], image.shape[1], height, width)
+    axes = ((0, height), (1, width)) if vertical_first else ((1, width), (0, height))
+    for axis, size in axes:
+        if image.shape[axis] != size:
+            image = _resize_axis(image, size, axis)
+    return image
+
+
+def _check_size(height: int, width: int) -> None:
+    if int(height) < 1 or int(width) < 1:
+        raise ValueError(f"cannot resize to {height}x{width}")
+
+
+# --- TensorFlow ---------------------------------------------------------------------------------
+
+def _kept(x: tf.Tensor) -> tf.Tensor:
+    """``x`` as computed: a Snapshot, which grappler's arithmetic optimizer does not look
+    through, so that it cannot regroup ``(a + b) + c`` into ``a + (b + c)``."""
+    return tf.raw_ops.Snapshot(input=x)
+
+
+def _sinc_tf(x: tf.Tensor) -> tf.Tensor:
+    """``sin(pi x) / (pi x)`` as ``np.sinc`` computes it (float64)."""
+    y = np.pi * tf.where(x == 0, tf.constant(1e-20, tf.float64), x)
+    return tf.math.divide_no_nan(tf.sin(y), y)
+
+
+def lanczos_taps_tf(in_size: Size, out_size: Size) -> Tuple[tf.Tensor, tf.Tensor]:
+    """:func:`lanczos_taps` in graph ops, for sizes known only at run time: indices
+    ``[out_size, K]`` int32 and fixed-point weights ``[out_size, K]`` int32 (float64
+    arithmetic on the ``[out_size, K]`` tables, the same formulas and order as NumPy's).
+
+    Grappler (which TF Serving runs) must not change a rounding here: sums of three terms are
+    kept in order (:func:`_kept`), and divisions use ``divide_no_nan`` (same IEEE division),
+    which constant folding does not turn into a multiplication by the reciprocal.
+    """
+    n = tf.cast(in_size, tf.float64)
+    scale = tf.math.divide_no_nan(n, tf.cast(out_size, tf.float64))
+    filter_scale = tf.maximum(scale, 1.0)
+    support = LANCZOS_SUPPORT * filter_scale
+    width = tf.cast(tf.math.ceil(support), tf.int32) * 2 + 1
+    centre = (tf.cast(tf.range(out_size), tf.float64) + 0.5) * scale
+    first = tf.maximum(tf.cast(tf.math.floor(tf.maximum(_kept(centre - support) + 0.5, 0.0)),
+                               tf.int32), 0)  # trunc of a value >= 0
+    stop = tf.minimum(tf.cast(tf.math.floor(_kept(centre + support) + 0.5), tf.int32),
+                      tf.cast(in_size, tf.int32))
+    index = first[:, None] + tf.range(width)[None, :]
+    used = index < stop[:, None]
+    x = tf.math.divide_no_nan(_kept(tf.cast(index, tf.float64) - centre[:, None]) + 0.5,
+                              filter_scale)
+    third = tf.math.divide_no_nan(x, tf.constant(LANCZOS_SUPPORT, tf.float64))
+    kernel = tf.where(tf.abs(x) < LANCZOS_SUPPORT, _sinc_tf(x) * _sinc_tf(third),
+                      tf.zeros_like(x))
+    weights = tf.where(used, kernel, tf.zeros_like(kernel))
+    total = tf.math.cumsum(weights, axis=1)[:, -1:]
+    safe = tf.where(total != 0, total, tf.ones_like(total))
+    weights = tf.where(total != 0, tf.math.divide_no_nan(weights, safe), weights)
+    one = float(1 << PRECISION_BITS)
+    fixed = tf.where(weights < 0, -tf.math.floor(0.5 - weights * one),
+                     tf.math.floor(0.5 + weights * one))  # trunc(x -/+ 0.5) for x <0 / >= 0
+    return tf.minimum(index, tf.cast(in_size, tf.int32) - 1), tf.cast(fixed, tf.int32)
+
+
+def _taps(in_size: Size, out_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Indices and weights ``[out_size, K]`` int32: NumPy's at trace time for a static input
+    size, else computed in the graph."""
+    if isinstance(in_size, int):
+        index, weights = lanczos_taps(in_size, out_size)
+        return tf.constant(index, tf.int32), tf.constant(weights, tf.int32)
+    return lanczos_taps_tf(in_size, out_size)
+
+
+def _block_tables(index: tf.Tensor, weights: tf.Tensor, in_size: Size, out_size: int):
+    """The taps regrouped per block of :data:`BLOCK` outputs.
+
+    Returns:
+        window: ``[blocks, L]`` int32, the input pixels each block reads (consecutive from the
+            block's first tap, clamped to the image);
+        parts: three float32 ``[blocks, BLOCK, L]`` tables, the weights' bytes (high first).
+    """
+    blocks = -(-out_size // BLOCK)
+    padded = blocks * BLOCK
+    taps = tf.shape(weights)[1]
+    first = tf.concat([index[:, 0], tf.fill([padded - out_size], index[-1, 0])], 0)
+    weights = tf.pad(weights, [[0, padded - out_size], [0, 0]])
+    start = first[::BLOCK]  # [blocks]
+    offset = first - tf.repeat(start, BLOCK)  # [padded] >= 0: first taps never decrease
+    length = tf.reduce_max(offset) + taps
+    position = tf.range(length)[None, :] - offset[:, None]  # tap of each window pixel
+    inside = (position >= 0) & (position < taps)
+    table = tf.where(inside, tf.gather(weights, tf.clip_by_value(position, 0, taps - 1),
+                                       batch_dims=1), 0)
+    table = tf.reshape(table, [blocks, BLOCK, length])
+    window = tf.minimum(start[:, None] + tf.range(length)[None, :], tf.cast(in_size, tf.int32) - 1)
+    parts = [tf.bitwise.right_shift(table, 16), tf.bitwise.bitwise_and(
+        tf.bitwise.right_shift(table, 8), 255), tf.bitwise.bitwise_and(table, 255)]
+    return window, [tf.cast(p, tf.float32) for p in parts]
+
+
+def _resize_rows(images: tf.Tensor, out_size: int) -> tf.Tensor:
+    """One pass along axis 1: uint8 ``[B, n, M, C]`` -> uint8 ``[B, out_size, M, C]``."""
+    in_size = images.shape[1]
+    if in_size is None:
+        in_size = tf.shape(images)[1]
+    index, weights = _taps(in_size, out_size)
+    tf.debugging.assert_less_equal(tf.shape(weights)[1], MAX_TAPS, message=(
+        f"Lanczos resize: a shrink to {out_size} pixels of more than {MAX_TAPS // 6}x "
+        "needs more taps than the exact float32 sums allow"))
+    window, parts = _block_tables(index, weights, in_size, out_size)
+    shape = tf.shape(images)
+    flat = tf.reshape(tf.cast(images, tf.float32), [shape[0], shape[1], -1])  # [B, n, M*C]
+    slabs = tf.gather(flat, window, axis=1)  # [B, blocks, L, M*C]
+    high, middle, low = [tf.cast(tf.matmul(p, slabs), tf.int32) for p in parts]
+    total = (tf.bitwise.left_shift(high, 16) + tf.bitwise.left_shift(middle, 8) + low
+             + (1 << (PRECISION_BITS - 1)))
+    pixels = tf.clip_by_value(tf.bitwise.right_shift(total, PRECISION_BITS), 0, 255)
+    pixels = tf.reshape(tf.cast(pixels, tf.uint8), [shape[0], -1, shape[2], shape[3]])
+    return pixels[:, :out_size]
+
+
+def _resize_axis_tf(images: tf.Tensor, out_size: int, axis: int) -> tf.Tensor:
+    """One pass along axis 1 (rows) or 2 (columns) of uint8 ``[B, H, W, C]``, skipped when
+    the size does not change."""
+    def run():
+        if axis == 1:
+            return _resize_rows(images, out_size)
+        swapped = tf.transpose(images, [0, 2, 1, 3])
+        return tf.transpose(_resize_rows(swapped, out_size), [0, 2, 1, 3])
+
+    in_size = images.shape[axis]
+    if in_size is not None:
+        return images if in_size == out_size else run()
+    return tf.cond(tf.shape(images)[axis] == out_size,
+                   lambda: tf.identity(images), run)
+
+
+def _both_passes(images: tf.Tensor, height: int, width: int, vertical_first: bool):
+    order = ((1, height), (2, width)) if vertical_first else ((2, width), (1, height))
+    for axis, size in order:
+        images = _resize_axis_tf(images, size, axis)
+    return tf.ensure_shape(images, [None, height, width, None])
+
+
+def resize_lanczos_tf(images, height: int, width: int) -> tf.Tensor:
+    """Pillow's Lanczos resize in TensorFlow: uint8 ``[B, H, W, C]`` (or ``[H, W, C]``) ->
+    uint8 ``[B, height, width, C]`` (or ``[height, width, C]``), bit-identical to
+    :func:`resize_lanczos` and Pillow 13. ``H`` and ``W`` may be unknown until run time (the
+    taps are then computed in the graph); the feed size is static.
+    """
+    _check_size(height, width)
+    height, width = int(height), int(width)
+    images = tf.convert_to_tensor(images)
+    if images.dtype != tf.uint8 or images.shape.rank not in (3, 4):
+        raise ValueError(f"resize_lanczos_tf takes uint8 images [B, H, W, C] or [H, W, C], got "
+                         f"{images.dtype.name} {images.shape}")
+    single = images.shape.rank == 3
+    batch = images[None] if single else images
+    in_height, in_width = batch.shape[1], batch.shape[2]
+    if in_height is not None and in_width is not None:
+        out = _both_passes(batch, height, width,
+                           bool(vertical_pass_first(in_height, in_width, height, width)))
+    else:
+        shape = tf.shape(batch)
+        out = tf.cond(vertical_pass_first(shape[1], shape[2], height, width),
+                      lambda: _both_passes(batch, height, width, True),
+                      lambda: _both_passes(batch, height, width, False))
+    return out[0] if single else out
+
+
+# k / 255 in float32 (a correctly rounded division), as torchvision's ToTensor computes it.
+_UINT8_TO_FLOAT = np.arange(256, dtype=np.float32) / np.float32(255.0)
+
+
+def to_float(images: tf.Tensor) -> tf.Tensor:
+    """uint8 -> float32 in [0, 1], ``k / 255`` as torchvision's ``ToTensor`` divides.
+
+    A table look-up rather than a division: in a graph, grappler's constant folding turns
+    ``x / 255`` into ``x * (1 / 255)``, which is an ulp off for some ``k``, and a network with
+    random weights amplifies such ulps to 2e-4 of disparity. TF Serving runs grappler, so the
+    SavedModel must not depend on the rewrite being off.
+    """
+    return tf.gather(tf.constant(_UINT8_TO_FLOAT), tf.cast(images, tf.int32))
+
+
+def network_input(images, height: int, width: int) -> tf.Tensor:
+    """uint8 RGB images ``[B, H, W, 3]`` -> the network input ``[B, height, width, 3]``
+    float32 in [0, 1]: :func:`resize_lanczos_tf`, then :func:`to_float`."""
+    return to_float(resize_lanczos_tf(images, height, width))
+
+
+def resize_bilinear(maps: tf.Tensor, size) -> tf.Tensor:
+    """``[B, h, w, C]`` -> ``[B, H, W, C]`` bilinearly, half-pixel centres, no antialiasing (as
+    the original's ``F.interpolate(..., "bilinear", align_corners=False)``)."""
+    return tf.image.resize(maps, size, method="bilinear")
