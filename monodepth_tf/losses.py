@@ -39,7 +39,7 @@ class LossOptions:
     multiply-adds, emulated in float64 (see :func:`geometry.fused_multiply_add`) -- so that
     depths, sampling grids, warped images and auto-masks equal the original's bit for bit
     (tests/test_losses.py). On the reference fixtures the float32 path moves sampling grids by
-    at most 1e-4 pixels, flips at most 29 of 61440 auto-mask decisions (near-ties) and changes
+    at most 1e-4 pixels, flips at most 0.06% of the auto-mask decisions (near-ties) and changes
     the losses by at most 1e-5 relative (tests/test_fast_paths.py bounds each).
     """
 
