@@ -6,8 +6,8 @@
 has the exact recipe), each pixel holding its LiDAR point's forward coordinate x, as the
 original's export writes it (its published Eigen numbers are scored against these maps);
 ``--novelodyne_depth`` writes the depth along the camera axis instead (about 0.28 m less, what
-the original's in-training validation uses). ``eigen_benchmark``: KITTI depth's improved maps, found at
-``<data_path>/<drive folder>/proj_depth/groundtruth/image_02/<10 digits>.png``. Written to
+the original's in-training validation uses). ``eigen_benchmark``: KITTI depth's improved maps,
+found at ``<data_path>/<drive folder>/proj_depth/groundtruth/image_02/<10 digits>.png``. Written to
 ``<output_dir>/gt_depths.npz`` (default ``<split_dir>/<split>/``) under key ``data``: an object
 array of float32 maps, read with ``np.load(path, allow_pickle=True)["data"]``.
 """
