@@ -48,9 +48,10 @@ from monodepth_tf.weights.folder import NetworkConfig, load_networks  # noqa: E4
 
 def learn(root: Path, steps: int, height: int, width: int, seed: int = 0,
           learning_rate: float = 2.5e-4, disable_automasking: bool = False,
-          mode: str = "mono_stereo", world_seed: int = 0) -> dict:
-    """Generates a world (``world_seed``) under ``root``, trains from scratch with ``seed``, and
-    returns ``{name: summary}`` for the best constant, the untrained and the trained network."""
+          mode: str = "mono_stereo", world_seed: int = 0, exact_loss: bool = False) -> dict:
+    """Generates a world (``world_seed``) under ``root``, trains from scratch with ``seed``
+    (``exact_loss``: ``bin/train --exact_loss``), and returns ``{name: summary}`` for the best
+    constant, the untrained and the trained network."""
     world = root / "world"
     make_synthetic_kitti(world, seed=world_seed, num_drives=3, frames_per_drive=40, height=height,
                          width=width)
@@ -64,7 +65,7 @@ def learn(root: Path, steps: int, height: int, width: int, seed: int = 0,
                            frame_ids=(0,) if mode == "stereo" else (0, -1, 1),
                            learning_rate=learning_rate, num_epochs=10_000,
                            disable_automasking=disable_automasking, max_steps=steps, seed=seed,
-                           deterministic=True,
+                           deterministic=True, exact_loss=exact_loss,
                            log_dir=str(root), model_name="learn", log_frequency=50).validate()
     keras.utils.set_random_seed(seed)
     run = Run(options, DataSource(layout, read_split(splits, "synthetic", "train"), []))
@@ -86,12 +87,15 @@ def main():
                         help="comma-separated training seeds, one run each (the world is seed 0)")
     parser.add_argument("--disable_automasking", action="store_true")
     parser.add_argument("--mode", default="mono_stereo", choices=["mono", "stereo", "mono_stereo"])
+    parser.add_argument("--exact_loss", action="store_true",
+                        help="the loss with the original's roundings (bin/train --exact_loss)")
     args = parser.parse_args()
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             results = learn(Path(tmp), args.steps, args.height, args.width, seed,
-                            args.learning_rate, args.disable_automasking, args.mode)
+                            args.learning_rate, args.disable_automasking, args.mode,
+                            exact_loss=args.exact_loss)
         rows += [(seed, name, summary) for name, summary in results.items()
                  if seed == int(args.seeds.split(",")[0]) or name.startswith("trained")]
     print(f"\n{args.mode}, {args.height}x{args.width}, learning rate {args.learning_rate:g}")

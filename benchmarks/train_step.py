@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/train_step.py [--mode mono|stereo|mono_stereo] [--batch 4]
                                               [--height 192 --width 640] [--xla true|false]
-                                              [--repeats 5] [--warmup 2] [--exact true|false]
+                                              [--repeats 5] [--warmup 2]
+                                              [--exact true|false|both] [--rounds 1]
                                               [--mixed_precision bfloat16|float16]
 
 Builds the Trainer of ``bin/train`` (ResNet-18 depth and pose networks, Adam, the Monodepth2
@@ -12,6 +13,10 @@ loss at four scales) under the default strategy (one CPU replica here) and times
 numbers are the step alone, without data loading. Reports the median of ``--repeats`` steps
 after ``--warmup`` steps (tracing and XLA compilation happen there). Prints a table and one
 JSON line per configuration. Without ``--mode`` / ``--xla`` it runs every combination.
+``--exact`` picks the loss: float32 (false, the training default), the original's roundings
+(true, ``bin/train --exact_loss``), or both; with ``--rounds N`` every configuration is
+measured N times, the rounds interleaved (exact, float32, exact, float32, ...) so that both see
+the same machine load.
 Besides wall-clock seconds (``step_s``) it reports the process's CPU seconds per step
 (``cpu_s``, all threads) and the load average: on a shared machine the wall clock depends on
 the other processes, the CPU time much less.
@@ -67,7 +72,7 @@ def synthetic_batch(frame_ids, batch: int, height: int, width: int, scales, seed
 
 
 def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: int,
-            warmup: int, mixed_precision=None, exact: bool = True) -> dict:
+            warmup: int, mixed_precision=None, exact: bool = False) -> dict:
     options = TrainOptions(height=height, width=width, batch_size=batch, weights_init="scratch",
                            jit_compile=xla, **{k: v for k, v in MODES[mode].items()
                                                if k != "split"}).validate()
@@ -107,6 +112,11 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def parse_exact(text: str) -> list:
+    """``--exact``: ``[True]``, ``[False]`` or, for ``both``, ``[True, False]``."""
+    return [True, False] if text.lower() == "both" else [parse_bool(text)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=sorted(MODES), help="default: all three")
@@ -116,8 +126,11 @@ def main():
     parser.add_argument("--xla", type=parse_bool, help="true or false; default: both")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--exact", type=parse_bool, default=True,
-                        help="the sampler's bit-exact multiply-adds (LossOptions.exact)")
+    parser.add_argument("--exact", type=parse_exact, default=[False],
+                        help="true: the loss with the original's roundings (LossOptions.exact, "
+                             "bin/train --exact_loss); false (default): float32; both")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every configuration this many times, interleaved")
     parser.add_argument("--mixed_precision", choices=["float16", "bfloat16"],
                         help="networks in this precision (the loss stays float32)")
     args = parser.parse_args()
@@ -126,21 +139,25 @@ def main():
     results = []
     for mode in modes:
         for xla in xlas:
-            results.append(measure(mode, args.batch, args.height, args.width, xla,
-                                   args.repeats, args.warmup, args.mixed_precision,
-                                   args.exact))
-            print(json.dumps(results[-1]), flush=True)
+            for _ in range(args.rounds):
+                for exact in args.exact:
+                    results.append(measure(mode, args.batch, args.height, args.width, xla,
+                                           args.repeats, args.warmup, args.mixed_precision,
+                                           exact))
+                    print(json.dumps(results[-1]), flush=True)
     print(f"\nbatch {args.batch}, {args.height}x{args.width}, median of {args.repeats} steps "
           f"after {args.warmup} warm-up steps\n")
-    print("| mode | XLA | s/step | samples/s | CPU s/step | original s/step "
+    print("| mode | XLA | loss | s/step | samples/s | CPU s/step | load | original s/step "
           "| speed-up vs original |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         original = ORIGINAL_STEP_S[r["mode"]]
         note = f"{original / r['step_s']:.2f}x" if (
             (r["batch"], r["height"], r["width"]) == (4, 192, 640)) else "n/a (other size)"
-        print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | {r['step_s']:.3f} | "
-              f"{r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | {original} | {note} |")
+        print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | "
+              f"{'exact' if r['exact'] else 'float32'} | {r['step_s']:.3f} | "
+              f"{r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | {r['load_average']} | {original} "
+              f"| {note} |")
 
 
 if __name__ == "__main__":

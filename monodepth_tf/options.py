@@ -72,6 +72,7 @@ class TrainOptions:
     jit_compile: bool = False
     deterministic: bool = False
     mixed_precision: Optional[str] = None
+    exact_loss: bool = False
     val_samples: int = 500
     gpu: str = ""
     # the GluonCV port's names (architecture presets; see monodepth_tf.zoo)
@@ -107,7 +108,7 @@ class TrainOptions:
                            disable_automasking=self.disable_automasking,
                            predictive_mask=self.predictive_mask, no_ssim=self.no_ssim,
                            posecnn=self.pose_model_type == "posecnn",
-                           pose_model_input=self.pose_model_input)
+                           pose_model_input=self.pose_model_input, exact=self.exact_loss)
 
     def validate(self) -> "TrainOptions":
         """Raises OptionsError naming the flag when options contradict each other."""
@@ -229,6 +230,10 @@ def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                 "resumed run the weights of an uninterrupted one. Turns TensorFlow's graph "
                 "optimizer off and op determinism on (no slower on the CPU).")
     define.enum("mixed_precision", None, ["float16", "bfloat16"], "Mixed precision.")
+    define.bool("exact_loss", d.exact_loss, "Compute the loss with the original's roundings "
+                "(fused multiply-adds emulated in float64), so that sampling grids and "
+                "auto-masks equal the original's bit for bit; slow on GPUs. Default: float32 "
+                "throughout (see monodepth_tf.losses.LossOptions).")
     define.integer("val_samples", d.val_samples, "Val samples scored at each epoch's end, "
                    "spread over the val list (0: all).")
     define.string("gpu", d.gpu, "GPU indices to train on, e.g. 0 or 0,1 (default: every "

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf import geometry
+from tests.reference import load_npz
 
 RNG = np.random.default_rng(7)
 
@@ -185,3 +186,34 @@ def test_depth_stays_a_correctly_rounded_division_under_grapplers_default_rewrit
     expected = np.float32(1.0) / scaled.numpy()
     np.testing.assert_array_equal(depth.numpy(), expected)
     assert (plain.numpy() != expected).mean() > 0.05  # what the plain division becomes
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_transforms_of_the_originals_pose_outputs_equal_its_own_bit_for_bit(reference_dir,
+                                                                            mode):
+    forward = load_npz(reference_dir, "forward.npz")
+    axisangle = tf.constant(forward[f"{mode}/axisangle"][:, 0])
+    translation = tf.constant(forward[f"{mode}/translation"][:, 0])
+    for invert, key in ((False, "T"), (True, "T_inv")):
+        T = geometry.transformation_from_parameters(axisangle, translation, invert, exact=True)
+        np.testing.assert_array_equal(T.numpy(), forward[f"{mode}/{key}"], err_msg=key)
+
+
+def fused_length(vector: np.ndarray) -> np.float32:
+    """``sqrt`` of ``x*x + y*y + z*z`` in float32, each addition fused with its product (the
+    product and the sum exact in float64, then rounded once)."""
+    v = vector.astype(np.float64)
+    total = np.float32(v[0] * v[0])
+    for k in range(1, len(v)):
+        total = np.float32(v[k] * v[k] + np.float64(total))
+    return np.sqrt(total)
+
+
+def test_exact_rotation_angle_is_the_fused_length_which_the_plain_one_misses(reference_dir):
+    losses = load_npz(reference_dir, "losses.npz")
+    vectors = np.concatenate([losses[f"net/axisangle/0/{key}"][:, 0, 0] for key in ("-1", "1")])
+    exact = geometry._vector_length(tf.constant(vectors), exact=True).numpy()[:, 0]
+    plain = geometry._vector_length(tf.constant(vectors), exact=False).numpy()[:, 0]
+    np.testing.assert_array_equal(exact, [fused_length(v) for v in vectors])
+    # the last (frame 1, second sample) is the pose whose plain angle moved 340 grid values
+    assert exact[3] != plain[3] and np.array_equal(exact[:3], plain[:3])

@@ -1,5 +1,7 @@
-"""LiDAR ground truth: the original's maps reproduced bit for bit on the real KITTI frame, the
-duplicate-pixel rule, and gt_depths.npz exported in process and by bin/export_gt_depth."""
+"""LiDAR ground truth: the original's maps reproduced bit for bit on the real KITTI frame (both
+depth conventions: the LiDAR forward coordinate its Eigen export writes, the camera depth its
+validation loads), the duplicate-pixel rule, and gt_depths.npz exported in process and by
+bin/export_gt_depth."""
 
 import os
 import re
@@ -14,17 +16,25 @@ import pytest
 from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.gt_depth import (export_gt_depths, lidar_depth_map, load_velodyne_points,
                                         project_points, scatter_nearest)
+from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
+from monodepth_tf.data.pipeline import lidar_ground_truth
 from tests.conftest import PROJECT_ROOT
 from tests.test_kitti_readers import DATE, DRIVE, FRAME, make_raw_tree, replace_file
 
-REFERENCE = "gt_depth_2011_09_26_drive_0000_0000000001.npz"
+# camera depth w (vel_depth=False) and the LiDAR forward coordinate x (vel_depth=True)
+REFERENCES = {"camera": "gt_depth_2011_09_26_drive_0000_0000000001.npz",
+              "velodyne": "gt_depth_velodyne_2011_09_26_drive_0000_0000000001.npz"}
 SCAN = f"velodyne_points/data/{FRAME:010d}.bin"
 
 
 @pytest.fixture(scope="module")
 def reference(kitti_dir):
-    with np.load(kitti_dir / "reference" / REFERENCE) as data:
-        return {key: data[key] for key in data.files}
+    """``{"camera" | "velodyne": {"cam2" | "cam3": [375, 1242] float32}}``."""
+    maps = {}
+    for kind, name in REFERENCES.items():
+        with np.load(kitti_dir / "reference" / name) as data:
+            maps[kind] = {key: data[key] for key in data.files}
+    return maps
 
 
 def write_test_list(split_dir: Path, split: str, lines: str) -> Path:
@@ -41,24 +51,38 @@ def run_tool(*args: str) -> subprocess.CompletedProcess:
 
 # --- the map ----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("kind", ["camera", "velodyne"])
 @pytest.mark.parametrize("cam", [2, 3])
-def test_lidar_map_equals_the_original_bit_for_bit(kitti_dir, reference, cam):
-    ours = lidar_depth_map(kitti_dir / "raw" / DATE, kitti_dir / "raw" / DRIVE / SCAN, cam)
-    expected = reference[f"cam{cam}"]
+def test_lidar_map_equals_the_original_bit_for_bit(kitti_dir, reference, cam, kind):
+    ours = lidar_depth_map(kitti_dir / "raw" / DATE, kitti_dir / "raw" / DRIVE / SCAN, cam,
+                           velodyne_depth=kind == "velodyne")
+    expected = reference[kind][f"cam{cam}"]
     assert ours.shape == expected.shape == (375, 1242)
-    np.testing.assert_array_equal(ours.astype(np.float32), expected)
+    assert np.array_equal(ours.astype(np.float32), expected)
     assert (expected > 0).sum() > 19000
 
 
-def test_velodyne_depth_option_gives_the_forward_coordinate(kitti_dir, reference):
-    """The option the original's export script sets: about 0.27 m (the camera sits behind the
-    LiDAR) more than the camera depth that the reference maps hold."""
-    ours = lidar_depth_map(kitti_dir / "raw" / DATE, kitti_dir / "raw" / DRIVE / SCAN, 2,
-                           velodyne_depth=True)
-    both = (ours > 0) & (reference["cam2"] > 0)
-    assert both.sum() > 19000
-    difference = ours[both] - reference["cam2"][both]
-    assert 0.25 < np.median(difference) < 0.29
+def test_the_two_references_differ_by_the_sensor_offset(reference):
+    """The maps are not the same numbers: same pixels, x larger than w by ~0.285 m, so the
+    tests above could not pass with the wrong convention."""
+    camera, velodyne = reference["camera"]["cam2"], reference["velodyne"]["cam2"]
+    both = velodyne > 0
+    assert np.array_equal(both, camera > 0)
+    difference = velodyne[both] - camera[both]
+    assert 0.28 < np.median(difference) < 0.29 and (difference > 0.2).mean() > 0.99
+
+
+def test_camera_depth_is_lidar_depth_maps_default_and_what_validation_loads(kitti_dir,
+                                                                            reference):
+    """The original's validation loads the camera depth (vel_depth=False): so do
+    ``lidar_depth_map`` by default and the validation pipeline's ``lidar_ground_truth``."""
+    default = lidar_depth_map(kitti_dir / "raw" / DATE, kitti_dir / "raw" / DRIVE / SCAN, 3)
+    assert np.array_equal(default.astype(np.float32), reference["camera"]["cam3"])
+    layout = KittiRawLayout(kitti_dir / "raw", "png")
+    for side, cam in (("l", "cam2"), ("r", "cam3")):
+        validation = lidar_ground_truth(layout, SplitEntry(DRIVE, FRAME, side))
+        assert validation.dtype == np.float32
+        assert np.array_equal(validation, reference["camera"][cam])
 
 
 def test_points_behind_are_dropped_and_pixels_round_half_to_even():
@@ -149,22 +173,39 @@ def test_export_writes_an_object_array_in_list_order(kitti_dir, reference, tmp_p
     data = np.load(output, allow_pickle=True)["data"]
     assert data.dtype == object and data.shape == (2,)
     assert data[0].dtype == np.float32
-    np.testing.assert_array_equal(data[0], reference["cam2"])
-    np.testing.assert_array_equal(data[1], reference["cam3"])
+    # by default the LiDAR forward coordinate, as the original's export writes
+    assert np.array_equal(data[0], reference["velodyne"]["cam2"])
+    assert np.array_equal(data[1], reference["velodyne"]["cam3"])
     assert not list(output.parent.glob("*.partial"))
+    assert export_gt_depths(root, "eigen", split_dir, output, velodyne_depth=False) == 2
+    data = np.load(output, allow_pickle=True)["data"]
+    assert np.array_equal(data[0], reference["camera"]["cam2"])
+    assert np.array_equal(data[1], reference["camera"]["cam3"])
 
 
+@pytest.mark.parametrize("flag,kind", [((), "velodyne"), (("--novelodyne_depth",), "camera")])
 def test_export_tool_writes_the_reference_map_into_the_split_folder(kitti_dir, reference,
-                                                                     tmp_path):
+                                                                     tmp_path, flag, kind):
+    """End to end: a one-line eigen test list naming the real frame; the default is the
+    original export's map, ``--novelodyne_depth`` the camera depth."""
     root = make_raw_tree(kitti_dir, tmp_path / "raw")
     split_dir = write_test_list(tmp_path / "splits", "eigen", f"{DRIVE} {FRAME:010d} l\n")
-    result = run_tool("--data_path", str(root), "--split", "eigen", "--split_dir", str(split_dir))
+    result = run_tool("--data_path", str(root), "--split", "eigen", "--split_dir", str(split_dir),
+                      *flag)
     assert result.returncode == 0, result.stderr
     output = split_dir / "eigen" / "gt_depths.npz"
     assert f"wrote 1 ground-truth maps to {output}" in result.stdout
     data = np.load(output, allow_pickle=True)["data"]
     assert len(data) == 1
-    np.testing.assert_array_equal(data[0], reference["cam2"])
+    assert data[0].dtype == np.float32
+    assert np.array_equal(data[0], reference[kind]["cam2"])
+
+
+def test_export_tool_help_names_both_conventions():
+    result = run_tool("--helpfull")  # absl prints the flags, then exits with 1
+    text = " ".join(result.stdout.split())
+    assert "--[no]velodyne_depth" in text and "forward coordinate x" in text
+    assert "--novelodyne_depth: the depth along the camera axis" in text
 
 
 def test_export_tool_names_every_missing_file(kitti_dir, tmp_path):

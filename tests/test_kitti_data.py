@@ -94,7 +94,9 @@ def test_export_gt_depth_tool_writes_the_same_map(kitti_dir, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     data = np.load(tmp_path / "splits" / "eigen" / "gt_depths.npz", allow_pickle=True)["data"]
-    reference = np.load(kitti_dir / "reference" / "gt_depth_2011_09_26_drive_0000_0000000001.npz")
+    # the LiDAR forward coordinate, as the original's export writes (tests/test_gt_depth.py)
+    reference = np.load(kitti_dir / "reference" /
+                        "gt_depth_velodyne_2011_09_26_drive_0000_0000000001.npz")
     assert len(data) == 1
     np.testing.assert_array_equal(data[0], reference["cam2"])
 

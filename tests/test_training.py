@@ -341,3 +341,51 @@ def test_scalars_average_the_losses_since_the_last_write(tmp_path):
         assert written[("loss", step)] == pytest.approx(mean)
         assert written[("loss/0", step)] == pytest.approx(mean + 1.0)
         assert written[("loss/1", step)] == pytest.approx(3.0 * mean)
+
+
+def _float64_ops(graph_def) -> list:
+    """``"op (node)"`` of every node of ``graph_def``, and of every function in its library
+    (gradients, custom gradients, nested calls), with a float64 type attribute."""
+    double = tf.float64.as_datatype_enum
+
+    def has_double(node) -> bool:
+        return any(value.type == double or double in value.list.type
+                   for value in node.attr.values())
+
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes.extend(function.node_def)
+    return [f"{node.op} ({node.name})" for node in nodes if has_double(node)]
+
+
+@pytest.mark.parametrize("exact_loss", [False, True])
+def test_training_step_is_float32_unless_the_exact_loss_is_asked_for(exact_loss):
+    """The default loss suits GPUs (float64 runs there at 1/32-1/64 of float32's speed): the
+    traced training step, backward pass included, holds no float64 op; ``--exact_loss`` (the
+    original's roundings, emulated in float64) does."""
+    from absl import flags as absl_flags
+
+    from benchmarks.train_step import synthetic_batch
+    from monodepth_tf.options import define_training_flags, from_flags
+    from monodepth_tf.training import Trainer, make_strategy
+
+    values = absl_flags.FlagValues()
+    define_training_flags(values)
+    values(["train", "--height=64", "--width=192", "--batch_size=2", "--weights_init=scratch",
+            "--mode=mono_stereo"] + (["--exact_loss"] if exact_loss else []))
+    options = from_flags(values)
+    assert options.exact_loss is exact_loss and options.loss_options().exact is exact_loss
+    saved = tf.config.optimizer.get_experimental_options()
+    try:
+        strategy = make_strategy()
+        trainer = Trainer(strategy, options.model_options(), options.loss_options())
+        batch = synthetic_batch(options.all_frame_ids, 2, 64, 192, options.scales)
+        distributed = strategy.experimental_distribute_values_from_function(lambda _: batch)
+        graph = trainer._train_step.get_concrete_function(distributed).graph.as_graph_def()
+    finally:
+        tf.config.optimizer.set_experimental_options(saved)
+    found = _float64_ops(graph)
+    if exact_loss:
+        assert any(op.startswith("Cast") for op in found) and len(found) > 50, found
+    else:
+        assert found == []

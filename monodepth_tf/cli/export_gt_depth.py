@@ -3,8 +3,11 @@
     bin/export_gt_depth --data_path ~/kitti_data --split eigen --split_dir ~/monodepth2/splits
 
 ``eigen``: each test frame's LiDAR scan projected into its camera (monodepth_tf.data.gt_depth
-has the exact recipe); ``eigen_benchmark``: KITTI depth's improved maps, found at
-``<data_path>/<drive folder>/proj_depth/groundtruth/image_02/<10 digits>.png``. Written to
+has the exact recipe), each pixel holding its LiDAR point's forward coordinate x, as the
+original's export writes it (its published Eigen numbers are scored against these maps);
+``--novelodyne_depth`` writes the depth along the camera axis instead (about 0.28 m less, what
+the original's in-training validation uses). ``eigen_benchmark``: KITTI depth's improved maps,
+found at ``<data_path>/<drive folder>/proj_depth/groundtruth/image_02/<10 digits>.png``. Written to
 ``<output_dir>/gt_depths.npz`` (default ``<split_dir>/<split>/``) under key ``data``: an object
 array of float32 maps, read with ``np.load(path, allow_pickle=True)["data"]``.
 """
@@ -27,8 +30,10 @@ flags.DEFINE_string("split_dir", None, "Folder holding the split folders (defaul
                     "repository's splits/; see splits/README.md).")
 flags.DEFINE_string("output_dir", None, "Where to write gt_depths.npz (default: the split's "
                     "folder, <split_dir>/<split>).")
-flags.DEFINE_bool("velodyne_depth", False, "eigen: depth = the velodyne forward coordinate "
-                  "instead of the depth along the camera axis (see monodepth_tf.data.gt_depth).")
+flags.DEFINE_bool("velodyne_depth", True, "LiDAR splits (eigen): each pixel holds its LiDAR "
+                  "point's forward coordinate x, as the original's export does; "
+                  "--novelodyne_depth: the depth along the camera axis instead (~0.28 m less; "
+                  "see monodepth_tf.data.gt_depth).")
 flags.mark_flag_as_required("data_path")
 
 

@@ -1,7 +1,7 @@
 """Ground-truth depth: KITTI LiDAR scans projected into a camera, as the original computes them.
 
-The recipe (each step checked against ``shared/kitti/reference/gt_depth_*.npz``, which it
-reproduces bit for bit for cameras 2 and 3):
+The recipe (each step checked against ``shared/kitti/reference/gt_depth_*.npz`` and
+``gt_depth_velodyne_*.npz``, which it reproduces bit for bit for cameras 2 and 3):
 
 1. Read the scan as float32 ``(x forward, y left, z up, reflectance)``; keep points with
    ``x >= 0`` (an approximation of "in front of the camera"); replace reflectance by 1.
@@ -10,10 +10,15 @@ reproduces bit for bit for cameras 2 and 3):
 3. Pixel column ``round(u) - 1``, row ``round(v) - 1`` with NumPy's round-half-to-even (KITTI's
    devkit counts pixels from 1); keep ``0 <= col < W``, ``0 <= row < H``, ``(H, W)`` from
    ``S_rect_02``.
-4. Depth = ``w``, the point's depth along the rectified camera's optical axis. (The original's
-   ``generate_depth_map`` can use the velodyne ``x`` instead -- its ``vel_depth`` argument,
-   which its ``export_gt_depth.py`` sets -- ``x`` is about 0.27 m larger, the distance between
-   the two sensors; the reference maps hold ``w``. ``velodyne_depth=True`` gives ``x``.)
+4. Depth: one of two values, as in the original (its ``generate_depth_map``'s ``vel_depth``):
+   - ``velodyne_depth=True``: the point's LiDAR forward coordinate ``x``. The original's
+     ``export_gt_depth.py`` writes this for the Eigen split, so its published Eigen numbers
+     are scored against it; :func:`gt_depths` and ``bin/export_gt_depth`` use it by default.
+     It exceeds ``w`` by 0.285 m (median) on the reference frame, mostly the offset
+     between the LiDAR and the camera.
+   - ``velodyne_depth=False``: ``w``, the depth along the rectified camera's optical axis,
+     which the original's training dataset loads for in-training validation
+     (``data.pipeline.lidar_ground_truth``); :func:`lidar_depth_map`'s default.
 5. Points landing on one pixel: the last one written, then the original's duplicate rule --
    points are grouped by the key ``row * (W - 1) + col - 1`` (so the last column of a row and
    the first of the next row share a key), and the pixel of each group's first point gets the
@@ -136,8 +141,8 @@ def lidar_depth_map(calib_dir: PathLike, velodyne_path: PathLike, cam: int = 2,
         calib_dir: the date folder with ``calib_cam_to_cam.txt`` and ``calib_velo_to_cam.txt``.
         velodyne_path: the ``.bin`` scan.
         cam: 2 (left, side ``l``) or 3 (right, side ``r``).
-        velodyne_depth: depth = velodyne x instead of the camera depth (see the module
-            docstring, step 4).
+        velodyne_depth: depth = the LiDAR forward coordinate x (what exports hold) instead
+            of the camera depth w (what validation uses); see the module docstring, step 4.
 
     Returns:
         ``[H, W]`` float64 metres, 0 where there is no point; ``(H, W)`` from ``S_rect_02``.
@@ -171,13 +176,18 @@ def _missing_gt_files(layout: KittiRawLayout, entries: List[SplitEntry], split: 
 
 
 def gt_depths(data_path: PathLike, split: str, split_dir: PathLike,
-              velodyne_depth: bool = False) -> List[np.ndarray]:
+              velodyne_depth: bool = True) -> List[np.ndarray]:
     """The ground-truth maps of ``<split_dir>/<split>/test_files.txt``, in list order.
 
     ``eigen``: each line's LiDAR scan in its side's camera (``l`` -> 2; the original always
     uses camera 2, the same thing on its all-``l`` list). ``eigen_benchmark``: KITTI depth's
     improved maps at :meth:`KittiRawLayout.depth_png_path`. Any other split of raw-layout
     lines (``synthetic``, a user's own): the LiDAR projection, as for ``eigen``.
+
+    Args:
+        velodyne_depth: LiDAR maps hold each point's forward coordinate ``x``, as the
+            original's export writes them (the default); False: the camera depth ``w``
+            (module docstring, step 4).
 
     Returns:
         float32 ``[H, W]`` maps (H, W of each date's images), metres, 0 = no ground truth.
@@ -227,9 +237,9 @@ def save_gt_depths(maps: List[np.ndarray], output_path: PathLike) -> Path:
 
 
 def export_gt_depths(data_path: PathLike, split: str, split_dir: PathLike,
-                     output_path: PathLike, velodyne_depth: bool = False) -> int:
+                     output_path: PathLike, velodyne_depth: bool = True) -> int:
     """:func:`gt_depths` of a split written by :func:`save_gt_depths` to ``output_path``
-    (the original writes ``splits/<split>/gt_depths.npz``).
+    (the original writes ``splits/<split>/gt_depths.npz``); ``velodyne_depth`` as there.
 
     Returns:
         The number of maps written.

@@ -235,10 +235,12 @@ def make_dataset(layout: KittiRawLayout, entries: List[SplitEntry], options: Pip
 
 def lidar_ground_truth(layout: KittiRawLayout, entry: SplitEntry) -> np.ndarray:
     """A sample's LiDAR depth ``[375, 1242]`` float32, nearest-resized to KITTI's full size
-    as the original does for validation (KITTI's dates differ by a few pixels in size)."""
+    as the original does for validation (KITTI's dates differ by a few pixels in size). Its
+    values are the camera depth, as the original's validation loads them (not the LiDAR
+    forward coordinate of the exported Eigen ground truth)."""
     depth = lidar_depth_map(layout.calib_dir(entry.folder),
                             layout.velodyne_path(entry.folder, entry.frame_index),
-                            SIDE_CAMERA[entry.side]).astype(np.float32)
+                            SIDE_CAMERA[entry.side], velodyne_depth=False).astype(np.float32)
     if depth.shape != (FULL_HEIGHT, FULL_WIDTH):
         depth = cv2.resize(depth, (FULL_WIDTH, FULL_HEIGHT), interpolation=cv2.INTER_NEAREST)
     return depth
