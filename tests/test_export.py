@@ -18,7 +18,7 @@ from monodepth_tf.data.kitti import load_rgb
 from monodepth_tf.networks import layers
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 SAVED_MODEL_CLI = PROJECT_ROOT / ".venv" / "bin" / "saved_model_cli"
 SMALL = dict(height=64, width=192)

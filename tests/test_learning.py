@@ -22,7 +22,7 @@ import importlib.util
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 STEPS = 150
 
