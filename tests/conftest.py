@@ -10,6 +10,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+pytest_plugins = ["pytester"]  # tests/test_process_settings.py runs pytest sessions in-process
+
 from tests.helpers import PROJECT_ROOT, shared_dir  # noqa: E402,F401  (re-exported)
 
 
@@ -151,6 +153,15 @@ def _same(a: Any, b: Any) -> bool:
     except ImportError:  # pragma: no cover
         pass
     return a is b or a == b
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_process_settings():
+    """The same for module-scoped fixtures (set up before a module's first test, before the
+    per-test snapshot): what they change is put back after the module's last test."""
+    before = snapshot_settings()
+    yield before
+    restore_settings(before)
 
 
 @pytest.fixture(autouse=True)

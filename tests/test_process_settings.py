@@ -85,3 +85,35 @@ def test_restore_settings_names_what_it_put_back(process_settings, policy):
     keras.config.set_dtype_policy(policy)
     assert conftest.restore_settings(process_settings) == ["Keras dtype policy"]
     assert conftest.restore_settings(process_settings) == []
+
+
+def test_settings_changed_by_a_module_fixture_do_not_reach_the_next_module(pytester):
+    """A pytest session of two modules with this conftest: the first module's module-scoped
+    fixture changes the dtype policy, the grappler options and the padding flag; its test sees
+    them; the second module's test finds them as they were."""
+    pytester.makeconftest((conftest.PROJECT_ROOT / "tests" / "conftest.py").read_text())
+    pytester.makepyfile(test_a="""
+        import keras, pytest, tensorflow as tf
+        from monodepth_tf.networks import layers
+        from monodepth_tf.training import keep_graph_arithmetic
+
+        @pytest.fixture(scope="module")
+        def changed():
+            keras.config.set_dtype_policy("mixed_float16")
+            keep_graph_arithmetic()
+            layers._reflect_by_slices = True
+
+        def test_sees_the_change(changed):
+            assert keras.config.dtype_policy().name == "mixed_float16"
+            assert layers._reflect_by_slices
+        """, test_b="""
+        import keras, tensorflow as tf
+        from monodepth_tf.networks import layers
+
+        def test_finds_the_settings_as_before():
+            assert keras.config.dtype_policy().name == "float32"
+            assert "constant_folding" not in tf.config.optimizer.get_experimental_options()
+            assert not layers._reflect_by_slices
+        """)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "test_a.py", "test_b.py")
+    result.assert_outcomes(passed=2)

@@ -1,6 +1,7 @@
 """Training paths no other test covers: the learning-rate drop, mixed precision, XLA, the stop
 on a non-finite loss and fine-tuning a chosen set of networks (--models_to_load)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -146,6 +147,46 @@ def test_xla_step_gives_the_losses_of_the_plain_step(stereo_batch, float32_losse
     assert_training(losses)
 
 
+def two_replica_losses(world: str) -> Dict[str, List[float]]:
+    """In a process with two logical CPUs: three steps of a two-replica Trainer, with and
+    without --jit_compile (with two replicas XLA compiles the loss only), on the stereo batch
+    split between the replicas. Prints ``{"plain": [...], "xla": [...]}``."""
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+    data = make_dataset(KittiRawLayout(world, "png"),
+                        read_split(Path(world) / "splits", "synthetic", "train"),
+                        PipelineOptions(HEIGHT, WIDTH, STEREO_FRAMES, SCALES, augment=False,
+                                        seed=3), batch_size=2)
+    batch = next(iter(data))
+    losses = {}
+    for name, jit in (("plain", False), ("xla", True)):
+        keras.utils.set_random_seed(5)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        trainer = Trainer(strategy, ModelOptions(frame_ids=STEREO_FRAMES, scales=SCALES),
+                          LossOptions(frame_ids=STEREO_FRAMES, scales=SCALES),
+                          learning_rate=LEARNING_RATE, jit_compile=jit)
+        distributed = strategy.experimental_distribute_values_from_function(
+            lambda context: tf.nest.map_structure(
+                lambda t: t[context.replica_id_in_sync_group:][:1], batch))
+        losses[name] = [float(trainer.train_step(distributed).total) for _ in range(3)]
+    return losses
+
+
+@pytest.mark.slow  # a fresh process, two Trainers, an XLA compilation: ~2 min on 2 busy cores
+def test_xla_loss_with_two_replicas_gives_the_losses_of_the_plain_step(world):
+    """Two replicas: the networks run without XLA, the loss compiled. The first loss within
+    1e-5 relative of the plain two-replica step's, the first three within 1e-3."""
+    result = subprocess.run([sys.executable, __file__, str(world)], capture_output=True,
+                            text=True, timeout=900, cwd=PROJECT_ROOT,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                                 "PYTHONPATH": str(PROJECT_ROOT)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = json.loads(result.stdout.strip().splitlines()[-1])
+    assert np.isfinite(losses["plain"]).all() and len(losses["xla"]) == 3
+    assert losses["xla"][0] == pytest.approx(losses["plain"][0], rel=1e-5)
+    np.testing.assert_allclose(losses["xla"], losses["plain"], rtol=1e-3)
+
+
 # ----------------------------------------------------------------------------------------------
 # Whole runs: the non-finite loss stop and --models_to_load.
 
@@ -219,3 +260,7 @@ def test_models_to_load_loads_only_the_named_networks(world, tmp_path):
     assert same(tuned["depth"], fresh["depth"])
     assert same(tuned["pose_encoder"], fresh["pose_encoder"])
     assert "loaded encoder, pose from" in (tmp_path / "tuned" / "train.log").read_text()
+
+
+if __name__ == "__main__":
+    print(json.dumps(two_replica_losses(sys.argv[1])))
