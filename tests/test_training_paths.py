@@ -127,8 +127,7 @@ def test_mixed_precision_steps_train(stereo_batch, float32_losses, precision, fi
     falls over the steps. float16 scales the loss (Keras's LossScaleOptimizer)."""
     trainer = make_trainer(mixed_precision=precision)
     assert keras.config.dtype_policy().name == "float32"  # the Trainer put the policy back
-    conv = next(layer for layer in trainer.system.depth.encoder._flatten_layers()
-                if isinstance(layer, keras.layers.Conv2D))
+    conv = trainer.system.depth.encoder.conv1
     assert conv.compute_dtype == precision and conv.kernel.dtype == "float32"
     is_scaled = isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
     assert is_scaled == (precision == "float16")
