@@ -95,6 +95,7 @@ def imagenet_file(reference_dir, path):
     return tensors
 
 
+@pytest.mark.slow  # a whole bin/train run (world, ImageNet load, step, validation)
 def test_mono_stereo_command_trains_as_written_from_gluoncvs_data_folder(tmp_path,
                                                                          reference_dir):
     """HOME holds a synthetic world where GluonCV keeps KITTI, its lists under the standard
