@@ -67,7 +67,6 @@ def write_split(split_dir: Path) -> Path:
 EXPECTED_ENTRIES = [["2011_09_26/x", 7, "r"], ["9", 3, "l"]]
 
 
-@pytest.mark.slow  # two fresh TensorFlow imports after a pip install: ~2 min on 2 busy cores
 def test_installed_package_reads_splits_from_the_user_data_folder(site, tmp_path):
     """Without $MONODEPTH_SPLIT_DIR the installed package (no repository around it) reads
     ~/.local/share/monodepth_tf/splits, or $XDG_DATA_HOME/monodepth_tf/splits."""
@@ -83,7 +82,6 @@ def test_installed_package_reads_splits_from_the_user_data_folder(site, tmp_path
     assert report["split_dir"] == str(xdg_splits)
 
 
-@pytest.mark.slow
 def test_split_dir_variable_wins_after_install(site, tmp_path):
     chosen = write_split(tmp_path / "chosen")
     report = run_installed(site, tmp_path, HOME=str(tmp_path / "home"),

@@ -171,7 +171,6 @@ def two_replica_losses(world: str) -> Dict[str, List[float]]:
     return losses
 
 
-@pytest.mark.slow  # a fresh process, two Trainers, an XLA compilation: ~2 min on 2 busy cores
 def test_xla_loss_with_two_replicas_gives_the_losses_of_the_plain_step(world):
     """Two replicas: the networks run without XLA, the loss compiled. The first loss within
     1e-5 relative of the plain two-replica step's, the first three within 1e-3."""
