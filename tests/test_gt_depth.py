@@ -14,8 +14,7 @@ import pytest
 from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.gt_depth import (export_gt_depths, lidar_depth_map, load_velodyne_points,
                                         project_points, scatter_nearest)
-from tests.helpers import PROJECT_ROOT
-from tests.helpers import DATE, DRIVE, FRAME, make_raw_tree, replace_file
+from tests.helpers import DATE, DRIVE, FRAME, PROJECT_ROOT, make_raw_tree, replace_file
 
 REFERENCE = "gt_depth_2011_09_26_drive_0000_0000000001.npz"
 SCAN = f"velodyne_points/data/{FRAME:010d}.bin"
