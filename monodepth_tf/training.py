@@ -14,7 +14,7 @@ without XLA.
 
 import json
 import os
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -75,9 +75,20 @@ def as_float32(outputs: NetworkOutputs) -> NetworkOutputs:
         masks=[cast(m) for m in outputs.masks])
 
 
-def keep_graph_arithmetic() -> None:
+def restore_grappler_options(previous: Dict[str, object]) -> None:
+    """Puts grappler's process-wide options back to ``previous`` (a
+    ``tf.config.optimizer.get_experimental_options()`` snapshot): options set since then that
+    ``previous`` does not hold go back to TensorFlow's defaults."""
+    current = tf.config.optimizer.get_experimental_options()
+    options: Dict[str, object] = {key: None for key in current if key not in previous}
+    options.update(previous)
+    tf.config.optimizer.set_experimental_options(options)
+
+
+def keep_graph_arithmetic() -> Callable[[], None]:
     """Stops grappler from rewriting the step's float arithmetic; process-wide, to call before
-    the first step is traced (the Trainer does).
+    the first step is traced (the Trainer does). Returns a function that puts the options
+    back as they were (for tests and for programs that trace other graphs afterwards).
 
     Two of TensorFlow's graph optimizations change roundings: constant folding turns ``x / c``
     into ``x * (1 / c)`` and ``1 / x`` into an approximate Reciprocal, and the arithmetic
@@ -86,8 +97,10 @@ def keep_graph_arithmetic() -> None:
     (tests/test_losses.py compares the two bit for bit). Without them the step is also faster
     on the CPU (stereo, batch 4, 192x640: 1.48-1.50 s instead of 1.55).
     """
+    previous = tf.config.optimizer.get_experimental_options()
     tf.config.optimizer.set_experimental_options(
         {"constant_folding": False, "arithmetic_optimization": False})
+    return lambda: restore_grappler_options(previous)
 
 
 class Trainer:

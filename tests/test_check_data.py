@@ -15,8 +15,7 @@ from monodepth_tf.data.check import (check_split, raise_on_problems, require_spl
                                      split_problems)
 from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
-from tests.conftest import PROJECT_ROOT
-from tests.test_kitti_readers import DATE, DRIVE, FRAME, make_raw_tree, replace_file
+from tests.helpers import DATE, DRIVE, FRAME, PROJECT_ROOT, make_raw_tree, replace_file
 
 ABSENT_DRIVE = "2011_09_26/2011_09_26_drive_0099_sync"
 

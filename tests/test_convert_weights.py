@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from monodepth_tf import geometry
 from monodepth_tf.weights.folder import WeightsFolderError, load_networks, read_config
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
 
 

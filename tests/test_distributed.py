@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 GLOBAL_BATCH = 4

@@ -8,69 +8,18 @@ import shutil
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from monodepth_tf.cli.evaluate_depth import EvalArgs, evaluate
 from monodepth_tf.data.synthetic import make_synthetic_kitti
 from monodepth_tf.evaluation import EvaluationError
-from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.resize import resize_lanczos
-from monodepth_tf.weights.folder import (NetworkConfig, WeightsFolderError, build_networks,
-                                         load_networks, save_weights_folder)
-from tests.conftest import PROJECT_ROOT
+from monodepth_tf.weights.folder import WeightsFolderError
+from tests.helpers import (NAMES, PROJECT_ROOT, direct_disparities, numpy_protocol,
+                           random_depth_weights)
 from tests.zoo_server import closed_port_url
 
 KITTI_DRIVE = "2011_09_26/2011_09_26_drive_0000_sync"
-GARG = (0.40810811, 0.99189189, 0.03594771, 0.96405229)
-
-
-# ---- an independent float64 implementation of the protocol -------------------------------
-
-def bilinear_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Half-pixel-centre bilinear resize with clamped borders, in float64."""
-    def axis(n_in, n_out):
-        x = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
-        low = np.floor(x).astype(int)
-        return low, np.minimum(low + 1, n_in - 1), x - low
-
-    image = image.astype(np.float64)
-    r0, r1, fr = axis(image.shape[0], height)
-    c0, c1, fc = axis(image.shape[1], width)
-    rows = image[r0] * (1 - fr)[:, None] + image[r1] * fr[:, None]
-    return rows[:, c0] * (1 - fc) + rows[:, c1] * fc
-
-
-def numpy_protocol(disps, gts, crop, median_scaling, factor):
-    """Mean metrics, the ratios and the valid-pixel counts of the Eigen protocol."""
-    errors, ratios, counts = [], [], []
-    for disp, gt in zip(disps, gts):
-        gt = gt.astype(np.float64)
-        h, w = gt.shape
-        depth = 1.0 / bilinear_resize(disp, h, w)
-        mask = (gt > 1e-3) & (gt < 80)
-        if crop:
-            keep = np.zeros_like(mask)
-            keep[int(GARG[0] * h):int(GARG[1] * h), int(GARG[2] * w):int(GARG[3] * w)] = True
-            mask &= keep
-        target, pred = gt[mask], depth[mask] * factor
-        ratio = np.median(target) / np.median(pred) if median_scaling else 1.0
-        pred = np.clip(pred * ratio, 1e-3, 80)
-        ratio_max = np.maximum(target / pred, pred / target)
-        errors.append([np.mean(np.abs(target - pred) / target),
-                       np.mean((target - pred) ** 2 / target),
-                       np.sqrt(np.mean((target - pred) ** 2)),
-                       np.sqrt(np.mean((np.log(target) - np.log(pred)) ** 2)),
-                       np.mean(ratio_max < 1.25), np.mean(ratio_max < 1.25 ** 2),
-                       np.mean(ratio_max < 1.25 ** 3)])
-        ratios.append(ratio)
-        counts.append(mask.sum())
-    return np.mean(errors, axis=0), np.array(ratios), np.array(counts)
-
-
-NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 
 
 def assert_matches_numpy(record, disps, gts, crop, median_scaling, factor):
@@ -90,27 +39,6 @@ def assert_matches_numpy(record, disps, gts, crop, median_scaling, factor):
 def printed_row(stdout: str) -> np.ndarray:
     row = [line for line in stdout.splitlines() if line.startswith("&")][-1]
     return np.array([float(v) for v in row.rstrip("\\").split("&")[1:]])
-
-
-def direct_disparities(folder, images, post_process=False):
-    """Scaled disparities straight from the network (no tool code): Lanczos to the feed size,
-    forward, disp_to_depth; post-processing blended here from its definition."""
-    config, depth, _ = load_networks(folder, with_pose=False)
-    batch = np.stack([resize_lanczos(i, config.height, config.width) for i in images])
-    batch = tf.constant(batch.astype(np.float32) / 255.0)
-
-    def scaled(x):
-        disp = depth(x, training=False)[0][..., 0]
-        return disp_to_depth(disp, config.min_depth, config.max_depth)[0].numpy()
-
-    disp = scaled(batch)
-    if post_process:
-        back = scaled(batch[:, :, ::-1])[:, :, ::-1]
-        w = disp.shape[2]
-        ramp = np.clip(20 * (np.linspace(0, 1, w) - 0.05), 0, 1)  # 0 at the left edge
-        left, right = 1 - ramp, (1 - ramp)[::-1]
-        disp = right * disp + left * back + (1 - left - right) * 0.5 * (disp + back)
-    return disp
 
 
 # ---- fixtures -------------------------------------------------------------------------------
@@ -140,14 +68,6 @@ def test_images(world):
         path = world.root / folder / "image_02" / "data" / f"{int(index):010d}.png"
         images.append(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
     return images
-
-
-def random_depth_weights(folder, seed: int):
-    """A weights folder of a freshly initialized ResNet-18 depth network at 64x192 (mono)."""
-    keras.utils.set_random_seed(seed)
-    config = NetworkConfig(height=64, width=192, pose_model_type=None)
-    depth, _ = build_networks(config, with_pose=False)
-    return save_weights_folder(folder, config, depth)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from monodepth_tf.pose_evaluation import (PoseEvaluationError, accumulate, compu
                                           load_pose_network, predict_transforms, read_poses_file, relative_poses,
                                           snippet_frames)
 from monodepth_tf.weights.folder import NetworkConfig, build_networks, save_weights_folder
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
 from tests.zoo_server import closed_port_url
 

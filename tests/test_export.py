@@ -20,7 +20,7 @@ from monodepth_tf.networks import layers
 from monodepth_tf.resize import resize_bilinear, resize_lanczos
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 from tests.zoo_server import closed_port_url
 
 SAVED_MODEL_CLI = PROJECT_ROOT / ".venv" / "bin" / "saved_model_cli"

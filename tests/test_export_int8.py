@@ -5,7 +5,6 @@ disparity follows the float SavedModel's on real images."""
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
 

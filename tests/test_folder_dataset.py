@@ -21,7 +21,7 @@ from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
 from monodepth_tf.data.pipeline import NORMALIZED_K, PipelineOptions, make_dataset
 from monodepth_tf.data.synthetic import BASELINE, Intrinsics, make_synthetic_kitti
 from monodepth_tf.options import OptionsError, TrainOptions
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 DRIVE = "2011_09_26/2011_09_26_drive_0001_sync"
 HEIGHT, WIDTH = 64, 192

@@ -14,8 +14,8 @@ from monodepth_tf import options as options_lib
 from monodepth_tf.cli.train import join_list_arguments
 from monodepth_tf.data.synthetic import make_synthetic_kitti
 from monodepth_tf.weights.torch_checkpoint import load_state_dict, unwrap_state_dict
-from tests.conftest import PROJECT_ROOT
-from tests.torch_files import write_state_dict
+from tests.helpers import PROJECT_ROOT
+from tests.helpers import write_state_dict
 
 # The tutorial's commands after "python train.py".
 TUTORIAL = {
@@ -95,6 +95,7 @@ def imagenet_file(reference_dir, path):
     return tensors
 
 
+@pytest.mark.slow  # a whole bin/train run (world, ImageNet load, step, validation)
 def test_mono_stereo_command_trains_as_written_from_gluoncvs_data_folder(tmp_path,
                                                                          reference_dir):
     """HOME holds a synthetic world where GluonCV keeps KITTI, its lists under the standard

@@ -18,8 +18,7 @@ from monodepth_tf.data.gt_depth import (export_gt_depths, lidar_depth_map, load_
                                         project_points, scatter_nearest)
 from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
 from monodepth_tf.data.pipeline import lidar_ground_truth
-from tests.conftest import PROJECT_ROOT
-from tests.test_kitti_readers import DATE, DRIVE, FRAME, make_raw_tree, replace_file
+from tests.helpers import DATE, DRIVE, FRAME, PROJECT_ROOT, make_raw_tree, replace_file
 
 # camera depth w (vel_depth=False) and the LiDAR forward coordinate x (vel_depth=True)
 REFERENCES = {"camera": "gt_depth_2011_09_26_drive_0000_0000000001.npz",

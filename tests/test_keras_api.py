@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from monodepth_tf import (SSIM, BackprojectDepth, BilinearSampler, DepthNet, PoseNet, Project3D,
                           disp_to_depth, load_networks)
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
 
 def readme_example(readme: Path, heading: str = "## Library") -> Optional[str]:

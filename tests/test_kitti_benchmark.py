@@ -17,9 +17,8 @@ from monodepth_tf.data.kitti import read_split
 from monodepth_tf.evaluation import EvaluationError
 from monodepth_tf.kitti_benchmark import (benchmark_image_paths, eigen_to_benchmark,
                                           read_eigen_to_benchmark_ids, write_submission)
-from tests.conftest import PROJECT_ROOT
-from tests.test_evaluate_depth_tool import (NAMES, bilinear_resize, direct_disparities,
-                                           numpy_protocol, random_depth_weights)
+from tests.helpers import (NAMES, PROJECT_ROOT, bilinear_resize, direct_disparities,
+                           numpy_protocol, random_depth_weights)
 
 DRIVE = "2011_09_26/2011_09_26_drive_0001_sync"
 

@@ -4,7 +4,6 @@ layouts, images and KITTI depth's 16-bit PNGs, and the errors bad files raise.""
 import os
 import re
 from pathlib import Path
-from typing import Iterable
 
 import cv2
 import numpy as np
@@ -16,35 +15,7 @@ from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.kitti import (KittiOdometryLayout, KittiRawLayout, SplitEntry,
                                      default_split_dir, load_depth_png, load_rgb, read_split,
                                      read_split_file)
-from tests.conftest import PROJECT_ROOT
-
-DATE = "2011_09_26"
-DRIVE = "2011_09_26/2011_09_26_drive_0000_sync"
-FRAME = 1  # the one real frame of the shared raw drive
-
-
-def make_raw_tree(kitti_dir: Path, root: Path, frames: Iterable[int] = (FRAME,)) -> Path:
-    """A KITTI raw tree under ``root`` made of symlinks to the shared frame: its two images and
-    its scan appear under each frame number of ``frames``; the calibration files are linked."""
-    (root / DATE).mkdir(parents=True)
-    for name in ("calib_cam_to_cam.txt", "calib_velo_to_cam.txt"):
-        (root / DATE / name).symlink_to(kitti_dir / "raw" / DATE / name)
-    real = kitti_dir / "raw" / DRIVE
-    for sub, ext in (("image_02/data", "png"), ("image_03/data", "png"),
-                     ("velodyne_points/data", "bin")):
-        (root / DRIVE / sub).mkdir(parents=True)
-        for frame in frames:
-            (root / DRIVE / sub / f"{frame:010d}.{ext}").symlink_to(
-                real / sub / f"{FRAME:010d}.{ext}")
-    return root
-
-
-def replace_file(path: Path, content: bytes) -> None:
-    """Writes ``content`` at ``path`` (a symlink in the temporary tree is replaced, never the
-    shared file it points to)."""
-    if path.is_symlink() or path.exists():
-        path.unlink()
-    path.write_bytes(content)
+from tests.helpers import DATE, DRIVE, FRAME, PROJECT_ROOT, make_raw_tree, replace_file
 
 
 def value_from_text(path: Path, key: str, index: int) -> float:

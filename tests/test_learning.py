@@ -23,7 +23,7 @@ import importlib.util
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 STEPS = 150
 
@@ -44,6 +44,7 @@ def scores(tmp_path_factory):
                  learning_rate=2.5e-4, mode="mono_stereo", exact_loss=True)
 
 
+@pytest.mark.slow  # 150 training steps: several minutes on 2 cores
 def test_mono_stereo_training_beats_the_best_constant_depth_and_the_untrained_network(scores):
     constant = scores["constant depth"]
     untrained = scores["untrained"]

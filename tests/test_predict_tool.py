@@ -17,7 +17,7 @@ from monodepth_tf.geometry import disp_to_depth
 from monodepth_tf.resize import resize_lanczos
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
 from tests.zoo_server import closed_port_url
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from monodepth_tf.data.synthetic import drive_folder, make_synthetic_kitti
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 from tests.test_gluoncv_commands import imagenet_file
 
 READMES = ("README.md", "splits/README.md")

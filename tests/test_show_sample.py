@@ -8,7 +8,7 @@ import numpy as np
 
 from monodepth_tf.cli.show_sample import depth_overlay
 from monodepth_tf.data.synthetic import make_synthetic_kitti
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 
 def test_sheet_has_a_row_per_frame_and_the_lidar_row(tmp_path):

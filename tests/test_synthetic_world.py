@@ -19,7 +19,7 @@ import pytest
 
 from monodepth_tf.data import gt_depth, synthetic
 from monodepth_tf.data.synthetic import make_synthetic_kitti
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 H, W, FRAMES, SEED = 96, 320, 12, 3
 DATE = "2011_09_26"

@@ -21,6 +21,9 @@ import pytest
 
 from monodepth_tf.weights.torch_checkpoint import (LEGACY_MAGIC, CheckpointError,
                                                    load_state_dict, unwrap_state_dict)
+from tests.helpers import (pickle_dict, pickle_global, pickle_int, pickle_parameter,
+                           pickle_protocol2, pickle_str, pickle_tensor, pickle_tuple,
+                           with_metadata)
 
 # --- the reference checkpoints -----------------------------------------------------------------
 
@@ -209,58 +212,6 @@ def test_legacy_tensors_equal_the_storage_records_after_the_pickles(checkpoints,
 
 # --- hand-made checkpoints, written opcode by opcode ---------------------------------------------
 
-def _global(module: str, name: str) -> bytes:
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
-def _str(text: str) -> bytes:
-    data = text.encode()
-    return b"X" + struct.pack("<I", len(data)) + data
-
-
-def _int(value: int) -> bytes:
-    return b"J" + struct.pack("<i", value)
-
-
-def _tuple(items) -> bytes:
-    return b"(" + b"".join(items) + b"t"
-
-
-def _ordered_dict() -> bytes:
-    return _global("collections", "OrderedDict") + b")R"
-
-
-def _dict(entries: Dict[str, bytes], ordered: bool = True) -> bytes:
-    """A (Ordered)Dict built with SETITEMS from ``{key: opcode bytes}``."""
-    start = _ordered_dict() if ordered else b"}"
-    return start + b"(" + b"".join(_str(k) + v for k, v in entries.items()) + b"u"
-
-
-def _tensor(storage_key: str, storage_class: str, count: int, offset: int, size, stride,
-            legacy_pid: bool = False) -> bytes:
-    """``_rebuild_tensor_v2`` on a persistent storage id, as torch pickles a tensor."""
-    pid_items = [_str("storage"), _global("torch", storage_class), _str(storage_key),
-                 _str("cpu"), _int(count)] + ([b"N"] if legacy_pid else [])
-    args = _tuple([_tuple(pid_items) + b"Q", _int(offset), _tuple([_int(n) for n in size]),
-                   _tuple([_int(n) for n in stride]), b"\x89", _ordered_dict()])
-    return _global("torch._utils", "_rebuild_tensor_v2") + args + b"R"
-
-
-def _parameter(tensor: bytes) -> bytes:
-    return (_global("torch._utils", "_rebuild_parameter")
-            + _tuple([tensor, b"\x88", _ordered_dict()]) + b"R")
-
-
-def _with_metadata(state: bytes) -> bytes:
-    """BUILD the ``_metadata`` attribute a module's state dict carries."""
-    metadata = _dict({"": b"}" + _str("version") + _int(1) + b"s"})
-    return state + b"}(" + _str("_metadata") + metadata + b"ub"
-
-
-def _pickle(body: bytes) -> bytes:
-    return b"\x80\x02" + body + b"."
-
-
 BASE = np.arange(12, dtype=np.float32) * 0.5  # one float32 storage shared by four views
 HALF = np.array([1.5, -2.25, 65504.0], dtype=np.float16)
 BF16_SOURCE = np.array([1.5, -3.0, 0.15625, 1e30], dtype=np.float32)
@@ -280,7 +231,7 @@ LEGACY_KEY_ORDER = ["2", "0", "5", "1", "4", "3"]  # data follows the key list, 
 def made_entries(legacy_pid: bool = False) -> Dict[str, bytes]:
     def tensor(key, offset, size, stride):
         storage_class, elements = STORAGES[key]
-        return _tensor(key, storage_class, elements.size, offset, size, stride, legacy_pid)
+        return pickle_tensor(key, storage_class, elements.size, offset, size, stride, legacy_pid)
     return {
         "matrix": tensor("0", 0, (3, 4), (4, 1)),
         "transposed": tensor("0", 0, (4, 3), (1, 4)),
@@ -291,8 +242,8 @@ def made_entries(legacy_pid: bool = False) -> Dict[str, bytes]:
         "bf16": tensor("3", 0, (4,), (1,)),
         "flags": tensor("4", 0, (3,), (1,)),
         "ints": tensor("5", 1, (2,), (1,)),
-        "param": _parameter(tensor("0", 2, (2,), (1,))),
-        "height": _int(192),
+        "param": pickle_parameter(tensor("0", 2, (2,), (1,))),
+        "height": pickle_int(192),
         "use_stereo": b"\x89",
     }
 
@@ -329,7 +280,7 @@ def write_zip(path, folder: str = "archive", byteorder: str = "little", body: by
     order = "<" if byteorder == "little" else ">"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(f"{folder}/data.pkl",
-                         _pickle(body or _with_metadata(_dict(made_entries()))))
+                         pickle_protocol2(body or with_metadata(pickle_dict(made_entries()))))
         archive.writestr(f"{folder}/byteorder", byteorder)
         for key in STORAGES:
             archive.writestr(f"{folder}/data/{key}", raw_bytes(key, order))
@@ -341,7 +292,7 @@ def write_legacy(path, body: bytes = None):
     for header in (LEGACY_MAGIC, 1001, {"protocol_version": 1001, "little_endian": True,
                                         "type_sizes": {"short": 2, "int": 4, "long": 4}}):
         pickle.dump(header, out, protocol=2)
-    out.write(_pickle(body or _with_metadata(_dict(made_entries(legacy_pid=True)))))
+    out.write(pickle_protocol2(body or with_metadata(pickle_dict(made_entries(legacy_pid=True)))))
     pickle.dump(LEGACY_KEY_ORDER, out, protocol=2)
     for key in LEGACY_KEY_ORDER:
         out.write(struct.pack("<q", STORAGES[key][1].size) + raw_bytes(key))
@@ -364,10 +315,10 @@ def test_hand_made_checkpoint_views_dtypes_and_values(tmp_path, writer):
 
 
 def test_wrapped_state_dicts_are_kept_until_unwrapped(tmp_path):
-    inner = _dict({"w": _tensor("0", "FloatStorage", 12, 0, (12,), (1,))})
+    inner = pickle_dict({"w": pickle_tensor("0", "FloatStorage", 12, 0, (12,), (1,))})
     for wrapper in ("state_dict", "model"):
         path = tmp_path / f"{wrapper}.pth"
-        write_zip(path, body=_dict({"epoch": _int(3), wrapper: inner}, ordered=False))
+        write_zip(path, body=pickle_dict({"epoch": pickle_int(3), wrapper: inner}, ordered=False))
         stored = load_state_dict(path)
         assert type(stored) is dict and set(stored) == {"epoch", wrapper}
         state = unwrap_state_dict(stored)
@@ -411,19 +362,19 @@ def test_empty_and_missing_files_are_named(tmp_path):
 
 
 def _os_system(marker) -> bytes:
-    return _global("os", "system") + _tuple([_str(f"touch {marker}")]) + b"R"
+    return pickle_global("os", "system") + pickle_tuple([pickle_str(f"touch {marker}")]) + b"R"
 
 
 @pytest.mark.parametrize("where", ["zip", "legacy object", "legacy header"])
 def test_a_pickle_that_calls_os_system_is_refused(tmp_path, where):
     path, marker = tmp_path / "evil.pth", tmp_path / "pwned"
-    evil = _dict({"x": _os_system(marker)})
+    evil = pickle_dict({"x": _os_system(marker)})
     if where == "zip":
         write_zip(path, body=evil)
     elif where == "legacy object":
         write_legacy(path, body=evil)
     else:
-        path.write_bytes(_pickle(_os_system(marker)))
+        path.write_bytes(pickle_protocol2(_os_system(marker)))
     with pytest.raises(CheckpointError, match=r"evil.pth.*os\.system"):
         load_state_dict(path)
     assert not marker.exists()
@@ -431,20 +382,21 @@ def test_a_pickle_that_calls_os_system_is_refused(tmp_path, where):
 
 def test_a_non_dict_top_level_is_refused(tmp_path):
     path = tmp_path / "listed.pth"
-    write_zip(path, body=b"](" + _tensor("0", "FloatStorage", 12, 0, (12,), (1,)) + b"e")
+    write_zip(path, body=b"](" + pickle_tensor("0", "FloatStorage", 12, 0, (12,), (1,)) + b"e")
     with pytest.raises(CheckpointError, match="listed.pth.*holds a list, not a dict"):
         load_state_dict(path)
 
 
 def test_a_tensor_beyond_its_storage_is_refused(tmp_path):
     path = tmp_path / "overrun.pth"
-    write_zip(path, body=_dict({"w": _tensor("0", "FloatStorage", 12, 6, (3, 4), (4, 1))}))
+    overrun = pickle_tensor("0", "FloatStorage", 12, 6, (3, 4), (4, 1))
+    write_zip(path, body=pickle_dict({"w": overrun}))
     with pytest.raises(CheckpointError, match="overrun.pth.*element 17 of storage 0"):
         load_state_dict(path)
 
 
 def test_a_missing_storage_member_is_named(tmp_path):
     path = tmp_path / "hollow.pth"
-    write_zip(path, body=_dict({"w": _tensor("9", "FloatStorage", 12, 0, (12,), (1,))}))
+    write_zip(path, body=pickle_dict({"w": pickle_tensor("9", "FloatStorage", 12, 0, (12,), (1,))}))
     with pytest.raises(CheckpointError, match="hollow.pth: storage 9 is missing"):
         load_state_dict(path)

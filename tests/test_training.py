@@ -19,7 +19,7 @@ from monodepth_tf.data.synthetic import make_synthetic_kitti
 from monodepth_tf.options import OptionsError, TrainOptions
 from monodepth_tf.train_loop import Run
 from monodepth_tf.weights.folder import load_networks
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ stereo-trained weights) ``[B, H, W]``; see monodepth_tf/export.py. With ``--tfli
 difference of their disparity to the SavedModel's is printed.
 """
 
-from pathlib import Path
 
 import numpy as np
 from absl import flags

@@ -61,10 +61,17 @@ SPLIT_DIR_VARIABLE = "MONODEPTH_SPLIT_DIR"
 
 def default_split_dir() -> Path:
     """The default ``--split_dir``: ``$MONODEPTH_SPLIT_DIR`` when set (where a user keeps the
-    standard split lists once), else the repository's top-level ``splits/`` folder."""
+    standard split lists once); else, run from a source checkout (or an editable install), the
+    repository's top-level ``splits/`` folder; else (after ``pip install .``, where the package
+    sits in site-packages without the repository) the per-user folder
+    ``$XDG_DATA_HOME/monodepth_tf/splits`` (``~/.local/share/monodepth_tf/splits``)."""
     if os.environ.get(SPLIT_DIR_VARIABLE):
         return Path(os.environ[SPLIT_DIR_VARIABLE]).expanduser()
-    return Path(monodepth_tf.__file__).resolve().parents[1] / "splits"
+    checkout = Path(monodepth_tf.__file__).resolve().parents[1]
+    if (checkout / "setup.py").is_file() and (checkout / "splits").is_dir():
+        return checkout / "splits"
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home).expanduser() / "monodepth_tf" / "splits"
 
 
 class SplitEntry(NamedTuple):
