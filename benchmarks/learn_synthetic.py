@@ -68,6 +68,7 @@ def learn(root: Path, steps: int, height: int, width: int, seed: int = 0,
                            log_dir=str(root), model_name="learn", log_frequency=50).validate()
     keras.utils.set_random_seed(seed)
     run = Run(options, DataSource(layout, read_split(splits, "synthetic", "train"), []))
+    run.initialize()  # as train() starts: the scratch disparity initialization
     feed = NetworkConfig(height=height, width=width)
     untrained = evaluate_split(run.system.depth, feed, layout, test, gt)
     run.train()
