@@ -15,8 +15,9 @@ import re
 import sys
 import tempfile
 
-# C++ log lines: severity letter, MMDD, time, thread id, file:line] (absl and TensorFlow).
-CPP_LOG_LINE = re.compile(r"^[IW]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.+-]+:\d+\] ")
+# C++ log lines: severity letter, MMDD, time (before absl is initialized, the seconds field
+# holds the Unix time: ``I0000 00:00:1796230229.680950``), thread id, file:line].
+CPP_LOG_LINE = re.compile(r"^[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.+-]+:\d+\] ")
 ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog() is called"
 
 

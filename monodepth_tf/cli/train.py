@@ -87,6 +87,18 @@ def read_metrics(run_dir: Path) -> List[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def demo_test_frame(world: Path, index: int = 0):
+    """Test frame ``index`` of a synthetic world: (its image file, its exact depth
+    ``[H, W]`` in metres)."""
+    import numpy as np
+
+    from monodepth_tf.data.kitti import KittiRawLayout, read_split
+
+    entry = read_split(world / "splits", "synthetic", "test")[index]
+    path = KittiRawLayout(world, "png").image_path(entry.folder, entry.frame_index, entry.side)
+    return path, np.load(world / "splits" / "synthetic" / "gt_depths.npz")["data"][index]
+
+
 def demo_picture(run_dir: Path, world: Path, weights: Path, index: int = 0) -> Path:
     """Writes ``<run_dir>/demo.png``: test frame ``index`` of the synthetic world, the
     disparity that ``weights`` predict for it and its exact depth (magma of the inverse
@@ -96,17 +108,14 @@ def demo_picture(run_dir: Path, world: Path, weights: Path, index: int = 0) -> P
     differs.
     """
     import cv2
-    import numpy as np
 
-    from monodepth_tf.data.kitti import KittiRawLayout, load_rgb, read_split
+    from monodepth_tf.data.kitti import load_rgb
     from monodepth_tf.predict import predict_disparity
     from monodepth_tf.summaries import depth_images, disparity_images, side_by_side
     from monodepth_tf.weights.folder import load_networks
 
-    entry = read_split(world / "splits", "synthetic", "test")[index]
-    image = load_rgb(KittiRawLayout(world, "png").image_path(entry.folder, entry.frame_index,
-                                                             entry.side))
-    gt = np.load(world / "splits" / "synthetic" / "gt_depths.npz")["data"][index]
+    frame, gt = demo_test_frame(world, index)
+    image = load_rgb(frame)
     config, depth_net, _ = load_networks(weights, with_pose=False)
     disp = predict_disparity(depth_net, config, [image])[0]
     height, width = image.shape[:2]
@@ -119,8 +128,8 @@ def demo_picture(run_dir: Path, world: Path, weights: Path, index: int = 0) -> P
 
 
 def demo_summary(run_dir: Path, world: Path) -> str:
-    """What the demo run learned, where its weights are and how to try them; also writes the
-    picture (:func:`demo_picture`)."""
+    """What the demo run learned (untrained and best val abs_rel), where its weights are and
+    how to try them; also writes the picture (:func:`demo_picture`)."""
     metrics = [m for m in read_metrics(run_dir) if "abs_rel" in m]
     untrained = next((m for m in metrics if m["epoch"] == -1), None)
     trained = [m for m in metrics if m["epoch"] >= 0]
@@ -132,10 +141,7 @@ def demo_summary(run_dir: Path, world: Path) -> str:
                      f"{best['abs_rel']:.3f} (epoch {best['epoch']}, "
                      f"{best['abs_rel'] / untrained['abs_rel']:.2f}x)")
     picture = demo_picture(run_dir, world, weights)
-    from monodepth_tf.data.kitti import KittiRawLayout, read_split
-
-    entry = read_split(world / "splits", "synthetic", "test")[0]
-    frame = KittiRawLayout(world, "png").image_path(entry.folder, entry.frame_index, entry.side)
+    frame, _ = demo_test_frame(world)
     lines += [f"weights: {weights}",
               f"picture: {picture} (a test frame, its predicted disparity, its exact depth)",
               f"try them: bin/predict --load_weights_folder {weights} --image_path {frame} "
@@ -143,9 +149,25 @@ def demo_summary(run_dir: Path, world: Path) -> str:
     return "\n".join(lines)
 
 
+def quiet_python_logs(values) -> None:
+    """Unless ``--verbose`` or absl's ``--verbosity`` is given, TensorFlow's and absl's Python
+    INFO lines (strategy devices, checkpoint sharding times) are not shown; the run's own log
+    is unaffected."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    if values.verbose or values["verbosity"].present:
+        return
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+
+
 def main(argv):
     del argv
     from monodepth_tf.train_loop import Run, open_data
+
+    quiet_python_logs(FLAGS)
 
     if not FLAGS.data_path and FLAGS.model_zoo:  # a GluonCV command: GluonCV's data folder
         FLAGS.data_path = str(GLUONCV_DATA_PATH.expanduser())
