@@ -366,6 +366,7 @@ QUIET_ENV = {k: v for k, v in os.environ.items()
 TF_CHATTER = re.compile(r"oneDNN|cuda|cuInit|absl::InitializeLog|retracing", re.IGNORECASE)
 
 
+@pytest.mark.slow
 def test_train_output_has_no_tensorflow_chatter_unless_verbose(world, tmp_path):
     # three epochs, four validations (one before the first step), the user's environment
     result = subprocess.run(train_command(world, tmp_path, "--num_epochs", "3",
