@@ -38,6 +38,31 @@ def _learn_module():
     return module
 
 
+def test_scratch_disparities_start_at_the_chosen_value_and_only_the_heads_bias_changes():
+    import tensorflow as tf
+
+    from monodepth_tf.models import DepthNet, build
+    from monodepth_tf.train_loop import SCRATCH_DISPARITY
+
+    tf.keras.utils.set_random_seed(3)
+    net = build(DepthNet(18), 3)
+    before = {v.path: v.numpy() for v in net.variables}
+    images = tf.random.stateless_uniform([2, 64, 192, 3], seed=[1, 2])
+    assert abs(float(np.median(net(images)[0])) - 0.5) < 0.1  # PyTorch's initialization
+    net.decoder.start_disparities_at(SCRATCH_DISPARITY)
+    heads = {conv.bias.path for conv in net.decoder.dispconvs}
+    for v in net.variables:
+        if v.path in heads:  # logit(0.03), by hand
+            np.testing.assert_allclose(v.numpy(), np.log(0.03 / 0.97), rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(v.numpy(), before[v.path])
+    for disp in net(images):  # every scale starts near 0.03: no saturation, no 0.5
+        assert 0.01 < float(np.median(disp)) < 0.09
+    for bad in (0.0, 1.0):
+        with pytest.raises(ValueError, match="must lie in"):
+            net.decoder.start_disparities_at(bad)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mono_stereo_training_beats_the_best_constant_depth_on_every_seed(seed, tmp_path):
