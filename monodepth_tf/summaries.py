@@ -56,3 +56,18 @@ def mask_images(masks: np.ndarray) -> list:
     """Masks ``[B, h, w]`` in [0, 1] -> grey images (white = 1)."""
     grey = to_uint8(np.asarray(masks, np.float32))
     return [np.repeat(m[..., None], 3, axis=-1) for m in grey]
+
+
+def depth_images(depths: np.ndarray) -> list:
+    """Depth maps ``[B, h, w]`` (metres, > 0) -> magma colour images of their inverse, drawn
+    as :func:`disparity_images` draws a predicted disparity, so the two compare side by side."""
+    return disparity_images(1.0 / np.asarray(depths, np.float64))
+
+
+def side_by_side(panels: Sequence[np.ndarray]) -> np.ndarray:
+    """uint8 RGB images ``[H, W_i, 3]`` of one height -> one image ``[H, sum W_i, 3]``, left to
+    right."""
+    heights = {panel.shape[0] for panel in panels}
+    if len(heights) != 1:
+        raise ValueError(f"side_by_side: panels of different heights {sorted(heights)}")
+    return np.concatenate([np.asarray(panel, np.uint8) for panel in panels], axis=1)

@@ -4,6 +4,8 @@ Layout of a run (``<log_dir>/<model_name>/``)::
 
     opt.json                      the options, as JSON
     train.log                     the plain-text log
+    metrics.jsonl                 one line per validation: epoch (-1: before the first step),
+                                  step, val loss and, with ground truth, the 7 depth metrics
     checkpoints/                  tf.train.CheckpointManager (networks, Adam, epoch, step)
     models/weights_<epoch>/       weight folders (see monodepth_tf.weights.folder)
     models/weights_final/
@@ -54,6 +56,16 @@ IMAGENET_FILES = {18: "resnet18-5c106cde.pth", 34: "resnet34-333f7ec4.pth",
                   50: "resnet50-19c8e357.pth", 101: "resnet101-5d3b4d8f.pth",
                   152: "resnet152-b121ed2d.pth"}
 IMAGENET_URL = "https://download.pytorch.org/models/"
+# Where a scratch run's sigmoid disparities start (the disparity heads' bias; see
+# DepthDecoder.start_disparities_at), instead of the 0.5 that PyTorch's initialization gives.
+# 0.03 is a scaled disparity of 0.31 (depth 3.2 with the default depth range: 17 m with
+# KITTI's 0.54 m baseline as the 0.1 of stereo_T), the middle of a street scene's range, where
+# the stereo warp is a few pixels off; from 0.5 (depth 0.2, ~1 m) it is tens of pixels off,
+# the photometric loss has no useful gradient there, and training may collapse to a constant
+# or saturated disparity (benchmarks/learn_synthetic.py measures both).
+SCRATCH_DISPARITY = 0.03
+# One JSON object per validation (see Run.validate), in the run folder.
+METRICS_FILE = "metrics.jsonl"
 
 
 @dataclasses.dataclass
@@ -204,7 +216,8 @@ class Run:
                          with_depth=missing is None, batch_size=o.batch_size)
 
     def initialize(self) -> None:
-        """Resume from the newest checkpoint, else load weights / ImageNet as asked."""
+        """Resume from the newest checkpoint, else load weights / ImageNet as asked; from
+        scratch, start the disparity heads at SCRATCH_DISPARITY."""
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
             self.log.info("resumed from %s at epoch %d, step %d", self.manager.latest_checkpoint,
@@ -221,10 +234,14 @@ class Run:
             if self.system.pose is not None and o.pose_model_type == "separate_resnet":
                 load_imagenet_resnet(self.system.pose.encoder, path)
             self.log.info("encoders initialized from ImageNet weights %s", path)
+        else:
+            self.system.depth.decoder.start_disparities_at(SCRATCH_DISPARITY)
         (self.dir / "opt.json").write_text(json.dumps(dataclasses.asdict(o), indent=2) + "\n")
 
     def validate(self, epoch: int) -> None:
-        """Scores the val samples; saves ``weights_best`` when abs_rel improved."""
+        """Scores the val samples, logs the scores and appends them to ``metrics.jsonl``;
+        saves ``weights_best`` when abs_rel improved. Epoch -1 is the untrained network (a
+        baseline, never saved as the best)."""
         if self.validator is None:
             return
         result = self.validator(self.system)
@@ -233,12 +250,16 @@ class Run:
             write_scalar("val/loss", result.loss)
             for name, value in (result.depth or {}).items():
                 write_scalar(f"val/{name}", value)
+        record = {"epoch": epoch, "step": step, "loss": result.loss}
+        record.update({m: result.depth[m] for m in METRIC_NAMES} if result.depth else {})
+        with open(self.dir / METRICS_FILE, "a") as metrics_file:
+            metrics_file.write(json.dumps(record) + "\n")
         if result.depth is None:
             self.log.info("epoch %d val loss %.5f", epoch, result.loss)
             return
         metrics = " ".join(f"{m} {result.depth[m]:.4f}" for m in METRIC_NAMES)
         self.log.info("epoch %d val loss %.5f %s", epoch, result.loss, metrics)
-        if result.depth["abs_rel"] < float(self.best_abs_rel.numpy()):
+        if epoch >= 0 and result.depth["abs_rel"] < float(self.best_abs_rel.numpy()):
             self.best_abs_rel.assign(result.depth["abs_rel"])
             self.save_weights("weights_best", {"epoch": epoch, "val": result.depth})
 
@@ -270,6 +291,8 @@ class Run:
         self.log.info("training %s on %d samples, %d steps per epoch, %d replica(s)",
                       o.model_name, len(self.data.train), self.steps_per_epoch,
                       self.strategy.num_replicas_in_sync)
+        if step == 0:  # a fresh run: the untrained network's score first, as epoch -1
+            self.validate(-1)
         started, start_step = time.time(), step
         while step < total_steps:
             epoch = step // self.steps_per_epoch

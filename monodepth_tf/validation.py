@@ -83,17 +83,30 @@ class Validator:
     with_depth: bool
     batch_size: int = 8
 
+    def __post_init__(self):
+        self._forward_system = None  # the system self._forward was traced for
+        self._forward = None
+
+    def forward_function(self, system):
+        """The traced inference pass of ``system`` on a val batch -> (mean loss, scaled
+        disparity ``[B, H, W]``): one tf.function per system, kept across epochs, so it is
+        traced once per batch shape rather than at every validation."""
+        if self._forward_system is not system:
+            options = self.loss_options
+
+            @tf.function
+            def forward(batch):
+                outputs = as_float32(system(batch, training=False))
+                loss = system.loss(batch, outputs, options).total
+                disp = disp_to_depth(outputs.disps[0][..., 0], options.min_depth,
+                                     options.max_depth)[0]
+                return loss, disp
+
+            self._forward_system, self._forward = system, forward
+        return self._forward
+
     def __call__(self, system) -> ValidationResult:
-        options = self.loss_options
-
-        @tf.function
-        def forward(batch):  # -> (loss, scaled disparity [B, H, W])
-            outputs = as_float32(system(batch, training=False))
-            loss = system.loss(batch, outputs, options).total
-            disp = disp_to_depth(outputs.disps[0][..., 0], options.min_depth,
-                                 options.max_depth)[0]
-            return loss, disp
-
+        forward = self.forward_function(system)
         pipeline = dataclasses.replace(self.pipeline, augment=False)
         if self.with_depth:
             data = make_validation_dataset(self.layout, self.entries, pipeline, self.batch_size)

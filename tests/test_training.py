@@ -1,5 +1,6 @@
 """bin/train: options, a run on the synthetic world, and resumption after SIGKILL."""
 
+import dataclasses
 import json
 import logging
 import os
@@ -256,8 +257,26 @@ def numpy_abs_rel_a1(gt, disp):
     return np.mean(np.abs(target - pred) / target), np.mean(ratio < 1.25)
 
 
-def test_validation_scores_val_lidar_keeps_best_weights_and_logs_images(world, tmp_path):
+def val_abs_rel_a1_by_hand(depth_net, layout, val):
+    """(abs_rel, a1) of ``depth_net`` on the val frames against their LiDAR, by hand: the
+    frames at the feed size (the world's), depth range 0.1..100, LiDAR nearest-resized to
+    375x1242, then :func:`numpy_abs_rel_a1`."""
     from monodepth_tf.data.gt_depth import lidar_depth_map
+
+    by_hand = []
+    for entry in val:
+        image = cv2.cvtColor(cv2.imread(str(layout.image_path(entry.folder, entry.frame_index,
+                                                              entry.side))), cv2.COLOR_BGR2RGB)
+        disp = depth_net(image[None].astype(np.float32) / 255.0, training=False)[0][0, ..., 0]
+        scaled = 1 / 100.0 + (1 / 0.1 - 1 / 100.0) * disp.numpy().astype(np.float64)
+        gt = lidar_depth_map(layout.calib_dir(entry.folder),
+                             layout.velodyne_path(entry.folder, entry.frame_index), 2)
+        gt = cv2.resize(gt.astype(np.float32), (1242, 375), interpolation=cv2.INTER_NEAREST)
+        by_hand.append(numpy_abs_rel_a1(gt, scaled))
+    return tuple(np.mean(by_hand, axis=0))
+
+
+def test_validation_scores_val_lidar_keeps_best_weights_and_logs_images(world, tmp_path):
     from monodepth_tf.data.kitti import KittiRawLayout, read_split
     from monodepth_tf.train_loop import DataSource, Run
 
@@ -279,17 +298,7 @@ def test_validation_scores_val_lidar_keeps_best_weights_and_logs_images(world, t
     config, depth_net, _ = load_networks(best, with_pose=False)
     for name in ("abs_rel", "a1"):
         assert name in recorded["val"]
-    by_hand = []
-    for entry in val:
-        image = cv2.cvtColor(cv2.imread(str(layout.image_path(entry.folder, entry.frame_index,
-                                                              entry.side))), cv2.COLOR_BGR2RGB)
-        disp = depth_net(image[None].astype(np.float32) / 255.0, training=False)[0][0, ..., 0]
-        scaled = 1 / 100.0 + (1 / 0.1 - 1 / 100.0) * disp.numpy().astype(np.float64)
-        gt = lidar_depth_map(layout.calib_dir(entry.folder),
-                             layout.velodyne_path(entry.folder, entry.frame_index), 2)
-        gt = cv2.resize(gt.astype(np.float32), (1242, 375), interpolation=cv2.INTER_NEAREST)
-        by_hand.append(numpy_abs_rel_a1(gt, scaled))
-    abs_rel, a1 = np.mean(by_hand, axis=0)
+    abs_rel, a1 = val_abs_rel_a1_by_hand(depth_net, layout, val)
     assert recorded["val"]["abs_rel"] == pytest.approx(abs_rel, rel=1e-4)
     assert recorded["val"]["a1"] == pytest.approx(a1, abs=1e-3)
 
@@ -304,6 +313,76 @@ def test_validation_scores_val_lidar_keeps_best_weights_and_logs_images(world, t
         picture = tf.make_ndarray(tags[f"disp/{scale}"][-1].tensor)
         assert picture[:2].tolist() == [str(192 >> scale).encode(), str(64 >> scale).encode()]
         assert tf.io.decode_png(picture[2]).shape == (64 >> scale, 192 >> scale, 3)
+
+
+def test_untrained_network_is_scored_first_and_every_validation_goes_to_metrics_jsonl(
+        world, tmp_path):
+    from monodepth_tf.data.kitti import KittiRawLayout, read_split
+    from monodepth_tf.evaluation import METRIC_NAMES
+    from monodepth_tf.train_loop import DataSource, Run
+
+    layout = KittiRawLayout(world, "png")
+    val = read_split(world / "splits", "synthetic", "val")
+    train = read_split(world / "splits", "synthetic", "train")
+    options = TrainOptions(data_path=str(world), split="synthetic", png=True, height=64,
+                           width=192, batch_size=2, weights_init="scratch", use_stereo=True,
+                           frame_ids=(0,), log_dir=str(tmp_path), model_name="jsonl",
+                           num_epochs=2, log_frequency=100, learning_rate=1e-3).validate()
+    run = Run(options, DataSource(layout, train, val))
+    run.initialize()
+    untrained = val_abs_rel_a1_by_hand(run.system.depth, layout, val)
+    assert run.train() == "done"
+    lines = (tmp_path / "jsonl" / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    steps_per_epoch = len(train) // 2
+    assert [(r["epoch"], r["step"]) for r in records] == [
+        (-1, 0), (0, steps_per_epoch), (1, 2 * steps_per_epoch)]
+    for record in records:
+        assert set(record) == {"epoch", "step", "loss", *METRIC_NAMES}
+        assert all(np.isfinite(record[k]) and record[k] > 0 for k in ("loss", *METRIC_NAMES))
+    # epoch -1 is the untrained network, scored by hand above
+    assert records[0]["abs_rel"] == pytest.approx(untrained[0], rel=1e-4)
+    assert records[0]["a1"] == pytest.approx(untrained[1], abs=1e-3)
+    # three validations of one val batch shape: one trace of the val pass
+    assert run.validator.forward_function(run.system).experimental_get_tracing_count() == 1
+    # it is a baseline, not a candidate for weights_best; the trained epochs are
+    best = json.loads((tmp_path / "jsonl" / "models" / "weights_best" / "config.json")
+                      .read_text())
+    trained = min(records[1:], key=lambda r: r["abs_rel"])
+    assert (best["epoch"], best["val"]["abs_rel"]) == (trained["epoch"], trained["abs_rel"])
+    # the log says the same
+    log = (tmp_path / "jsonl" / "train.log").read_text()
+    assert f"epoch -1 val loss {records[0]['loss']:.5f} abs_rel {records[0]['abs_rel']:.4f}" in log
+    # a resumed run does not score the untrained network again
+    options = dataclasses.replace(options, num_epochs=3)
+    assert Run(options, DataSource(layout, train, val)).train() == "done"
+    records = [json.loads(line) for line in
+               (tmp_path / "jsonl" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [-1, 0, 1, 2]
+
+
+QUIET_ENV = {k: v for k, v in os.environ.items()
+             if k not in ("TF_CPP_MIN_LOG_LEVEL", "MONODEPTH_VERBOSE")}
+TF_CHATTER = re.compile(r"oneDNN|cuda|cuInit|absl::InitializeLog|retracing", re.IGNORECASE)
+
+
+@pytest.mark.slow
+def test_train_output_has_no_tensorflow_chatter_unless_verbose(world, tmp_path):
+    # three epochs, four validations (one before the first step), the user's environment
+    result = subprocess.run(train_command(world, tmp_path, "--num_epochs", "3",
+                                          "--save_steps", "0"),
+                            capture_output=True, text=True, timeout=600, env=QUIET_ENV)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not TF_CHATTER.findall(result.stderr), result.stderr[-3000:]
+    assert not TF_CHATTER.findall(result.stdout), result.stdout[-3000:]
+    assert result.stdout.count(" val loss ") == 4
+    # --verbose shows TensorFlow's start-up log (here on a run that stops at a bad flag)
+    for verbose in (True, False):
+        rejected = subprocess.run(train_command(world, tmp_path, "--height", "100",
+                                                *(["--verbose"] if verbose else [])),
+                                  capture_output=True, text=True, timeout=300, env=QUIET_ENV)
+        assert rejected.returncode == 2 and "--height=100" in rejected.stderr
+        assert bool(re.search("oneDNN", rejected.stderr)) == verbose, rejected.stderr
 
 
 def test_progress_line_shows_the_bar_loss_speed_and_eta():

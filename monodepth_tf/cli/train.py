@@ -14,8 +14,9 @@ the data is read where GluonCV keeps it (``~/.mxnet/datasets/kitti/kitti_data``)
 """
 
 import dataclasses
+import json
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from absl import app, flags
 
@@ -24,24 +25,31 @@ from monodepth_tf.cli.common import run_tool
 
 FLAGS = flags.FLAGS  # the training flags are defined by run(), so importing defines nothing
 
-# What the demo run (no --data_path) changes, unless the flag is given.
-DEMO = dict(height=96, width=320, batch_size=4, max_steps=60, weights_init="scratch",
-            learning_rate=1e-3, log_frequency=10, num_epochs=5, png=True, split="synthetic")
-DEMO_WORLD = dict(num_drives=1, frames_per_drive=40)
+# What the demo run (no --data_path) changes, unless the flag is given (mode: mono_stereo,
+# which learns from scratch in a few minutes; --mode=mono learns more slowly).
+DEMO = dict(mode="mono_stereo", height=96, width=320, batch_size=4, max_steps=100,
+            weights_init="scratch", learning_rate=2.5e-4, log_frequency=10, num_epochs=1000,
+            png=True, split="synthetic")
+DEMO_WORLD = dict(num_drives=3, frames_per_drive=40)
 
 
 def apply_demo_defaults(values) -> Path:
-    """Generates (once) a synthetic world under the log directory and points the data flags at
-    it; returns its folder."""
+    """Generates (once, at the feed size) a synthetic world under the log directory, points
+    the data flags at it and sets the DEMO values of the flags not given (as if given, so
+    that the mode preset does not replace them); returns the world's folder."""
     from monodepth_tf.data.synthetic import make_synthetic_kitti
 
     for name, value in DEMO.items():
+        if name == "weights_init" and values["pretrained_base"].present:
+            continue  # GluonCV's spelling of --weights_init
         if not values[name].present:
             values[name].value = value
+            values[name].present = 1
     root = Path(values.log_dir or options_lib.TrainOptions.log_dir).expanduser() / "synthetic_kitti"
     if not (root / "splits" / "synthetic" / "gt_depths.npz").is_file():
         print(f"no --data_path: generating a synthetic KITTI-format world in {root}")
-        make_synthetic_kitti(root, seed=values.seed, **DEMO_WORLD)
+        make_synthetic_kitti(root, seed=values.seed, height=values.height, width=values.width,
+                             **DEMO_WORLD)
     values.data_path = str(root)
     values.split_dir = str(root / "splits")
     return root
@@ -85,9 +93,97 @@ def with_weights_folder(options: options_lib.TrainOptions) -> options_lib.TrainO
     return dataclasses.replace(options, load_weights_folder=str(folder))
 
 
+def read_metrics(run_dir: Path) -> List[dict]:
+    """The validations a run appended to ``metrics.jsonl``, in order."""
+    from monodepth_tf.train_loop import METRICS_FILE
+
+    path = run_dir / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def demo_test_frame(world: Path, index: int = 0):
+    """Test frame ``index`` of a synthetic world: (its image file, its exact depth
+    ``[H, W]`` in metres)."""
+    import numpy as np
+
+    from monodepth_tf.data.kitti import KittiRawLayout, read_split
+
+    entry = read_split(world / "splits", "synthetic", "test")[index]
+    path = KittiRawLayout(world, "png").image_path(entry.folder, entry.frame_index, entry.side)
+    return path, np.load(world / "splits" / "synthetic" / "gt_depths.npz")["data"][index]
+
+
+def demo_picture(run_dir: Path, world: Path, weights: Path, index: int = 0) -> Path:
+    """Writes ``<run_dir>/demo.png``: test frame ``index`` of the synthetic world, the
+    disparity that ``weights`` predict for it and its exact depth (magma of the inverse
+    depth, drawn like the disparity), side by side at the frame's size; returns its path.
+
+    The disparity is resized to the frame's size (bilinear) when the network's feed size
+    differs.
+    """
+    import cv2
+
+    from monodepth_tf.data.kitti import load_rgb
+    from monodepth_tf.predict import predict_disparity
+    from monodepth_tf.summaries import depth_images, disparity_images, side_by_side
+    from monodepth_tf.weights.folder import load_networks
+
+    frame, gt = demo_test_frame(world, index)
+    image = load_rgb(frame)
+    config, depth_net, _ = load_networks(weights, with_pose=False)
+    disp = predict_disparity(depth_net, config, [image])[0]
+    height, width = image.shape[:2]
+    if disp.shape != (height, width):
+        disp = cv2.resize(disp, (width, height), interpolation=cv2.INTER_LINEAR)
+    picture = side_by_side([image, disparity_images(disp[None])[0], depth_images(gt[None])[0]])
+    path = run_dir / "demo.png"
+    cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def demo_summary(run_dir: Path, world: Path) -> str:
+    """What the demo run learned (untrained and best val abs_rel), where its weights are and
+    how to try them; also writes the picture (:func:`demo_picture`)."""
+    metrics = [m for m in read_metrics(run_dir) if "abs_rel" in m]
+    untrained = next((m for m in metrics if m["epoch"] == -1), None)
+    trained = [m for m in metrics if m["epoch"] >= 0]
+    weights = run_dir / "models" / ("weights_best" if trained else "weights_final")
+    lines = []
+    if untrained and trained:
+        best = min(trained, key=lambda m: m["abs_rel"])
+        lines.append(f"val abs_rel: untrained {untrained['abs_rel']:.3f} -> best "
+                     f"{best['abs_rel']:.3f} (epoch {best['epoch']}, "
+                     f"{best['abs_rel'] / untrained['abs_rel']:.2f}x)")
+    picture = demo_picture(run_dir, world, weights)
+    frame, _ = demo_test_frame(world)
+    lines += [f"weights: {weights}",
+              f"picture: {picture} (a test frame, its predicted disparity, its exact depth)",
+              f"try them: bin/predict --load_weights_folder {weights} --image_path {frame} "
+              f"--output_dir {run_dir / 'predictions'}"]
+    return "\n".join(lines)
+
+
+def quiet_python_logs(values) -> None:
+    """Unless ``--verbose`` or absl's ``--verbosity`` is given, TensorFlow's and absl's Python
+    INFO lines (strategy devices, checkpoint sharding times) are not shown; the run's own log
+    is unaffected."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    if values.verbose or values["verbosity"].present:
+        return
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+
+
 def main(argv):
     del argv
     from monodepth_tf.train_loop import Run, open_data
+
+    quiet_python_logs(FLAGS)
 
     if not FLAGS.data_path and FLAGS.model_zoo:  # a GluonCV command: GluonCV's data folder
         FLAGS.data_path = str(GLUONCV_DATA_PATH.expanduser())
@@ -95,16 +191,21 @@ def main(argv):
             raise options_lib.OptionsError(
                 f"--model_zoo without --data_path reads KITTI where GluonCV keeps it, "
                 f"{FLAGS.data_path}, which does not exist: pass --data_path")
+    world: Optional[Path] = None
     if not FLAGS.data_path and FLAGS.dataset != "folder":  # folder: options name the flag
-        apply_demo_defaults(FLAGS)
+        world = apply_demo_defaults(FLAGS)
     options = with_weights_folder(options_lib.from_flags(FLAGS))
     run = Run(options, open_data(options))
     outcome = run.train()
     print(f"{outcome}: run folder {options.run_dir}")
     if outcome != "done":
         raise SystemExit(1)
+    if world is not None:
+        print(demo_summary(options.run_dir, world))
 
 
 def run():
     options_lib.define_training_flags()
+    flags.DEFINE_bool("verbose", False, "Show TensorFlow's C++ start-up log (device probing, "
+                      "oneDNN notices); bin/train hides it otherwise (see cli/quiet.py).")
     run_tool(main, flags_parser=parse_flags)

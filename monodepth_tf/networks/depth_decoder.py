@@ -1,5 +1,6 @@
 """The depth decoder: U-Net up-convolutions with skips and sigmoid disparity heads."""
 
+import math
 from typing import List, Sequence
 
 import keras
@@ -62,6 +63,19 @@ class DepthDecoder(keras.Model):
             if i in self.scales:
                 outputs[i] = tf.sigmoid(self.dispconvs[self.scales.index(i)](x))
         return [outputs[s] for s in self.scales]
+
+    def start_disparities_at(self, value: float) -> None:
+        """Sets every disparity head's bias to ``logit(value)``, so that a fresh decoder's
+        sigmoid outputs start around ``value`` instead of 0.5 (an initialization: what the
+        decoder computes from its weights is unchanged). See train_loop.SCRATCH_DISPARITY.
+
+        Args:
+            value: the sigmoid output to start at, in (0, 1).
+        """
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"a sigmoid disparity must lie in (0, 1), got {value}")
+        for conv in self.dispconvs:
+            conv.bias.assign(tf.fill(conv.bias.shape, math.log(value / (1.0 - value))))
 
     def torch_modules(self, prefix: str = "decoder"):
         """Pairs (PyTorch state-dict prefix, Keras layer) for the weight importer.
