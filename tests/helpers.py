@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.lanczos import resize_lanczos
+from monodepth_tf.resize import resize_lanczos
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
 

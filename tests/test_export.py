@@ -23,7 +23,7 @@ from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_net
 from tests.helpers import PROJECT_ROOT
 from tests.zoo_server import closed_port_url
 
-SAVED_MODEL_CLI = PROJECT_ROOT / ".venv" / "bin" / "saved_model_cli"
+SAVED_MODEL_CLI = Path(sys.executable).parent / "saved_model_cli"  # beside this Python
 SMALL = dict(height=64, width=192)
 
 
