@@ -18,6 +18,7 @@ from monodepth_tf.geometry import disp_to_depth
 from monodepth_tf.resize import resize_lanczos
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
+from monodepth_tf.weights.torch_checkpoint import load_state_dict, unwrap_state_dict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +32,19 @@ def shared_dir() -> Path:
             "(set MONODEPTH_SHARED to the folder holding reference/ and kitti/)"
         )
     return path
+
+
+# ---- real images, and a small feed size for networks in tests --------------------------------
+
+SMALL = dict(height=64, width=192)
+
+
+def real_image_paths(shared: Path):
+    """The shared test photo and the real KITTI raw frame's two cameras."""
+    frame = shared / "kitti" / "raw" / "2011_09_26" / "2011_09_26_drive_0000_sync"
+    return [shared / "reference" / "test_image.jpg",
+            frame / "image_02" / "data" / "0000000001.png",
+            frame / "image_03" / "data" / "0000000001.png"]
 
 
 # ---- KITTI raw trees made of links to the shared frame --------------------------------------
@@ -213,3 +227,13 @@ def random_depth_weights(folder, seed: int):
     config = NetworkConfig(height=64, width=192, pose_model_type=None)
     depth, _ = build_networks(config, with_pose=False)
     return save_weights_folder(folder, config, depth)
+
+
+def imagenet_file(reference_dir, path):
+    """A torchvision-layout ResNet-18 file (keys without the ``encoder.`` prefix) holding the
+    reference encoder's tensors: stands in for the ImageNet download."""
+    state = unwrap_state_dict(load_state_dict(reference_dir / "encoder.pth"))
+    tensors = {k[len("encoder."):]: v for k, v in state.items()
+               if isinstance(v, np.ndarray) and v.dtype == np.float32}
+    write_state_dict(path, tensors)
+    return tensors

@@ -20,19 +20,10 @@ from monodepth_tf.networks import layers
 from monodepth_tf.resize import resize_bilinear, resize_lanczos
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, SMALL, real_image_paths
 from tests.zoo_server import closed_port_url
 
 SAVED_MODEL_CLI = Path(sys.executable).parent / "saved_model_cli"  # beside this Python
-SMALL = dict(height=64, width=192)
-
-
-def real_image_paths(shared: Path):
-    """The shared test photo and the real KITTI raw frame's two cameras."""
-    frame = shared / "kitti" / "raw" / "2011_09_26" / "2011_09_26_drive_0000_sync"
-    return [shared / "reference" / "test_image.jpg",
-            frame / "image_02" / "data" / "0000000001.png",
-            frame / "image_03" / "data" / "0000000001.png"]
 
 
 # --- NumPy references of the in-graph resizing ------------------------------------------

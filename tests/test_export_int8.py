@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from monodepth_tf import export
 from monodepth_tf.weights.folder import NetworkConfig, build_networks
-from tests.test_export import SMALL
-from tests.test_export import real_image_paths as calibration_paths
+from tests.helpers import SMALL
+from tests.helpers import real_image_paths as calibration_paths
 
 
 def evaluation_paths(shared: Path):

@@ -15,8 +15,7 @@ import tensorflow as tf
 from monodepth_tf import geometry
 from monodepth_tf.losses import (edge_aware_smoothness, photometric_error, ssim_dissimilarity,
                                  ssim_statistics, upsample_bilinear)
-from tests.reference import load_npz, nhwc
-from tests.test_losses import OPTION_SETS, SCALES, run
+from tests.reference import OPTION_SETS, SCALES, load_npz, nhwc, run
 
 RNG = np.random.default_rng(11)
 

@@ -13,9 +13,7 @@ from absl import flags
 from monodepth_tf import options as options_lib
 from monodepth_tf.cli.train import join_list_arguments
 from monodepth_tf.data.synthetic import make_synthetic_kitti
-from monodepth_tf.weights.torch_checkpoint import load_state_dict, unwrap_state_dict
-from tests.helpers import PROJECT_ROOT
-from tests.helpers import write_state_dict
+from tests.helpers import PROJECT_ROOT, imagenet_file
 
 # The tutorial's commands after "python train.py".
 TUTORIAL = {
@@ -83,16 +81,6 @@ def test_explicit_flags_win_over_the_zoo_preset():
     options = parse(TUTORIAL["mono"].split() + ["--height", "64", "--width", "192",
                                                 "--nopretrained_base"])
     assert (options.height, options.width, options.weights_init) == (64, 192, "scratch")
-
-
-def imagenet_file(reference_dir, path):
-    """A torchvision-layout ResNet-18 file (keys without the ``encoder.`` prefix) holding the
-    reference encoder's tensors: stands in for the ImageNet download."""
-    state = unwrap_state_dict(load_state_dict(reference_dir / "encoder.pth"))
-    tensors = {k[len("encoder."):]: v for k, v in state.items()
-               if isinstance(v, np.ndarray) and v.dtype == np.float32}
-    write_state_dict(path, tensors)
-    return tensors
 
 
 @pytest.mark.slow  # a whole bin/train run (world, ImageNet load, step, validation)

@@ -11,22 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf.batch import Batch
-from monodepth_tf.losses import (LossOptions, Pose, compute_losses, edge_aware_smoothness,
+from monodepth_tf.losses import (LossOptions, compute_losses, edge_aware_smoothness,
                                  ssim_dissimilarity)
 from monodepth_tf.training import keep_graph_arithmetic
-from tests.reference import load_npz, nhwc
-
-SCALES = (0, 1, 2, 3)
-OPTION_SETS = {
-    "mono_stereo": dict(frame_ids=(0, -1, 1, "s")),
-    "mono": dict(frame_ids=(0, -1, 1)),
-    "stereo": dict(frame_ids=(0, "s")),
-    "mono_avg_reprojection": dict(frame_ids=(0, -1, 1), avg_reprojection=True),
-    "mono_no_automask": dict(frame_ids=(0, -1, 1), disable_automasking=True),
-    "mono_v1_multiscale": dict(frame_ids=(0, -1, 1), v1_multiscale=True),
-    "mono_no_ssim": dict(frame_ids=(0, -1, 1), no_ssim=True),
-}
+from tests.reference import (OPTION_SETS, SCALES, load_npz, make_batch, make_poses, nhwc,
+                             run)
 
 
 @pytest.fixture(scope="module")
@@ -34,32 +23,7 @@ def fixture(reference_dir):
     return load_npz(reference_dir, "losses.npz")
 
 
-def make_batch(ref) -> Batch:
-    color = {key: tuple(tf.constant(nhwc(ref[f"inputs/color/{key}/{s}"])) for s in SCALES)
-             for key in ("-1", "0", "1", "s")}
-    return Batch(
-        color=color,
-        color_aug={key: images[0] for key, images in color.items()},
-        K=tuple(tf.constant(ref[f"inputs/K/{s}"]) for s in SCALES),
-        inv_K=tuple(tf.constant(ref[f"inputs/inv_K/{s}"]) for s in SCALES),
-        stereo_T=tf.constant(ref["inputs/stereo_T"]),
-    )
-
-
-def make_poses(ref):
-    return {key: Pose(tf.constant(ref[f"net/axisangle/0/{key}"][:, 0, 0]),
-                      tf.constant(ref[f"net/translation/0/{key}"][:, 0, 0]))
-            for key in ("-1", "1")}
-
-
 LOSS_RTOL = 2e-7
-
-
-def run(ref, name, exact=True):
-    """The loss of option set ``name`` on the fixture's inputs, tie-breaking noise off."""
-    options = LossOptions(scales=SCALES, automask_noise=0.0, exact=exact, **OPTION_SETS[name])
-    disps = [tf.constant(nhwc(ref[f"net/disp/{s}"])) for s in SCALES]
-    return compute_losses(make_batch(ref), disps, make_poses(ref), options)
 
 
 @pytest.mark.parametrize("name", sorted(OPTION_SETS))

@@ -26,8 +26,7 @@ import numpy as np
 import pytest
 
 from monodepth_tf.data.synthetic import drive_folder, make_synthetic_kitti
-from tests.helpers import PROJECT_ROOT
-from tests.test_gluoncv_commands import imagenet_file
+from tests.helpers import PROJECT_ROOT, imagenet_file
 
 READMES = ("README.md", "splits/README.md")
 # A code line is a command when its first word is one of these programs.
