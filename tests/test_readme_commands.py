@@ -519,21 +519,3 @@ def test_readme_command_runs_as_written(command, assets, tmp_path):
         pytest.fail(f"README command without a test: {command}")
     case = CASES[command]
     case.check(run_command(command, case, assets, tmp_path))
-
-
-@pytest.mark.parametrize("script", sorted(p.name for p in (PROJECT_ROOT / "bin").iterdir()
-                                          if p.name != "test"))
-def test_scripts_do_nothing_when_imported_by_a_worker_process(script):
-    """multiprocessing's spawn imports the parent's main script as ``__mp_main__`` in every
-    child: a script must run its tool only as ``__main__``. Each also has the console entry
-    point ``monodepth_<script>`` of setup.py, calling the same ``run``."""
-    path = PROJECT_ROOT / "bin" / script
-    child = ("import runpy, sys; sys.argv = ['-c', '--multiprocessing-fork']; "
-             f"namespace = runpy.run_path({str(path)!r}, run_name='__mp_main__'); "
-             "print(namespace['run'].__module__)")
-    result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
-                            timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == [f"monodepth_tf.cli.{script}"]
-    setup = (PROJECT_ROOT / "setup.py").read_text()
-    assert f'"{script}"' in setup and 'monodepth_{tool}=monodepth_tf.cli.{tool}:run' in setup

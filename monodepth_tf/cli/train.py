@@ -22,6 +22,7 @@ from absl import app, flags
 
 from monodepth_tf import options as options_lib
 from monodepth_tf.cli.common import run_tool
+from monodepth_tf.cli.launch import define_verbose_flag
 
 FLAGS = flags.FLAGS  # the training flags are defined by run(), so importing defines nothing
 
@@ -206,6 +207,5 @@ def main(argv):
 
 def run():
     options_lib.define_training_flags()
-    flags.DEFINE_bool("verbose", False, "Show TensorFlow's C++ start-up log (device probing, "
-                      "oneDNN notices); bin/train hides it otherwise (see cli/quiet.py).")
+    define_verbose_flag()  # also read by quiet_python_logs
     run_tool(main, flags_parser=parse_flags)
