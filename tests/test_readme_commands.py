@@ -369,8 +369,32 @@ def check_pose(run: Run) -> None:
     assert re.search(r"Trajectory error: \d+\.\d{3}, std: \d+\.\d{3}", run.stdout), run.stdout
 
 
+def run_again(run: Run, command: str) -> None:
+    """Runs another command in ``run``'s HOME, working directory and environment."""
+    result = subprocess.run(["bash", "-c", command], cwd=run.cwd, env=run.env,
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
+
+
 def check_export(run: Run) -> None:
-    assert (run.cwd / "serving" / "mdp" / "1" / "saved_model.pb").is_file()
+    """serving/mdp/1/ serves street.jpg at its own size: bin/predict's disparity (resized back
+    as bin/predict does) to 1e-4 relative, as the README says, depth = 1 / disparity, and no
+    metric_depth (a mono model)."""
+    import tensorflow as tf
+    from monodepth_tf.cli.predict import disparity_at
+    from monodepth_tf.data.kitti import load_rgb
+
+    folder = run.cwd / "serving" / "mdp" / "1"
+    serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    image = load_rgb(run.cwd / "street.jpg")
+    out = {name: value.numpy()[0] for name, value in serve(images=tf.constant(image[None])).items()}
+    assert sorted(out) == ["depth", "disparity"]
+    run_again(run, "bin/predict --image_path street.jpg --load_weights_folder "
+                   "weights/mono_640x192")
+    expected = disparity_at(np.load(run.cwd / "street_disp.npy")[0, 0], *image.shape[:2])
+    assert out["disparity"].shape == image.shape[:2]
+    np.testing.assert_allclose(out["disparity"], expected, rtol=1e-4)
+    np.testing.assert_allclose(out["depth"], 1.0 / out["disparity"], rtol=1e-6)
 
 
 def check_export_int8(run: Run) -> None:
@@ -500,11 +524,8 @@ def check_release_prediction(run: Run) -> None:
     assert (cache / "config.json").is_file()
     released = np.load(run.cwd / "street_disp.npy")
     assert released.shape == (1, 1, 192, 640)
-    converted = subprocess.run(
-        ["bash", "-c", "bin/predict --image_path street.jpg --load_weights_folder "
-         "weights/mono_640x192 --output_dir converted"], cwd=run.cwd, env=run.env,
-        capture_output=True, text=True, timeout=1800)
-    assert converted.returncode == 0, converted.stderr[-2000:]
+    run_again(run, "bin/predict --image_path street.jpg --load_weights_folder "
+                   "weights/mono_640x192 --output_dir converted")
     np.testing.assert_array_equal(released, np.load(run.cwd / "converted" / "street_disp.npy"))
 
 
@@ -579,7 +600,7 @@ CASES: Dict[str, Case] = {
     "~/kitti_odom --eval_split odom_9 --png": Case(
         check_pose, home={"tmp/mdp/models/weights_19": "weights", "kitti_odom": "kitti_odom"}),
     "bin/export --load_weights_folder weights/mono_640x192 --export_dir serving # -> "
-    "serving/mdp/1/": Case(check_export, cwd=WEIGHTS_MONO),
+    "serving/mdp/1/": Case(check_export, cwd=dict(WEIGHTS_MONO, **{"street.jpg": "street.jpg"})),
     "bin/export --model_zoo monodepth2_resnet18_kitti_stereo_640x192 --export_dir serving "
     "--version 2 --tflite --tflite_quantize int8 --calibration_images some_frames/": Case(
         check_export_int8, cwd={"some_frames": "some_frames"},
