@@ -340,8 +340,16 @@ def depth_video(path: str, source: str) -> Callable[[Run], None]:
 
 
 def check_eigen_metrics(run: Run) -> None:
-    assert "abs_rel" in run.stdout and "a1" in run.stdout, run.stdout
-    assert "Mean median scaling ratio" in run.stdout or "med" in run.stdout, run.stdout
+    """The median-scaling ratios and the original's table of the seven metrics (their values
+    are tested against the original's in tests/test_evaluate_depth_tool.py)."""
+    assert re.search(r"Scaling ratios \| med: \d+\.\d{3} \| std: \d+\.\d{3}", run.stdout), \
+        run.stdout
+    names = ["abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3"]
+    lines = run.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[::2] == names)
+    values = [float(v) for v in lines[head + 1].rstrip("\\").split("&")[1:]]
+    assert len(values) == 7 and all(v > 0 for v in values[:4]), values
+    assert 0 <= values[4] <= values[5] <= values[6] <= 1, values
 
 
 def check_benchmark(run: Run) -> None:
