@@ -16,7 +16,6 @@ import zipfile
 from collections import namedtuple
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -29,13 +28,12 @@ from monodepth_tf.data.standard_splits import (LICENSE_NAME, LICENSE_SHA256, SPL
                                                ensure_standard_split, fetch_standard_splits)
 from monodepth_tf.download import DownloadError
 from tests.http_server import FileServer
+from tests.kitti_server import CALIB_FILES, FRAME, depth_png, serve_kitti, serve_splits
 
 ROOT = Path(__file__).resolve().parents[1]
 DATE = "2011_09_26"
 DRIVE = f"{DATE}_drive_0001_sync"
 BAD_DRIVE = f"{DATE}_drive_0002_sync"
-FRAME = "0000000001"
-CALIB_FILES = ("calib_cam_to_cam.txt", "calib_velo_to_cam.txt", "calib_imu_to_velo.txt")
 
 
 @pytest.fixture
@@ -47,42 +45,11 @@ def server(tmp_path):
         yield running
 
 
-def write_zip(path: Path, members: dict) -> Path:
-    """A deflated zip of ``{name: bytes}``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return path
-
-
-def drive_members(kitti_dir: Path, drive: str) -> dict:
-    """A drive archive's members in KITTI's layout: the real frame's two images and scan."""
-    source = kitti_dir / "raw" / DATE / f"{DATE}_drive_0000_sync"
-    return {f"{DATE}/{drive}/{sub}/data/{FRAME}.{ext}":
-            (source / sub / "data" / f"{FRAME}.{ext}").read_bytes()
-            for sub, ext in (("image_02", "png"), ("image_03", "png"),
-                             ("velodyne_points", "bin"))}
-
-
-def depth_png() -> bytes:
-    """A small 16-bit depth map (metres x 256), as KITTI depth stores them."""
-    depth = (np.arange(12 * 20, dtype=np.uint16).reshape(12, 20) * 37) % 20000
-    return cv2.imencode(".png", depth)[1].tobytes()
-
-
 @pytest.fixture
 def kitti_server(server, kitti_dir, monkeypatch):
     """The server with KITTI's archive layout: 2011_09_26's calibration, drives 0001 and 0002
     (the real frame), and data_depth_annotated.zip; $MONODEPTH_KITTI_URL points at it."""
-    raw = server.root / "raw_data"
-    calib = {f"{DATE}/{name}": (kitti_dir / "raw" / DATE / name).read_bytes()
-             for name in CALIB_FILES}
-    write_zip(raw / f"{DATE}_calib.zip", calib)
-    for drive in (DRIVE, BAD_DRIVE):
-        write_zip(raw / drive[:-5] / f"{drive}.zip", drive_members(kitti_dir, drive))
-    depth_name = f"train/{DRIVE}/proj_depth/groundtruth/image_02/{FRAME}.png"
-    write_zip(server.root / kd.DEPTH_ARCHIVE, {depth_name: depth_png()})
+    serve_kitti(server.root, kitti_dir, [DRIVE, BAD_DRIVE], depth_drives=[DRIVE])
     monkeypatch.setenv(kd.KITTI_URL_VARIABLE, server.url)
     return server
 
@@ -281,8 +248,7 @@ def test_checksum_table_matches_the_release_files(kitti_dir):
 @pytest.fixture
 def splits_server(server, kitti_dir, monkeypatch):
     """The server holding the release's tree (``splits/`` and ``LICENSE``)."""
-    shutil.copytree(kitti_dir / "splits", server.root / "splits")
-    shutil.copy(kitti_dir / "splits" / LICENSE_NAME, server.root / "LICENSE")
+    serve_splits(server.root, kitti_dir)
     monkeypatch.setenv("MONODEPTH_SPLITS_URL", server.url)
     return server
 

@@ -9,6 +9,17 @@ converted from the shared reference checkpoints, ``street.jpg``, ``my_videos/`` 
 and what it must produce) or in NOT_RUN (why it cannot run here, and how it is checked
 instead); a README command with neither fails. Flags are appended only where the command does
 not give them, to keep training and image sizes small (CASES' ``append``).
+
+The download commands (bin/download_kitti, bin/predict --model_name) run against a local HTTP
+mirror started by the test (``$MONODEPTH_KITTI_URL``, ``$MONODEPTH_SPLITS_URL``,
+``$MONODEPTH_ZOO_URL``): KITTI's 61 drive and 5 calibration archives, each drive holding the one
+real frame of ../shared/kitti (about 3.5 MB), KITTI depth's improved maps for eigen_benchmark's
+drives, the Monodepth2 release's split lists, and a release zip of the reference checkpoints.
+They run in a copy of the repository's code (CASES' ``repository``), so that the default split
+folder, the repository's ``splits/``, is the copy's.
+
+Slow cases (``-m "not slow"`` leaves them out): the KITTI training commands, the set-up
+command's demo training and the int8 export.
 """
 
 import dataclasses
@@ -18,15 +29,23 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 import pytest
 
+from monodepth_tf.data import kitti_download as kd
+from monodepth_tf.data.standard_splits import (LICENSE_NAME, LICENSE_SHA256, SPLIT_FILES,
+                                               sha256_of)
 from monodepth_tf.data.synthetic import drive_folder, make_synthetic_kitti
-from tests.helpers import PROJECT_ROOT, imagenet_file
+from tests.helpers import PROJECT_ROOT, imagenet_file, shared_dir
+from tests.http_server import FileServer
+from tests.kitti_server import (CALIB_FILES, FRAME, SOURCE_DATE, depth_png, serve_kitti,
+                                serve_splits, source_file)
+from tests.zoo_server import md5_of, release_zip
 
 READMES = ("README.md", "splits/README.md")
 # A code line is a command when its first word is one of these programs.
@@ -98,14 +117,12 @@ def left_frames(world: Path, drive: int) -> List[Path]:
 
 
 def convert(pytorch_dir: Path, output_dir: Path) -> None:
-    """The reference checkpoints as a weights folder (what bin/convert_weights does)."""
-    from monodepth_tf.weights.folder import (build_networks, config_from_pytorch_folder,
-                                             load_weights_folder, named_parts,
-                                             save_weights_folder)
-    config = config_from_pytorch_folder(pytorch_dir)
-    depth, pose = build_networks(config)
-    load_weights_folder(pytorch_dir, depth, pose, list(named_parts(depth, pose)))
-    save_weights_folder(output_dir, config, depth, pose)
+    """The reference checkpoints as a weights folder, by bin/convert_weights."""
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bin" / "convert_weights"), "--pytorch_dir",
+         str(pytorch_dir), "--output_dir", str(output_dir)], capture_output=True, text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES=""), timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def build_assets(root: Path, reference_dir: Path, shared: Path) -> Dict[str, Path]:
@@ -193,10 +210,11 @@ def link_tree(source: Path, target: Path) -> None:
 
 @dataclasses.dataclass
 class Run:
-    """A command's run: its HOME and working directory, and its output."""
+    """A command's run: its HOME, working directory and environment, and its output."""
 
     home: Path
     cwd: Path
+    env: Dict[str, str]
     stdout: str
     stderr: str
 
@@ -210,6 +228,10 @@ class Case:
         home, cwd: path under HOME / the working directory -> asset name.
         append: flags added to the command (only flags it does not give).
         slow: takes more than about a minute.
+        mirror: downloads from the local mirror (the test starts it).
+        repository: runs in a copy of the repository's code (``bin/``, ``monodepth_tf/``,
+            ``splits/`` without lists) with no ``$MONODEPTH_SPLIT_DIR``: the default split
+            folder is the copy's ``splits/``.
     """
 
     check: Callable[[Run], None]
@@ -217,28 +239,49 @@ class Case:
     cwd: Dict[str, str] = dataclasses.field(default_factory=dict)
     append: Tuple[str, ...] = ()
     slow: bool = False
+    mirror: bool = False
+    repository: bool = False
 
 
-def run_command(command: str, case: Case, assets: Dict[str, Path], base: Path) -> Run:
+def copy_repository(cwd: Path) -> None:
+    """The repository's code and its empty ``splits/`` folder, copied into ``cwd``."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    for name in ("bin", "monodepth_tf"):
+        shutil.copytree(PROJECT_ROOT / name, cwd / name, ignore=ignore, symlinks=True)
+    (cwd / "splits").mkdir()
+    for name in ("README.md", ".gitignore"):
+        shutil.copy(PROJECT_ROOT / "splits" / name, cwd / "splits" / name)
+
+
+def run_command(command: str, case: Case, assets: Dict[str, Path], base: Path,
+                mirror: Optional[Dict[str, str]] = None) -> Run:
     """Runs ``command`` with bash in a fresh HOME and working directory under ``base``; fails
-    the test unless it exits with 0."""
+    the test unless it exits with 0.
+
+    Args:
+        mirror: the download addresses' variables (the local mirror's), for cases that use it.
+    """
     home, cwd = base / "home", base / "cwd"
     for root, links in ((home, case.home), (cwd, case.cwd)):
         root.mkdir(parents=True)
         for path, asset in links.items():
             link_tree(assets[asset], root / path)
-    (cwd / "bin").symlink_to(PROJECT_ROOT / "bin")
     env = dict(os.environ, HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               MONODEPTH_SPLIT_DIR=str(assets["splits_lists"]))
+               MONODEPTH_SPLIT_DIR=str(assets["splits_lists"]), **(mirror or {}))
     for name in ("KERAS_HOME", "MONODEPTH_ZOO_DIR", "PYTHONPATH"):
         env.pop(name, None)
+    if case.repository:
+        copy_repository(cwd)
+        env.pop("MONODEPTH_SPLIT_DIR")
+    else:
+        (cwd / "bin").symlink_to(PROJECT_ROOT / "bin")
     line = re.sub(r"\s+#.*$", "", command)  # a trailing comment would swallow appended flags
     argv = " ".join([line, *case.append])
     result = subprocess.run(["bash", "-c", argv], cwd=cwd, env=env, capture_output=True,
                             text=True, timeout=1800)
     assert result.returncode == 0, f"{argv}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
-    return Run(home, cwd, result.stdout, result.stderr)
+    return Run(home, cwd, env, result.stdout, result.stderr)
 
 
 # ---------------------------------------------------------------------------- checks
@@ -296,8 +339,16 @@ def depth_video(path: str, source: str) -> Callable[[Run], None]:
 
 
 def check_eigen_metrics(run: Run) -> None:
-    assert "abs_rel" in run.stdout and "a1" in run.stdout, run.stdout
-    assert "Mean median scaling ratio" in run.stdout or "med" in run.stdout, run.stdout
+    """The median-scaling ratios and the original's table of the seven metrics (their values
+    are tested against the original's in tests/test_evaluate_depth_tool.py)."""
+    assert re.search(r"Scaling ratios \| med: \d+\.\d{3} \| std: \d+\.\d{3}", run.stdout), \
+        run.stdout
+    names = ["abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3"]
+    lines = run.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[::2] == names)
+    values = [float(v) for v in lines[head + 1].rstrip("\\").split("&")[1:]]
+    assert len(values) == 7 and all(v > 0 for v in values[:4]), values
+    assert 0 <= values[4] <= values[5] <= values[6] <= 1, values
 
 
 def check_benchmark(run: Run) -> None:
@@ -325,8 +376,32 @@ def check_pose(run: Run) -> None:
     assert re.search(r"Trajectory error: \d+\.\d{3}, std: \d+\.\d{3}", run.stdout), run.stdout
 
 
+def run_again(run: Run, command: str) -> None:
+    """Runs another command in ``run``'s HOME, working directory and environment."""
+    result = subprocess.run(["bash", "-c", command], cwd=run.cwd, env=run.env,
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
+
+
 def check_export(run: Run) -> None:
-    assert (run.cwd / "serving" / "mdp" / "1" / "saved_model.pb").is_file()
+    """serving/mdp/1/ serves street.jpg at its own size: bin/predict's disparity (resized back
+    as bin/predict does) to 1e-4 relative, as the README says, depth = 1 / disparity, and no
+    metric_depth (a mono model)."""
+    import tensorflow as tf
+    from monodepth_tf.cli.predict import disparity_at
+    from monodepth_tf.data.kitti import load_rgb
+
+    folder = run.cwd / "serving" / "mdp" / "1"
+    serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    image = load_rgb(run.cwd / "street.jpg")
+    out = {name: value.numpy()[0] for name, value in serve(images=tf.constant(image[None])).items()}
+    assert sorted(out) == ["depth", "disparity"]
+    run_again(run, "bin/predict --image_path street.jpg --load_weights_folder "
+                   "weights/mono_640x192")
+    expected = disparity_at(np.load(run.cwd / "street_disp.npy")[0, 0], *image.shape[:2])
+    assert out["disparity"].shape == image.shape[:2]
+    np.testing.assert_allclose(out["disparity"], expected, rtol=1e-4)
+    np.testing.assert_allclose(out["depth"], 1.0 / out["disparity"], rtol=1e-6)
 
 
 def check_export_int8(run: Run) -> None:
@@ -358,6 +433,109 @@ def check_gt_export(run: Run) -> None:
         np.testing.assert_allclose(sparse[filled], dense[filled], rtol=1e-5)
 
 
+def release_drives(split: Optional[str]) -> List[str]:
+    """The drive folders (``<date>/<drive>_sync``) of a standard split's lists, or of the
+    original's archive list (``split`` None), read from ../shared/kitti's copies of them."""
+    splits = shared_dir() / "kitti" / "splits"
+    if split is None:
+        names = [url.rsplit("/", 1)[1] for url in
+                 (splits / "kitti_archives_to_download.txt").read_text().split()]
+        return sorted(f"{name[:10]}/{name[:-4]}" for name in names if "_drive_" in name)
+    return sorted({line.split()[0] for path in (splits / split).glob("*_files.txt")
+                   for line in path.read_text().splitlines() if line.strip()})
+
+
+def check_release_files(folder: Path, splits: Optional[str] = None) -> None:
+    """``folder`` holds the release's licence and the lists of ``splits`` (all when None),
+    each with the SHA-256 of the release (the table checked against ../shared/kitti by
+    test_download_kitti)."""
+    names = [name for name in SPLIT_FILES if splits is None or name.split("/")[0] == splits]
+    assert names
+    for name in names:
+        assert sha256_of(folder / name) == SPLIT_FILES[name], name
+    assert sha256_of(folder / LICENSE_NAME) == LICENSE_SHA256
+
+
+def splits_fetched(where: str) -> Callable[[Run], None]:
+    """Check: the six standard splits, the licence and nothing else in ``where`` (under HOME,
+    or ``repository``: the repository's ``splits/``, beside its README)."""
+    def check(run: Run) -> None:
+        repository = run.cwd / "splits"
+        folder = repository if where == "repository" else run.home / where
+        kept = {"README.md", ".gitignore"}
+        expected = set(SPLIT_FILES) | {LICENSE_NAME} | (kept if where == "repository" else set())
+        assert {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} \
+            == expected
+        check_release_files(folder)
+        if where != "repository":  # the repository's folder got nothing
+            assert {p.name for p in repository.iterdir()} == kept
+        assert "NON-COMMERCIAL" in run.stdout and str(folder / LICENSE_NAME) in run.stdout
+    return check
+
+
+def check_drive(data: Path, drive: str, jpeg: bool, depth: bool) -> None:
+    """One downloaded drive folder: the real frame's scan and images (as JPEGs: only they),
+    and the improved depth map when asked."""
+    folder = data / drive
+    scan = folder / "velodyne_points" / "data" / f"{FRAME}.bin"
+    assert scan.read_bytes() == source_file(shared_dir() / "kitti", "velodyne_points",
+                                            "bin").read_bytes()
+    for camera in ("image_02", "image_03"):
+        source = source_file(shared_dir() / "kitti", camera, "png")
+        images = sorted((folder / camera / "data").iterdir())
+        assert [p.name for p in images] == [f"{FRAME}.{'jpg' if jpeg else 'png'}"], images
+        if not jpeg:
+            assert images[0].read_bytes() == source.read_bytes()
+            continue
+        decoded = cv2.imread(str(images[0])).astype(np.int16)
+        error = np.abs(decoded - cv2.imread(str(source))).mean()
+        assert 0 < error < 6.0, error  # quality 92 4:2:0 (test_download_kitti: 4.46)
+    improved = folder / "proj_depth" / "groundtruth" / "image_02" / f"{FRAME}.png"
+    assert (improved.read_bytes() == depth_png()) if depth else not improved.exists()
+
+
+def kitti_downloaded(split: Optional[str], jpeg: bool = False,
+                     depth: bool = False) -> Callable[[Run], None]:
+    """Check: ``~/kitti_data`` holds exactly the drives of ``split`` (all 61 when None) in
+    KITTI's layout, each date's calibration, and a marker per archive (no archive left); a
+    standard split's lists were fetched first into the repository's ``splits/``."""
+    def check(run: Run) -> None:
+        data = run.home / "kitti_data"
+        drives = release_drives(split)
+        dates = sorted({drive[:10] for drive in drives})
+        assert sorted(f"{p.parent.name}/{p.name}" for p in data.glob("*/*")
+                      if p.is_dir()) == drives
+        assert sorted(p.name for p in data.iterdir()) == sorted(dates + [kd.WORK_FOLDER])
+        for date in dates:
+            for name in CALIB_FILES:
+                assert (data / date / name).read_bytes() == \
+                    (shared_dir() / "kitti" / "raw" / SOURCE_DATE / name).read_bytes()
+        for drive in drives:
+            check_drive(data, drive, jpeg, depth)
+        archives = [f"{date}_calib.zip" for date in dates] + \
+            [f"{drive.split('/')[1]}.zip" for drive in drives] + ([kd.DEPTH_ARCHIVE] * depth)
+        assert sorted(os.listdir(data / kd.WORK_FOLDER)) == sorted(f"{name}.done"
+                                                                   for name in archives)
+        assert f"done: {len(archives)} archives fetched, 0 already there" in run.stdout
+        if split is not None:
+            assert f"fetched the split lists of {split}" in run.stdout
+            check_release_files(run.cwd / "splits", split)
+    return check
+
+
+def check_release_prediction(run: Run) -> None:
+    """The release, downloaded and cached, predicts what bin/predict does with the folder
+    bin/convert_weights made of the same checkpoints, bit for bit."""
+    assert "non-commercial use only" in run.stdout + run.stderr
+    cache = run.home / ".keras" / "monodepth_tf" / "zoo" / "mono_640x192"
+    assert (cache / "config.json").is_file()
+    released = np.load(run.cwd / "street_disp.npy")
+    assert released.shape == (1, 1, 192, 640)
+    run_again(run, "bin/predict --image_path street.jpg --load_weights_folder "
+                   "weights/mono_640x192 --output_dir converted")
+    np.testing.assert_array_equal(released, np.load(run.cwd / "converted" / "street_disp.npy"))
+
+
 # ---------------------------------------------------------------------------- the fixtures
 
 KITTI = {"kitti_data": "kitti_data", ".keras/models": "keras_models"}
@@ -365,6 +543,7 @@ WEIGHTS_MONO = {"weights/mono_640x192": "weights"}
 MY_VIDEOS = {"my_videos": "my_videos"}
 OWN_SPLITS = {"kitti_data": "kitti_data_jpg", "monodepth2/splits": "splits_lists",
               ".keras/models": "keras_models"}
+DOWNLOAD = dict(mirror=True, repository=True)
 
 CASES: Dict[str, Case] = {
     # the set-up command's bin/train (see NOT_RUN)
@@ -385,6 +564,14 @@ CASES: Dict[str, Case] = {
                 data_path="~/.mxnet/datasets/kitti/kitti_data"),
         home={".mxnet/datasets/kitti/kitti_data": "kitti_data", ".keras/models": "keras_models"},
         append=SMALL_TRAINING, slow=True),
+    "bin/download_kitti --splits_only # the standard split lists": Case(
+        splits_fetched("repository"), **DOWNLOAD),
+    "bin/download_kitti --data_path ~/kitti_data --split eigen_zhou --jpeg # only the drives it "
+    "needs": Case(kitti_downloaded("eigen_zhou", jpeg=True), **DOWNLOAD),
+    "bin/download_kitti --data_path ~/kitti_data --jpeg # everything": Case(
+        kitti_downloaded(None, jpeg=True), **DOWNLOAD),
+    "bin/download_kitti --data_path ~/kitti_data --split eigen_benchmark # + improved depth "
+    "maps": Case(kitti_downloaded("eigen_benchmark", depth=True), **DOWNLOAD),
     "bin/check_data --dataset folder --data_path my_videos --target_fps 10": Case(
         check_folder_data, cwd=MY_VIDEOS),
     "bin/show_sample --dataset folder --data_path my_videos --target_fps 10 --index 0 "
@@ -404,6 +591,9 @@ CASES: Dict[str, Case] = {
     "--data_path ~/kitti_data/depth_selection --png --split_dir splits": Case(
         check_benchmark, home={"kitti_data/depth_selection": "depth_selection"},
         cwd={"weights/stereo_640x192": "weights", "splits": "splits_with_gt"}),
+    "bin/predict --model_name mono_640x192 --image_path street.jpg": Case(
+        check_release_prediction, cwd=dict(WEIGHTS_MONO, **{"street.jpg": "street.jpg"}),
+        mirror=True),
     "bin/predict --image_path street.jpg --load_weights_folder weights/mono_640x192": Case(
         check_street, cwd=dict(WEIGHTS_MONO, **{"street.jpg": "street.jpg"})),
     "bin/predict --image_path frames/ --ext png --model_zoo "
@@ -417,7 +607,7 @@ CASES: Dict[str, Case] = {
     "~/kitti_odom --eval_split odom_9 --png": Case(
         check_pose, home={"tmp/mdp/models/weights_19": "weights", "kitti_odom": "kitti_odom"}),
     "bin/export --load_weights_folder weights/mono_640x192 --export_dir serving # -> "
-    "serving/mdp/1/": Case(check_export, cwd=WEIGHTS_MONO),
+    "serving/mdp/1/": Case(check_export, cwd=dict(WEIGHTS_MONO, **{"street.jpg": "street.jpg"})),
     "bin/export --model_zoo monodepth2_resnet18_kitti_stereo_640x192 --export_dir serving "
     "--version 2 --tflite --tflite_quantize int8 --calibration_images some_frames/": Case(
         check_export_int8, cwd={"some_frames": "some_frames"},
@@ -425,6 +615,10 @@ CASES: Dict[str, Case] = {
     "bin/convert_weights --pytorch_dir ~/models/mono_640x192 --output_dir weights/mono_640x192":
         Case(check_converted, home={"models/mono_640x192": "reference_pth"}),
     # splits/README.md
+    "bin/download_kitti --splits_only # into this folder": Case(
+        splits_fetched("repository"), **DOWNLOAD),
+    "bin/download_kitti --splits_only --split_dir ~/splits # or into another one": Case(
+        splits_fetched("splits"), **DOWNLOAD),
     "bin/check_data --data_path ~/kitti_data --split eigen_zhou --split_dir ~/monodepth2/splits":
         Case(check_split_data, home=OWN_SPLITS),
     "bin/train --data_path ~/kitti_data --split eigen_zhou --split_dir ~/monodepth2/splits":
@@ -447,6 +641,14 @@ def check_test_command(command: str) -> None:
     assert subprocess.run(["bash", "-n", str(PROJECT_ROOT / "bin" / "test")]).returncode == 0
 
 
+def check_quick_test_command(command: str) -> None:
+    """bin/test passes its arguments to pytest, and ``slow`` is a registered marker (pytest
+    would only warn about an unknown one), so the quick run deselects the slow tests."""
+    check_test_command(command)
+    config = (PROJECT_ROOT / "setup.cfg").read_text()
+    assert "markers =" in config and "\n    slow:" in config
+
+
 def check_serving_command(command: str, assets: Dict[str, Path], base: Path) -> None:
     """The model base path it names holds a numeric version folder with saved_model.pb once
     the README's preceding command (bin/export) has run."""
@@ -464,6 +666,8 @@ NOT_RUN: Dict[str, Tuple[str, Callable]] = {
     "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python bin/train": (
         "creates .venv and installs the project from the network", check_setup_command),
     "bin/test": ("runs this test suite (recursion)", check_test_command),
+    'bin/test -m "not slow"': ("runs this test suite (recursion); the marker must be registered",
+                               check_quick_test_command),
     "tensorflow_model_server --rest_api_port=8501 --model_name=mdp "
     "--model_base_path=$PWD/serving/mdp": (
         "TF Serving is not installable here", check_serving_command),
@@ -476,6 +680,25 @@ NOT_RUN: Dict[str, Tuple[str, Callable]] = {
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory, reference_dir, shared) -> Dict[str, Path]:
     return build_assets(tmp_path_factory.mktemp("readme_assets"), reference_dir, shared)
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory, kitti_dir, reference_dir) -> Dict[str, str]:
+    """The local mirror, running while the module's tests run: the download addresses'
+    variables -> its addresses of KITTI, the split lists and the model zoo."""
+    root = tmp_path_factory.mktemp("mirror")
+    drives = [folder.split("/")[1] for folder in release_drives(None)]
+    improved = [folder.split("/")[1] for folder in release_drives("eigen_benchmark")]
+    serve_kitti(root / "kitti", kitti_dir, drives, improved, compression=zipfile.ZIP_STORED)
+    serve_splits(root / "monodepth2", kitti_dir)
+    release = release_zip(reference_dir, "mono_640x192")
+    (root / "zoo").mkdir()
+    (root / "zoo" / "mono_640x192.zip").write_bytes(release)
+    (root / "zoo" / "mono_640x192.zip.md5").write_text(f"{md5_of(release)}  mono_640x192.zip\n")
+    with FileServer(root=root) as server:
+        yield {kd.KITTI_URL_VARIABLE: f"{server.url}kitti",
+               "MONODEPTH_SPLITS_URL": f"{server.url}monodepth2",
+               "MONODEPTH_ZOO_URL": f"{server.url}zoo/"}
 
 
 def test_every_readme_command_has_a_test():
@@ -507,7 +730,7 @@ def case_params():
 
 
 @pytest.mark.parametrize("command", case_params())
-def test_readme_command_runs_as_written(command, assets, tmp_path):
+def test_readme_command_runs_as_written(command, assets, tmp_path, request):
     if command in NOT_RUN:
         reason, check = NOT_RUN[command]
         if check is check_serving_command:
@@ -518,4 +741,5 @@ def test_readme_command_runs_as_written(command, assets, tmp_path):
     if command not in CASES:
         pytest.fail(f"README command without a test: {command}")
     case = CASES[command]
-    case.check(run_command(command, case, assets, tmp_path))
+    mirror = request.getfixturevalue("mirror") if case.mirror else None
+    case.check(run_command(command, case, assets, tmp_path, mirror))
