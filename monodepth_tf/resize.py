@@ -46,7 +46,8 @@ too); the parts are recombined in int32, Pillow's own accumulator type. 256 taps
 shrink of up to 42x per axis; larger shrinks raise an error.
 """
 
-from typing import Optional, Tuple, Union
+import os
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -55,6 +56,7 @@ LANCZOS_SUPPORT = 3.0
 PRECISION_BITS = 32 - 8 - 2
 BLOCK = 16  # output pixels per matmul block
 MAX_TAPS = 256  # exact float32 sums: MAX_TAPS * 255 * 255 < 2**24
+MAX_TAPS_TWO_PARTS = 32  # two 11-bit parts: 32 * 255 * 2047 < 2**24
 
 Size = Union[int, tf.Tensor]
 
@@ -199,13 +201,29 @@ def _taps(in_size: Size, out_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
     return lanczos_taps_tf(in_size, out_size)
 
 
-def _block_tables(index: tf.Tensor, weights: tf.Tensor, in_size: Size, out_size: int):
+def _weight_parts(table: tf.Tensor, bits: Tuple[int, ...]) -> List[tf.Tensor]:
+    """Splits int32 fixed-point weights into parts, high first: ``w = sum_p 2**shift_p w_p``
+    with ``shift_p`` the sum of the later parts' ``bits``; every part but the first is in
+    ``0 .. 2**bits - 1`` (the first keeps the sign). Returns float32 tensors (exact)."""
+    parts, shift = [], sum(bits[1:])
+    for i, b in enumerate(bits):
+        part = tf.bitwise.right_shift(table, shift)
+        if i > 0:
+            part = tf.bitwise.bitwise_and(part, (1 << b) - 1)
+        parts.append(tf.cast(part, tf.float32))
+        shift -= bits[i + 1] if i + 1 < len(bits) else 0
+    return parts
+
+
+def _block_tables(index: tf.Tensor, weights: tf.Tensor, in_size: Size, out_size: int,
+                  bits: Tuple[int, ...]):
     """The taps regrouped per block of :data:`BLOCK` outputs.
 
     Returns:
         window: ``[blocks, L]`` int32, the input pixels each block reads (consecutive from the
             block's first tap, clamped to the image);
-        parts: three float32 ``[blocks, BLOCK, L]`` tables, the weights' bytes (high first).
+        table: ``[blocks, P * BLOCK, L]`` float32, the weights' ``P = len(bits)`` parts (high
+            first), stacked along the output axis so that one matmul computes them all.
     """
     blocks = -(-out_size // BLOCK)
     padded = blocks * BLOCK
@@ -221,13 +239,42 @@ def _block_tables(index: tf.Tensor, weights: tf.Tensor, in_size: Size, out_size:
                                        batch_dims=1), 0)
     table = tf.reshape(table, [blocks, BLOCK, length])
     window = tf.minimum(start[:, None] + tf.range(length)[None, :], tf.cast(in_size, tf.int32) - 1)
-    parts = [tf.bitwise.right_shift(table, 16), tf.bitwise.bitwise_and(
-        tf.bitwise.right_shift(table, 8), 255), tf.bitwise.bitwise_and(table, 255)]
-    return window, [tf.cast(p, tf.float32) for p in parts]
+    return window, tf.concat(_weight_parts(table, bits), axis=1)
+
+
+def _part_bits(taps: Optional[int]) -> Tuple[int, ...]:
+    """How the 22-bit weights are split: two 11-bit parts when a static tap count allows
+    exact float32 sums (:data:`MAX_TAPS_TWO_PARTS`) and float32 matmuls are not allowed to
+    round their inputs to bfloat16 (oneDNN's ``ONEDNN_DEFAULT_FPMATH_MODE``), else three
+    byte-sized parts."""
+    fpmath = os.environ.get("ONEDNN_DEFAULT_FPMATH_MODE", "").strip().lower()
+    if taps is not None and taps <= MAX_TAPS_TWO_PARTS and fpmath in ("", "strict"):
+        return (11, 11)
+    return (6, 8, 8)
+
+
+def _round_sums(sums: List[tf.Tensor], bits: Tuple[int, ...]) -> tf.Tensor:
+    """Pillow's rounding of the exact per-part sums (float32 integers, high part first):
+    ``clip((sum_p 2**shift_p sums_p + 2**21) >> 22, 0, 255)`` as uint8.
+
+    Two parts: in float32, ``floor((high + floor(low / 2**11) + 2**10) / 2**11)``, every
+    intermediate an integer below 2**24 (exact, in any grouping). Three parts: in int32."""
+    if len(bits) == 2:
+        high, low = sums
+        carried = high + tf.floor(low * 2.0 ** -bits[1]) + 2.0 ** (PRECISION_BITS - 1 - bits[1])
+        pixels = tf.floor(carried * 2.0 ** -(PRECISION_BITS - bits[1]))
+        return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
+    total = tf.constant(1 << (PRECISION_BITS - 1), tf.int32)
+    shift = sum(bits[1:])
+    for i, part in enumerate(sums):
+        total = total + tf.bitwise.left_shift(tf.cast(part, tf.int32), shift)
+        shift -= bits[i + 1] if i + 1 < len(bits) else 0
+    pixels = tf.clip_by_value(tf.bitwise.right_shift(total, PRECISION_BITS), 0, 255)
+    return tf.cast(pixels, tf.uint8)
 
 
 def _resize_rows(images: tf.Tensor, out_size: int) -> tf.Tensor:
-    """One pass along axis 1: uint8 ``[B, n, M, C]`` -> uint8 ``[B, out_size, M, C]``."""
+    """One pass along axis 1: uint8 ``[B, n, M]`` -> uint8 ``[B, out_size, M]``."""
     in_size = images.shape[1]
     if in_size is None:
         in_size = tf.shape(images)[1]
@@ -235,26 +282,37 @@ def _resize_rows(images: tf.Tensor, out_size: int) -> tf.Tensor:
     tf.debugging.assert_less_equal(tf.shape(weights)[1], MAX_TAPS, message=(
         f"Lanczos resize: a shrink to {out_size} pixels of more than {MAX_TAPS // 6}x "
         "needs more taps than the exact float32 sums allow"))
-    window, parts = _block_tables(index, weights, in_size, out_size)
+    bits = _part_bits(weights.shape[1])
+    window, table = _block_tables(index, weights, in_size, out_size, bits)
+    slabs = tf.cast(tf.gather(images, window, axis=1), tf.float32)  # [B, blocks, L, M]
+    sums = tf.split(tf.matmul(table, slabs), len(bits), axis=2)  # [B, blocks, BLOCK, M] each
+    batch, _, columns = _dims(images)
+    return tf.reshape(_round_sums(sums, bits), [batch, -1, columns])[:, :out_size]
+
+
+def _dims(images: tf.Tensor) -> List[Size]:
+    """The dimensions of ``images``: Python ints where static, else scalar tensors."""
     shape = tf.shape(images)
-    flat = tf.reshape(tf.cast(images, tf.float32), [shape[0], shape[1], -1])  # [B, n, M*C]
-    slabs = tf.gather(flat, window, axis=1)  # [B, blocks, L, M*C]
-    high, middle, low = [tf.cast(tf.matmul(p, slabs), tf.int32) for p in parts]
-    total = (tf.bitwise.left_shift(high, 16) + tf.bitwise.left_shift(middle, 8) + low
-             + (1 << (PRECISION_BITS - 1)))
-    pixels = tf.clip_by_value(tf.bitwise.right_shift(total, PRECISION_BITS), 0, 255)
-    pixels = tf.reshape(tf.cast(pixels, tf.uint8), [shape[0], -1, shape[2], shape[3]])
-    return pixels[:, :out_size]
+    return [d if d is not None else shape[i] for i, d in enumerate(images.shape.as_list())]
 
 
 def _resize_axis_tf(images: tf.Tensor, out_size: int, axis: int) -> tf.Tensor:
     """One pass along axis 1 (rows) or 2 (columns) of uint8 ``[B, H, W, C]``, skipped when
-    the size does not change."""
+    the size does not change.
+
+    Rows are resized in place (``[B, H, W * C]``). Columns are resized as the rows of one
+    plain 2-D transpose of the whole batch, ``[B * H, W * C] -> [W, C * B * H]`` (a uint8
+    transpose without the 3-byte channel chunks that make a 4-D transpose slow), and
+    transposed back."""
     def run():
+        batch, height, width, channels = _dims(images)
         if axis == 1:
-            return _resize_rows(images, out_size)
-        swapped = tf.transpose(images, [0, 2, 1, 3])
-        return tf.transpose(_resize_rows(swapped, out_size), [0, 2, 1, 3])
+            rows = tf.reshape(images, [batch, height, width * channels])
+            return tf.reshape(_resize_rows(rows, out_size), [batch, out_size, width, channels])
+        columns = tf.transpose(tf.reshape(images, [batch * height, width * channels]))
+        columns = tf.reshape(columns, [1, width, channels * batch * height])
+        resized = tf.reshape(_resize_rows(columns, out_size), [out_size * channels, -1])
+        return tf.reshape(tf.transpose(resized), [batch, height, out_size, channels])
 
     in_size = images.shape[axis]
     if in_size is not None:
