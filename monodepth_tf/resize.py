@@ -354,19 +354,16 @@ def resize_lanczos_tf(images, height: int, width: int) -> tf.Tensor:
     return out[0] if single else out
 
 
-# k / 255 in float32 (a correctly rounded division), as torchvision's ToTensor computes it.
-_UINT8_TO_FLOAT = np.arange(256, dtype=np.float32) / np.float32(255.0)
-
-
 def to_float(images: tf.Tensor) -> tf.Tensor:
     """uint8 -> float32 in [0, 1], ``k / 255`` as torchvision's ``ToTensor`` divides.
 
-    A table look-up rather than a division: in a graph, grappler's constant folding turns
-    ``x / 255`` into ``x * (1 / 255)``, which is an ulp off for some ``k``, and a network with
-    random weights amplifies such ulps to 2e-4 of disparity. TF Serving runs grappler, so the
-    SavedModel must not depend on the rewrite being off.
+    ``divide_no_nan`` is IEEE's correctly rounded division, and grappler's constant folding
+    leaves it alone: it turns a plain ``x / 255`` into ``x * (1 / 255)``, which is an ulp off
+    for some ``k``, and a network with random weights amplifies such ulps to 2e-4 of
+    disparity. TF Serving runs grappler, so the SavedModel must not depend on the rewrite
+    being off.
     """
-    return tf.gather(tf.constant(_UINT8_TO_FLOAT), tf.cast(images, tf.int32))
+    return tf.math.divide_no_nan(tf.cast(images, tf.float32), tf.constant(255.0))
 
 
 def network_input(images, height: int, width: int) -> tf.Tensor:
