@@ -46,6 +46,7 @@ too); the parts are recombined in int32, Pillow's own accumulator type. 256 taps
 shrink of up to 42x per axis; larger shrinks raise an error.
 """
 
+import functools
 import os
 from typing import List, Optional, Tuple, Union
 
@@ -242,15 +243,13 @@ def _block_tables(index: tf.Tensor, weights: tf.Tensor, in_size: Size, out_size:
     return window, tf.concat(_weight_parts(table, bits), axis=1)
 
 
-def _part_bits(taps: Optional[int]) -> Tuple[int, ...]:
-    """How the 22-bit weights are split: two 11-bit parts when a static tap count allows
-    exact float32 sums (:data:`MAX_TAPS_TWO_PARTS`) and float32 matmuls are not allowed to
-    round their inputs to bfloat16 (oneDNN's ``ONEDNN_DEFAULT_FPMATH_MODE``), else three
-    byte-sized parts."""
-    fpmath = os.environ.get("ONEDNN_DEFAULT_FPMATH_MODE", "").strip().lower()
-    if taps is not None and taps <= MAX_TAPS_TWO_PARTS and fpmath in ("", "strict"):
-        return (11, 11)
-    return (6, 8, 8)
+TWO_PARTS, THREE_PARTS = (11, 11), (6, 8, 8)  # bits per weight part, high part first
+
+
+def _two_parts_allowed() -> bool:
+    """Whether float32 matmuls keep 11-bit integers exact: not when oneDNN may round their
+    inputs to bfloat16 (``ONEDNN_DEFAULT_FPMATH_MODE``); byte-sized parts are exact then too."""
+    return os.environ.get("ONEDNN_DEFAULT_FPMATH_MODE", "").strip().lower() in ("", "strict")
 
 
 def _round_sums(sums: List[tf.Tensor], bits: Tuple[int, ...]) -> tf.Tensor:
@@ -273,21 +272,78 @@ def _round_sums(sums: List[tf.Tensor], bits: Tuple[int, ...]) -> tf.Tensor:
     return tf.cast(pixels, tf.uint8)
 
 
-def _resize_rows(images: tf.Tensor, out_size: int) -> tf.Tensor:
-    """One pass along axis 1: uint8 ``[B, n, M]`` -> uint8 ``[B, out_size, M]``."""
-    in_size = images.shape[1]
-    if in_size is None:
-        in_size = tf.shape(images)[1]
+def _round_sums(sums: List[tf.Tensor], bits: Tuple[int, ...]) -> tf.Tensor:
+    """Pillow's rounding of the exact per-part sums (float32 integers, high part first):
+    ``clip((sum_p 2**shift_p sums_p + 2**21) >> 22, 0, 255)`` as uint8.
+
+    Two parts: in float32, ``floor((high + floor(low / 2**11) + 2**10) / 2**11)``, every
+    intermediate an integer below 2**24 (exact, in any grouping). Three parts: in int32."""
+    if len(bits) == 2:
+        high, low = sums
+        carried = high + tf.floor(low * 2.0 ** -bits[1]) + 2.0 ** (PRECISION_BITS - 1 - bits[1])
+        pixels = tf.floor(carried * 2.0 ** -(PRECISION_BITS - bits[1]))
+        return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
+    total = tf.constant(1 << (PRECISION_BITS - 1), tf.int32)
+    shift = sum(bits[1:])
+    for i, part in enumerate(sums):
+        total = total + tf.bitwise.left_shift(tf.cast(part, tf.int32), shift)
+        shift -= bits[i + 1] if i + 1 < len(bits) else 0
+    pixels = tf.clip_by_value(tf.bitwise.right_shift(total, PRECISION_BITS), 0, 255)
+    return tf.cast(pixels, tf.uint8)
+
+
+def _checked_taps(in_size: Size, out_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
+    """:func:`_taps`, refusing (InvalidArgumentError) more than :data:`MAX_TAPS` taps."""
     index, weights = _taps(in_size, out_size)
     tf.debugging.assert_less_equal(tf.shape(weights)[1], MAX_TAPS, message=(
         f"Lanczos resize: a shrink to {out_size} pixels of more than {MAX_TAPS // 6}x "
         "needs more taps than the exact float32 sums allow"))
-    bits = _part_bits(weights.shape[1])
-    window, table = _block_tables(index, weights, in_size, out_size, bits)
+    return index, weights
+
+
+@functools.lru_cache(maxsize=64)
+def _static_tables(in_size: int, out_size: int, two_parts_allowed: bool):
+    """``(window, table, bits)`` (:func:`_block_tables`) for static sizes as NumPy arrays,
+    computed once, eagerly (also while a graph is traced): the graph then holds constants,
+    not the ops that make them (tf.data does not fold those; it would redo them per call)."""
+    with tf.init_scope():
+        index, weights = _checked_taps(in_size, out_size)
+        two = two_parts_allowed and weights.shape[1] <= MAX_TAPS_TWO_PARTS
+        bits = TWO_PARTS if two else THREE_PARTS
+        window, table = _block_tables(index, weights, in_size, out_size, bits)
+        return window.numpy(), table.numpy(), bits
+
+
+def _apply_tables(images: tf.Tensor, window, table, bits: Tuple[int, ...],
+                  out_size: int) -> tf.Tensor:
+    """uint8 ``[B, n, M]`` -> uint8 ``[B, out_size, M]``: one float32 matmul per block of
+    outputs for all weight parts (``table`` ``[blocks, P * BLOCK, L]``) against the block's
+    window of input rows, then Pillow's rounding."""
     slabs = tf.cast(tf.gather(images, window, axis=1), tf.float32)  # [B, blocks, L, M]
     sums = tf.split(tf.matmul(table, slabs), len(bits), axis=2)  # [B, blocks, BLOCK, M] each
     batch, _, columns = _dims(images)
     return tf.reshape(_round_sums(sums, bits), [batch, -1, columns])[:, :out_size]
+
+
+def _resize_rows(images: tf.Tensor, out_size: int) -> tf.Tensor:
+    """One pass along axis 1: uint8 ``[B, n, M]`` -> uint8 ``[B, out_size, M]``. Two weight
+    parts when there are at most :data:`MAX_TAPS_TWO_PARTS` taps, else three (decided at
+    trace time for a static ``n``, else at run time)."""
+    in_size = images.shape[1]
+    if in_size is not None:
+        window, table, bits = _static_tables(in_size, out_size, _two_parts_allowed())
+        return _apply_tables(images, window, table, bits, out_size)
+    in_size = tf.shape(images)[1]
+    index, weights = _checked_taps(in_size, out_size)
+
+    def split(bits):
+        window, table = _block_tables(index, weights, in_size, out_size, bits)
+        return _apply_tables(images, window, table, bits, out_size)
+
+    if not _two_parts_allowed():
+        return split(THREE_PARTS)
+    return tf.cond(tf.shape(weights)[1] <= MAX_TAPS_TWO_PARTS,
+                   lambda: split(TWO_PARTS), lambda: split(THREE_PARTS))
 
 
 def _dims(images: tf.Tensor) -> List[Size]:
