@@ -257,12 +257,13 @@ def _round_sums(sums: List[tf.Tensor], bits: Tuple[int, ...]) -> tf.Tensor:
     ``clip((sum_p 2**shift_p sums_p + 2**21) >> 22, 0, 255)`` as uint8.
 
     Two parts: in float32, ``floor((high + floor(low / 2**11) + 2**10) / 2**11)``, every
-    intermediate an integer below 2**24 (exact, in any grouping). Three parts: in int32."""
+    intermediate an integer below 2**24 (exact, in any grouping), the last floor being the
+    cast's truncation after clipping. Three parts: in int32."""
     if len(bits) == 2:
         high, low = sums
         carried = high + tf.floor(low * 2.0 ** -bits[1]) + 2.0 ** (PRECISION_BITS - 1 - bits[1])
-        pixels = tf.floor(carried * 2.0 ** -(PRECISION_BITS - bits[1]))
-        return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
+        pixels = carried * 2.0 ** -(PRECISION_BITS - bits[1])  # its floor is the value
+        return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)  # truncates: floor
     total = tf.constant(1 << (PRECISION_BITS - 1), tf.int32)
     shift = sum(bits[1:])
     for i, part in enumerate(sums):
@@ -277,12 +278,13 @@ def _round_sums(sums: List[tf.Tensor], bits: Tuple[int, ...]) -> tf.Tensor:
     ``clip((sum_p 2**shift_p sums_p + 2**21) >> 22, 0, 255)`` as uint8.
 
     Two parts: in float32, ``floor((high + floor(low / 2**11) + 2**10) / 2**11)``, every
-    intermediate an integer below 2**24 (exact, in any grouping). Three parts: in int32."""
+    intermediate an integer below 2**24 (exact, in any grouping), the last floor being the
+    cast's truncation after clipping. Three parts: in int32."""
     if len(bits) == 2:
         high, low = sums
         carried = high + tf.floor(low * 2.0 ** -bits[1]) + 2.0 ** (PRECISION_BITS - 1 - bits[1])
-        pixels = tf.floor(carried * 2.0 ** -(PRECISION_BITS - bits[1]))
-        return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
+        pixels = carried * 2.0 ** -(PRECISION_BITS - bits[1])  # its floor is the value
+        return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)  # truncates: floor
     total = tf.constant(1 << (PRECISION_BITS - 1), tf.int32)
     shift = sum(bits[1:])
     for i, part in enumerate(sums):
@@ -314,31 +316,35 @@ def _static_tables(in_size: int, out_size: int, two_parts_allowed: bool):
         return window.numpy(), table.numpy(), bits
 
 
-def _apply_tables(images: tf.Tensor, window, table, bits: Tuple[int, ...],
-                  out_size: int) -> tf.Tensor:
+def _apply_tables(images: tf.Tensor, window, table, bits: Tuple[int, ...], out_size: int,
+                  mirror: Optional[tf.Tensor] = None) -> tf.Tensor:
     """uint8 ``[B, n, M]`` -> uint8 ``[B, out_size, M]``: one float32 matmul per block of
     outputs for all weight parts (``table`` ``[blocks, P * BLOCK, L]``) against the block's
-    window of input rows, then Pillow's rounding."""
+    window of input rows, then Pillow's rounding. ``mirror`` (scalar bool): read the input
+    rows in reverse order (the resize of the mirrored input, at no cost)."""
+    if mirror is not None:
+        window = tf.where(mirror, _dims(images)[1] - 1 - window, window)
     slabs = tf.cast(tf.gather(images, window, axis=1), tf.float32)  # [B, blocks, L, M]
     sums = tf.split(tf.matmul(table, slabs), len(bits), axis=2)  # [B, blocks, BLOCK, M] each
     batch, _, columns = _dims(images)
     return tf.reshape(_round_sums(sums, bits), [batch, -1, columns])[:, :out_size]
 
 
-def _resize_rows(images: tf.Tensor, out_size: int) -> tf.Tensor:
+def _resize_rows(images: tf.Tensor, out_size: int,
+                 mirror: Optional[tf.Tensor] = None) -> tf.Tensor:
     """One pass along axis 1: uint8 ``[B, n, M]`` -> uint8 ``[B, out_size, M]``. Two weight
     parts when there are at most :data:`MAX_TAPS_TWO_PARTS` taps, else three (decided at
     trace time for a static ``n``, else at run time)."""
     in_size = images.shape[1]
     if in_size is not None:
         window, table, bits = _static_tables(in_size, out_size, _two_parts_allowed())
-        return _apply_tables(images, window, table, bits, out_size)
+        return _apply_tables(images, window, table, bits, out_size, mirror)
     in_size = tf.shape(images)[1]
     index, weights = _checked_taps(in_size, out_size)
 
     def split(bits):
         window, table = _block_tables(index, weights, in_size, out_size, bits)
-        return _apply_tables(images, window, table, bits, out_size)
+        return _apply_tables(images, window, table, bits, out_size, mirror)
 
     if not _two_parts_allowed():
         return split(THREE_PARTS)
@@ -352,9 +358,17 @@ def _dims(images: tf.Tensor) -> List[Size]:
     return [d if d is not None else shape[i] for i, d in enumerate(images.shape.as_list())]
 
 
-def _resize_axis_tf(images: tf.Tensor, out_size: int, axis: int) -> tf.Tensor:
+def _mirrored(images: tf.Tensor, mirror: Optional[tf.Tensor]) -> tf.Tensor:
+    """``images`` ``[B, H, W, C]`` mirrored horizontally where ``mirror`` (scalar bool)."""
+    if mirror is None:
+        return images
+    return tf.cond(mirror, lambda: tf.reverse(images, [2]), lambda: tf.identity(images))
+
+
+def _resize_axis_tf(images: tf.Tensor, out_size: int, axis: int,
+                    mirror: Optional[tf.Tensor] = None) -> tf.Tensor:
     """One pass along axis 1 (rows) or 2 (columns) of uint8 ``[B, H, W, C]``, skipped when
-    the size does not change.
+    the size does not change; ``mirror`` (columns only): mirror the input first.
 
     Rows are resized in place (``[B, H, W * C]``). Columns are resized as the rows of one
     plain 2-D transpose of the whole batch, ``[B * H, W * C] -> [W, C * B * H]`` (a uint8
@@ -367,29 +381,35 @@ def _resize_axis_tf(images: tf.Tensor, out_size: int, axis: int) -> tf.Tensor:
             return tf.reshape(_resize_rows(rows, out_size), [batch, out_size, width, channels])
         columns = tf.transpose(tf.reshape(images, [batch * height, width * channels]))
         columns = tf.reshape(columns, [1, width, channels * batch * height])
-        resized = tf.reshape(_resize_rows(columns, out_size), [out_size * channels, -1])
+        resized = tf.reshape(_resize_rows(columns, out_size, mirror), [out_size * channels, -1])
         return tf.reshape(tf.transpose(resized), [batch, height, out_size, channels])
 
     in_size = images.shape[axis]
     if in_size is not None:
-        return images if in_size == out_size else run()
-    return tf.cond(tf.shape(images)[axis] == out_size,
-                   lambda: tf.identity(images), run)
+        return _mirrored(images, mirror) if in_size == out_size else run()
+    return tf.cond(tf.shape(images)[axis] == out_size, lambda: _mirrored(images, mirror), run)
 
 
-def _both_passes(images: tf.Tensor, height: int, width: int, vertical_first: bool):
+def _both_passes(images: tf.Tensor, height: int, width: int, vertical_first: bool,
+                 mirror: Optional[tf.Tensor] = None):
     order = ((1, height), (2, width)) if vertical_first else ((2, width), (1, height))
-    for axis, size in order:
-        images = _resize_axis_tf(images, size, axis)
+    for axis, size in order:  # mirroring commutes with the row pass: done in the column pass
+        images = _resize_axis_tf(images, size, axis, mirror if axis == 2 else None)
     return tf.ensure_shape(images, [None, height, width, None])
 
 
-def resize_lanczos_tf(images, height: int, width: int) -> tf.Tensor:
+def resize_lanczos_tf(images, height: int, width: int, mirror=None) -> tf.Tensor:
     """Pillow's Lanczos resize in TensorFlow: uint8 ``[B, H, W, C]`` (or ``[H, W, C]``) ->
     uint8 ``[B, height, width, C]`` (or ``[height, width, C]``), bit-identical to
     :func:`resize_lanczos` and Pillow 13. ``H`` and ``W`` may be unknown until run time (the
     taps are then computed in the graph); the feed size is static.
+
+    Args:
+        mirror: optional scalar bool: resize the horizontally mirrored images instead (the
+            column pass reads its input in reverse order: no extra copy of the full images).
     """
+    if mirror is not None:
+        mirror = tf.convert_to_tensor(mirror, tf.bool)
     _check_size(height, width)
     height, width = int(height), int(width)
     images = tf.convert_to_tensor(images)
@@ -401,12 +421,12 @@ def resize_lanczos_tf(images, height: int, width: int) -> tf.Tensor:
     in_height, in_width = batch.shape[1], batch.shape[2]
     if in_height is not None and in_width is not None:
         out = _both_passes(batch, height, width,
-                           bool(vertical_pass_first(in_height, in_width, height, width)))
+                           bool(vertical_pass_first(in_height, in_width, height, width)), mirror)
     else:
         shape = tf.shape(batch)
         out = tf.cond(vertical_pass_first(shape[1], shape[2], height, width),
-                      lambda: _both_passes(batch, height, width, True),
-                      lambda: _both_passes(batch, height, width, False))
+                      lambda: _both_passes(batch, height, width, True, mirror),
+                      lambda: _both_passes(batch, height, width, False, mirror))
     return out[0] if single else out
 
 
