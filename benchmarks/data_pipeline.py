@@ -26,6 +26,7 @@ import argparse
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -135,6 +136,14 @@ def print_table(rows) -> None:
         theirs = f"{original:.1f} | {rate / parallel / original:.2f}x" if original else "- | -"
         print(f"| {number} | {mode} | {ext} | {parallel} | {rate:.1f} | {rate / parallel:.1f} | "
               f"{theirs} |")
+    ratios = {}
+    for _, mode, ext, parallel, rate, original in rows:
+        if original:
+            ratios.setdefault((mode, ext, parallel), []).append(rate / parallel / original)
+    for (mode, ext, parallel), values in ratios.items():
+        print(f"\n{mode} {ext} parallel {parallel}: ratio per core over {len(values)} rounds: "
+              f"median {statistics.median(values):.2f}x, range {min(values):.2f}-"
+              f"{max(values):.2f}x")
 
 
 def main():

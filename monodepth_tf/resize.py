@@ -35,15 +35,27 @@ Pillow's Lanczos arithmetic:
 A dimension whose size does not change is left as it is.
 
 How the TensorFlow version stays exact and fast: the taps come from :func:`lanczos_taps` (NumPy,
-at trace time) when the sizes are static, else from :func:`lanczos_taps_tf` (the same float64
-formulas in graph ops; tests compare the two over thousands of sizes). Outputs are grouped in
-blocks of :data:`BLOCK` consecutive pixels; a block reads a window of consecutive input pixels
-(a gather of whole rows), and its fixed-point weights are split into three byte-sized parts,
-``w = 2**16 w2 + 2**8 w1 + w0`` (``w1, w0`` in 0..255, ``|w2| <= 64``). One float32 matmul per
-part gives integer sums below ``2**24`` (at most 256 taps of 255 x 255), which float32 holds
-exactly whatever the summation order (TF32 and bfloat16 inputs hold 8-bit integers exactly
-too); the parts are recombined in int32, Pillow's own accumulator type. 256 taps cover a
-shrink of up to 42x per axis; larger shrinks raise an error.
+at trace time, made into constant tables once per size) when the sizes are static, else from
+:func:`lanczos_taps_tf` (the same float64 formulas in graph ops; tests compare the two over
+thousands of sizes). Each pass resizes the rows of a uint8 matrix: the row pass works in place
+(``[B, H, W * C]``), the column pass on one plain 2-D transpose of the batch (``[W, C * B * H]``,
+transposed back after). Outputs are grouped in blocks of :data:`BLOCK` consecutive pixels; a
+block reads a window of consecutive input rows (one gather), and one float32 matmul per block
+multiplies it by all the parts of the block's fixed-point weights:
+
+- two 11-bit parts, ``w = 2**11 w1 + w0`` (``w0`` in 0..2047), when there are at most
+  :data:`MAX_TAPS_TWO_PARTS` taps (all of KITTI's sizes: 1242 -> 640 has 13): the sums stay
+  below ``32 * 255 * 2047 < 2**24``, which float32 holds exactly whatever the summation order
+  (TF32 inputs hold 11-bit integers too), and Pillow's rounding is done in float32 on integers
+  below ``2**24``;
+- else three byte-sized parts, ``w = 2**16 w2 + 2**8 w1 + w0`` (sums below ``2**24`` for up to
+  256 taps of 255 x 255), recombined in int32, Pillow's own accumulator type; also when oneDNN
+  may round float32 matmul inputs to bfloat16 (``ONEDNN_DEFAULT_FPMATH_MODE``), which holds
+  8-bit integers exactly but not 11-bit ones.
+
+256 taps cover a shrink of up to 42x per axis; larger shrinks raise an error. A horizontal
+mirror (``mirror=``, the pipeline's flip) costs nothing: the column pass reads its window rows
+in reverse order.
 """
 
 import functools
@@ -202,17 +214,21 @@ def _taps(in_size: Size, out_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
     return lanczos_taps_tf(in_size, out_size)
 
 
+def _part_shifts(bits: Tuple[int, ...]) -> List[int]:
+    """Where each weight part sits, high first: ``(6, 8, 8)`` -> ``[16, 8, 0]``."""
+    return [sum(bits[i + 1:]) for i in range(len(bits))]
+
+
 def _weight_parts(table: tf.Tensor, bits: Tuple[int, ...]) -> List[tf.Tensor]:
     """Splits int32 fixed-point weights into parts, high first: ``w = sum_p 2**shift_p w_p``
-    with ``shift_p`` the sum of the later parts' ``bits``; every part but the first is in
-    ``0 .. 2**bits - 1`` (the first keeps the sign). Returns float32 tensors (exact)."""
-    parts, shift = [], sum(bits[1:])
-    for i, b in enumerate(bits):
+    (:func:`_part_shifts`); every part but the first is in ``0 .. 2**bits - 1`` (the first
+    keeps the sign). Returns float32 tensors (exact)."""
+    parts = []
+    for i, (b, shift) in enumerate(zip(bits, _part_shifts(bits))):
         part = tf.bitwise.right_shift(table, shift)
         if i > 0:
             part = tf.bitwise.bitwise_and(part, (1 << b) - 1)
         parts.append(tf.cast(part, tf.float32))
-        shift -= bits[i + 1] if i + 1 < len(bits) else 0
     return parts
 
 
@@ -265,31 +281,8 @@ def _round_sums(sums: List[tf.Tensor], bits: Tuple[int, ...]) -> tf.Tensor:
         pixels = carried * 2.0 ** -(PRECISION_BITS - bits[1])  # its floor is the value
         return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)  # truncates: floor
     total = tf.constant(1 << (PRECISION_BITS - 1), tf.int32)
-    shift = sum(bits[1:])
-    for i, part in enumerate(sums):
+    for part, shift in zip(sums, _part_shifts(bits)):
         total = total + tf.bitwise.left_shift(tf.cast(part, tf.int32), shift)
-        shift -= bits[i + 1] if i + 1 < len(bits) else 0
-    pixels = tf.clip_by_value(tf.bitwise.right_shift(total, PRECISION_BITS), 0, 255)
-    return tf.cast(pixels, tf.uint8)
-
-
-def _round_sums(sums: List[tf.Tensor], bits: Tuple[int, ...]) -> tf.Tensor:
-    """Pillow's rounding of the exact per-part sums (float32 integers, high part first):
-    ``clip((sum_p 2**shift_p sums_p + 2**21) >> 22, 0, 255)`` as uint8.
-
-    Two parts: in float32, ``floor((high + floor(low / 2**11) + 2**10) / 2**11)``, every
-    intermediate an integer below 2**24 (exact, in any grouping), the last floor being the
-    cast's truncation after clipping. Three parts: in int32."""
-    if len(bits) == 2:
-        high, low = sums
-        carried = high + tf.floor(low * 2.0 ** -bits[1]) + 2.0 ** (PRECISION_BITS - 1 - bits[1])
-        pixels = carried * 2.0 ** -(PRECISION_BITS - bits[1])  # its floor is the value
-        return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)  # truncates: floor
-    total = tf.constant(1 << (PRECISION_BITS - 1), tf.int32)
-    shift = sum(bits[1:])
-    for i, part in enumerate(sums):
-        total = total + tf.bitwise.left_shift(tf.cast(part, tf.int32), shift)
-        shift -= bits[i + 1] if i + 1 < len(bits) else 0
     pixels = tf.clip_by_value(tf.bitwise.right_shift(total, PRECISION_BITS), 0, 255)
     return tf.cast(pixels, tf.uint8)
 
@@ -303,23 +296,34 @@ def _checked_taps(in_size: Size, out_size: int) -> Tuple[tf.Tensor, tf.Tensor]:
     return index, weights
 
 
-@functools.lru_cache(maxsize=64)
 def _static_tables(in_size: int, out_size: int, two_parts_allowed: bool):
-    """``(window, table, bits)`` (:func:`_block_tables`) for static sizes as NumPy arrays,
-    computed once, eagerly (also while a graph is traced): the graph then holds constants,
-    not the ops that make them (tf.data does not fold those; it would redo them per call)."""
+    """``(window, table, bits)`` (:func:`_block_tables`) for static sizes, made once, eagerly
+    (also while a graph is traced), and kept as NumPy arrays: the graph then holds constants,
+    not the ops that make them (tf.data does not fold those; it would redo them per call).
+    In a TF1 graph (nothing runs eagerly) they stay graph ops."""
     with tf.init_scope():
-        index, weights = _checked_taps(in_size, out_size)
-        two = two_parts_allowed and weights.shape[1] <= MAX_TAPS_TWO_PARTS
-        bits = TWO_PARTS if two else THREE_PARTS
-        window, table = _block_tables(index, weights, in_size, out_size, bits)
-        return window.numpy(), table.numpy(), bits
+        if tf.executing_eagerly():
+            return _cached_tables(in_size, out_size, two_parts_allowed)
+    return _tables(in_size, out_size, two_parts_allowed)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_tables(in_size: int, out_size: int, two_parts_allowed: bool):
+    window, table, bits = _tables(in_size, out_size, two_parts_allowed)
+    return window.numpy(), table.numpy(), bits
+
+
+def _tables(in_size: int, out_size: int, two_parts_allowed: bool):
+    index, weights = _checked_taps(in_size, out_size)
+    two = two_parts_allowed and weights.shape[1] <= MAX_TAPS_TWO_PARTS
+    bits = TWO_PARTS if two else THREE_PARTS
+    return _block_tables(index, weights, in_size, out_size, bits) + (bits,)
 
 
 def _apply_tables(images: tf.Tensor, window, table, bits: Tuple[int, ...], out_size: int,
                   mirror: Optional[tf.Tensor] = None) -> tf.Tensor:
     """uint8 ``[B, n, M]`` -> uint8 ``[B, out_size, M]``: one float32 matmul per block of
-    outputs for all weight parts (``table`` ``[blocks, P * BLOCK, L]``) against the block's
+    outputs for all weight parts (``table``, ``[blocks, P * BLOCK, L]``) against the block's
     window of input rows, then Pillow's rounding. ``mirror`` (scalar bool): read the input
     rows in reverse order (the resize of the mirrored input, at no cost)."""
     if mirror is not None:
@@ -387,7 +391,8 @@ def _resize_axis_tf(images: tf.Tensor, out_size: int, axis: int,
     in_size = images.shape[axis]
     if in_size is not None:
         return _mirrored(images, mirror) if in_size == out_size else run()
-    return tf.cond(tf.shape(images)[axis] == out_size, lambda: _mirrored(images, mirror), run)
+    return tf.cond(tf.equal(tf.shape(images)[axis], out_size), lambda: _mirrored(images, mirror),
+                   run)
 
 
 def _both_passes(images: tf.Tensor, height: int, width: int, vertical_first: bool,
