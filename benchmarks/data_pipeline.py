@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/data_pipeline.py [--mode mono|mono_stereo] [--ext png|jpg]
                                                  [--parallel 1|2] [--samples N]
-                                                 [--clock wall|cpu]
+                                                 [--clock wall|cpu] [--rounds N]
+        [--original_python /work/orig/venv/bin/python --original_ref /work/orig/monodepth2]
 
 Builds a KITTI raw tree in a temporary folder from the real frame in ../shared/kitti (PNG as
 released, and a JPEG copy at quality 92, as the original's converted data), then times the
@@ -13,15 +14,20 @@ several threads: pin the process to one core (`taskset -c 0`) to measure per-cor
 frames are one real frame under many names, so files come from the page cache, as they do
 after a first epoch.
 
-Compare with the original's dataset only when both run in the same session, interleaved (see
-../shared/bench/README.md: ``original_data.py`` times the original's ``__getitem__`` on one
-core), and report the load average: speeds move between machines and with the load.
+With ``--original_python`` (a Python with the original's dependencies) and ``--original_ref``
+(the original's source), each round also times the original's dataset on the same tree, first
+(``../shared/bench/original_data.py``: its ``__getitem__``, PNG, on one thread; with ``--clock
+cpu`` its clock is swapped for CPU time too), and prints the ratio of the two from that round;
+``--rounds`` interleaves several rounds. Speeds move between machines and with the load, so the
+ratio means something only within a run; the load average is printed with it.
 """
 
 import argparse
 import itertools
 import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +43,18 @@ from monodepth_tf.data.pipeline import PipelineOptions, make_dataset  # noqa: E4
 
 DRIVE = "2011_09_26/2011_09_26_drive_0000_sync"
 MODES = {"mono": (0, -1, 1), "mono_stereo": (0, -1, 1, "s")}
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+# runs a script with time.perf_counter swapped for time.process_time (CPU seconds)
+CPU_CLOCK_RUNNER = ("import runpy, sys, time; time.perf_counter = time.process_time; "
+                    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
 def build_tree(kitti_dir: Path, root: Path, frames: int) -> None:
+    """A KITTI raw tree in ``root``: frames ``0 .. frames - 1`` of both cameras (PNG, and a
+    JPEG at quality 92), all the real frame, and the date's calibration files."""
+    (root / DRIVE).parent.mkdir(parents=True)
+    for calib in (kitti_dir / "raw" / DRIVE).parent.glob("calib_*.txt"):
+        os.symlink(calib, (root / DRIVE).parent / calib.name)
     for cam in ("image_02", "image_03"):
         real = kitti_dir / "raw" / DRIVE / cam / "data" / "0000000001.png"
         folder = root / DRIVE / cam / "data"
@@ -49,6 +64,33 @@ def build_tree(kitti_dir: Path, root: Path, frames: int) -> None:
         for i in range(frames):
             os.symlink(real, folder / f"{i:010d}.png")
             os.symlink(jpeg, folder / f"{i:010d}.jpg")
+
+
+def measure_original(root: Path, python: str, reference: str, script: str,
+                     clock: str) -> dict:
+    """Samples per second of the original's dataset per mode (``{mode: rate}``), from
+    ``original_data.py`` run by ``python`` with the original's source ``reference``."""
+    entry = f"{DRIVE} 1 l"  # frames 0 and 2 are its neighbours
+    command = ([python, "-c", CPU_CLOCK_RUNNER] if clock == "cpu" else [python])
+    output = subprocess.run(command + [script, str(root), entry], text=True, capture_output=True,
+                            env={**os.environ, "MONODEPTH2_REF": reference})
+    if output.returncode != 0:
+        sys.exit(f"the original's {script} failed:\n{output.stderr[-3000:]}")
+    rows = [json.loads(line) for line in output.stdout.splitlines() if line.startswith("{")]
+    return {row["mode"]: row["samples_per_s_per_core"] for row in rows}
+
+
+def check_original(args) -> None:
+    """Refuses incomplete or wrong original settings before any timing starts."""
+    if (args.original_python is None) != (args.original_ref is None):
+        sys.exit("--original_python and --original_ref go together")
+    if args.original_python is None:
+        return
+    for flag, path in (("--original_python", args.original_python),
+                       ("--original_ref", Path(args.original_ref) / "datasets"),
+                       ("--original_script", args.original_script)):
+        if not Path(path).exists():
+            sys.exit(f"{flag}: {path} does not exist")
 
 
 def measure(root: Path, mode: str, ext: str, parallel: int, samples: int,
@@ -64,7 +106,7 @@ def measure(root: Path, mode: str, ext: str, parallel: int, samples: int,
     return count / (clock() - start)
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=list(MODES))
     parser.add_argument("--ext", choices=["png", "jpg"])
@@ -73,26 +115,63 @@ def main():
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="cpu: samples per CPU-second of this process (all its threads), "
                         "which other processes' load does not change")
-    parser.add_argument("--kitti_dir", default=str(Path(__file__).resolve().parents[2]
-                                                   / "shared" / "kitti"))
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions")
+    parser.add_argument("--kitti_dir", default=str(SHARED / "kitti"))
+    parser.add_argument("--original_python", help="a Python with the original's dependencies")
+    parser.add_argument("--original_ref", help="the original's source (MONODEPTH2_REF)")
+    parser.add_argument("--original_script", default=str(SHARED / "bench" / "original_data.py"))
     args = parser.parse_args()
+    check_original(args)
+    if args.rounds < 1 or args.samples < 1:
+        sys.exit("--rounds and --samples must be at least 1")
+    return args
+
+
+def print_table(rows) -> None:
+    """rows: ``(round, mode, ext, parallel, ours, original or None)``."""
+    print("\n| round | mode | ext | parallel calls | samples/s | per core | original per core "
+          "| ratio per core |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for number, mode, ext, parallel, rate, original in rows:
+        theirs = f"{original:.1f} | {rate / parallel / original:.2f}x" if original else "- | -"
+        print(f"| {number} | {mode} | {ext} | {parallel} | {rate:.1f} | {rate / parallel:.1f} | "
+              f"{theirs} |")
+    ratios = {}
+    for _, mode, ext, parallel, rate, original in rows:
+        if original:
+            ratios.setdefault((mode, ext, parallel), []).append(rate / parallel / original)
+    for (mode, ext, parallel), values in ratios.items():
+        print(f"\n{mode} {ext} parallel {parallel}: ratio per core over {len(values)} rounds: "
+              f"median {statistics.median(values):.2f}x, range {min(values):.2f}-"
+              f"{max(values):.2f}x")
+
+
+def main():
+    args = parse_args()
     configs = [c for c in itertools.product(MODES, ("png", "jpg"), (1, 2))
                if (args.mode in (None, c[0]) and args.ext in (None, c[1])
                    and args.parallel in (None, c[2]))]
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     with tempfile.TemporaryDirectory() as tmp:
         build_tree(Path(args.kitti_dir), Path(tmp), args.samples + 7)
         rows = []
-        for mode, ext, parallel in configs:
-            clock = time.process_time if args.clock == "cpu" else time.perf_counter
-            rate = measure(Path(tmp), mode, ext, parallel, args.samples + 5, clock)
-            rows.append((mode, ext, parallel, rate))
-            print(json.dumps({"mode": mode, "ext": ext, "parallel": parallel,
-                              "clock": args.clock, "samples_per_s": round(rate, 2)}),
-                  flush=True)
-    print("\n| mode | ext | parallel calls | samples/s | per core |")
-    print("| --- | --- | --- | --- | --- |")
-    for mode, ext, parallel, rate in rows:
-        print(f"| {mode} | {ext} | {parallel} | {rate:.1f} | {rate / parallel:.1f} |")
+        for number in range(1, args.rounds + 1):
+            original = {}
+            if args.original_python:
+                original = measure_original(Path(tmp), args.original_python, args.original_ref,
+                                            args.original_script, args.clock)
+            for mode, ext, parallel in configs:
+                rate = measure(Path(tmp), mode, ext, parallel, args.samples + 5, clock)
+                # the original reads PNG on one thread: compared with the same
+                theirs = original.get(mode) if ext == "png" else None
+                rows.append((number, mode, ext, parallel, rate, theirs))
+                print(json.dumps({
+                    "round": number, "mode": mode, "ext": ext, "parallel": parallel,
+                    "clock": args.clock, "samples_per_s": round(rate, 2),
+                    "original_samples_per_s_per_core": theirs,
+                    "ratio_per_core": round(rate / parallel / theirs, 3) if theirs else None,
+                    "load_average": [round(x, 2) for x in os.getloadavg()]}), flush=True)
+    print_table(rows)
 
 
 if __name__ == "__main__":

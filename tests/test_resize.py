@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from monodepth_tf.resize import (MAX_TAPS, lanczos_taps, lanczos_taps_tf, network_input,
-                                 resize_bilinear, resize_lanczos, resize_lanczos_tf, to_float,
-                                 vertical_pass_first)
+from monodepth_tf.resize import (MAX_TAPS, MAX_TAPS_TWO_PARTS, lanczos_taps, lanczos_taps_tf,
+                                 network_input, resize_bilinear, resize_lanczos,
+                                 resize_lanczos_tf, to_float, vertical_pass_first)
 from tests.reference import load_npz, nhwc
 
 RAW = "raw/2011_09_26/2011_09_26_drive_0000_sync/image_0{}/data/0000000001.png"
@@ -87,6 +87,44 @@ def test_in_graph_taps_equal_numpys_over_many_sizes():
         assert np.array_equal(got_weights.numpy(), weights), (n, out)
         assert np.array_equal(got_index.numpy(), index), (n, out)
     assert len(cases) > 6000
+
+
+def extreme_images(height: int, width: int) -> np.ndarray:
+    """``[4, height, width, 3]`` uint8: all white (the largest sums of the low weight parts),
+    columns alternating black and white (the largest sums of each sign), random, and random
+    black or white."""
+    rng = np.random.default_rng(height * width)
+    stripes = np.broadcast_to((np.arange(width) % 2 * 255)[None, :, None], (height, width, 3))
+    return np.stack([np.full((height, width, 3), 255), stripes,
+                     rng.integers(0, 256, (height, width, 3)),
+                     rng.integers(0, 2, (height, width, 3)) * 255]).astype(np.uint8)
+
+
+def test_both_weight_splits_are_exact_at_their_limits():
+    """Two 11-bit weight parts up to 32 taps, three byte-sized parts beyond: static and
+    dynamic sizes equal Pillow on the images that push the exact float32 sums furthest."""
+    two, three = (100, 20), (107, 20)  # columns in, out: 31 and 35 taps
+    assert lanczos_taps(*two)[1].shape[1] <= MAX_TAPS_TWO_PARTS < lanczos_taps(*three)[1].shape[1]
+    for in_width, width in (two, three):
+        images = extreme_images(9, in_width)
+        expected = np.stack([pillow(image, 5, width) for image in images])
+        np.testing.assert_array_equal(resize_lanczos_tf(images, 5, width).numpy(), expected)
+        np.testing.assert_array_equal(dynamic_resize(5, width)(images).numpy(), expected)
+
+
+@pytest.mark.parametrize("size, out", [((30, 50), (12, 20)), ((40, 30), (20, 61)),
+                                       ((20, 40), (10, 40))])
+def test_mirror_is_the_resize_of_the_mirrored_images(size, out):
+    """Both pass orders and an unchanged width; static and dynamic sizes; False is a no-op."""
+    images = extreme_images(*size)
+    dynamic = tf.function(lambda x, m: resize_lanczos_tf(x, *out, mirror=m),
+                          input_signature=DYNAMIC + [tf.TensorSpec([], tf.bool)])
+    for mirror in (True, False):
+        source = images[:, :, ::-1] if mirror else images
+        expected = np.stack([pillow(np.ascontiguousarray(image), *out) for image in source])
+        static = resize_lanczos_tf(images, *out, mirror=tf.constant(mirror)).numpy()
+        np.testing.assert_array_equal(static, expected)
+        np.testing.assert_array_equal(dynamic(images, tf.constant(mirror)).numpy(), expected)
 
 
 def test_shrinks_beyond_the_exact_limit_are_refused():

@@ -115,13 +115,14 @@ def _jitter(image: tf.Tensor, factors: tf.Tensor) -> tf.Tensor:
     return tf.image.adjust_hue(image, hue)
 
 
-def scale_pyramid(images: tf.Tensor, height: int, width: int,
-                  scales: Sequence[int]) -> List[tf.Tensor]:
+def scale_pyramid(images: tf.Tensor, height: int, width: int, scales: Sequence[int],
+                  flip: Optional[tf.Tensor] = None) -> List[tf.Tensor]:
     """The original's network inputs per scale, uint8: scale ``scales[0]`` (0) resized from
-    ``images`` ``[F, H, W, 3]`` to ``height`` x ``width``, each further scale ``s`` from the
-    previous one to ``height // 2**s`` x ``width // 2**s``, all with Pillow's Lanczos
+    ``images`` ``[F, H, W, 3]`` (mirrored horizontally first where the scalar bool ``flip``
+    is true) to ``height`` x ``width``, each further scale ``s`` from the previous one to
+    ``height // 2**s`` x ``width // 2**s``, all with Pillow's Lanczos
     (:func:`monodepth_tf.resize.resize_lanczos_tf`)."""
-    pyramid = [resize_lanczos_tf(images, height, width)]
+    pyramid = [resize_lanczos_tf(images, height, width, mirror=flip)]
     for s in scales[1:]:
         pyramid.append(resize_lanczos_tf(pyramid[-1], height // 2 ** s, width // 2 ** s))
     return pyramid
@@ -181,9 +182,9 @@ class SampleLoader:
         full = tf.stack([tf.io.decode_image(tf.io.read_file(paths[k]), channels=3,
                                             dtype=tf.uint8, expand_animations=False)
                          for k in self.keys])
-        full = tf.cond(flip, lambda: tf.reverse(full, axis=[2]), lambda: full)
+        # the flip happens in the first resize, which reads the columns in reverse order
         per_scale = [to_float(images) for images in scale_pyramid(full, o.height, o.width,
-                                                                   o.scales)]
+                                                                   o.scales, flip)]
         augmented = tf.cond(jitter, lambda: _jitter(per_scale[0], factors), lambda: per_scale[0])
         for i, key in enumerate(self.keys):
             color[key] = tuple(images[i] for images in per_scale)
