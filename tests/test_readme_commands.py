@@ -244,10 +244,12 @@ class Case:
 
 
 def copy_repository(cwd: Path) -> None:
-    """The repository's code and its empty ``splits/`` folder, copied into ``cwd``."""
+    """The repository's code, setup.py (which marks a source checkout, whose ``splits/`` is
+    the default split folder) and its empty ``splits/`` folder, copied into ``cwd``."""
     ignore = shutil.ignore_patterns("__pycache__")
     for name in ("bin", "monodepth_tf"):
         shutil.copytree(PROJECT_ROOT / name, cwd / name, ignore=ignore, symlinks=True)
+    shutil.copy(PROJECT_ROOT / "setup.py", cwd / "setup.py")
     (cwd / "splits").mkdir()
     for name in ("README.md", ".gitignore"):
         shutil.copy(PROJECT_ROOT / "splits" / name, cwd / "splits" / name)
