@@ -178,8 +178,12 @@ def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                 "(frame 0 + the other camera, split eigen_full), mono_stereo (both).")
     define.string("data_path", d.data_path, "KITTI raw root; empty: train on a synthetic "
                   "world generated under the log directory.")
-    if "log_dir" not in flag_values:  # absl.logging defines it already; we share it
-        define.string("log_dir", "", "Where runs are written.")
+    log_dir_help = (f"Where runs are written: <log_dir>/<model_name> (default: "
+                    f"{d.log_dir}). absl's logging also reads this flag.")
+    if "log_dir" in flag_values:  # absl.logging defines it already: we share it
+        flag_values["log_dir"].help = log_dir_help
+    else:
+        define.string("log_dir", "", log_dir_help)
     define.string("model_name", d.model_name, "Run folder name under --log_dir.")
     define.string("split", d.split, "Split folder under --split_dir.")
     define.string("split_dir", d.split_dir, "Folder of split folders (default: the "

@@ -2,14 +2,15 @@
 
 Every ``bin/<tool>`` script and every ``monodepth_<tool>`` console entry point comes here: the
 tool's module (``monodepth_tf.cli.<tool>``, whose imports load TensorFlow) is imported inside
-:func:`monodepth_tf.cli.quiet.quiet_import`, then its ``run()`` is called. This module and
-``quiet`` use the standard library only, and the package root loads nothing on import, so no
-TensorFlow line can come out before the filter is in place. ``--verbose`` or
+:func:`monodepth_tf.cli.quiet.quiet_import`, then its ``run()`` is called. This module,
+``quiet`` and ``help`` use the standard library and absl only, and the package root loads
+nothing on import, so no TensorFlow line can come out before the filter is in place. ``--verbose`` or
 ``MONODEPTH_VERBOSE=1`` shows everything.
 """
 
 import importlib
 
+from monodepth_tf.cli.help import install_tool_help
 from monodepth_tf.cli.quiet import quiet_import
 
 TOOLS = ("train", "convert_weights", "check_data", "export_gt_depth", "make_synthetic_kitti",
@@ -33,6 +34,7 @@ def launch(tool: str) -> None:
     with quiet_import():
         module = importlib.import_module(f"monodepth_tf.cli.{tool}")
     define_verbose_flag()
+    install_tool_help(module.__doc__, getattr(module, "HELP_GROUPS", {}))
     module.run()
 
 

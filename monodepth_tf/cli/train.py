@@ -26,6 +26,25 @@ from monodepth_tf.cli.launch import define_verbose_flag
 
 FLAGS = flags.FLAGS  # the training flags are defined by run(), so importing defines nothing
 
+# bin/train --help: the training flags by topic (monodepth_tf.cli.help)
+HELP_GROUPS = {
+    "Data": ["mode", "data_path", "dataset", "split", "split_dir", "png", "height", "width",
+             "frame_ids", "use_stereo", "frame_stride", "target_fps", "skip_static",
+             "num_workers"],
+    "Networks": ["num_layers", "weights_init", "pretrained_base", "pose_model_type",
+                 "pose_model_input", "load_weights_folder", "models_to_load", "model_zoo",
+                 "model_zoo_pose"],
+    "Loss": ["scales", "min_depth", "max_depth", "disparity_smoothness", "v1_multiscale",
+             "avg_reprojection", "disable_automasking", "predictive_mask", "no_ssim",
+             "exact_loss"],
+    "Optimization": ["batch_size", "learning_rate", "num_epochs", "scheduler_step_size",
+                     "max_steps", "seed", "deterministic", "mixed_precision", "jit_compile",
+                     "gpu"],
+    "Run folder, logs and checkpoints": ["log_dir", "model_name", "log_frequency",
+                                         "save_frequency", "save_steps", "val_samples",
+                                         "verbose"],
+}
+
 # What the demo run (no --data_path) changes, unless the flag is given (mode: mono_stereo,
 # which learns from scratch in a few minutes; --mode=mono learns more slowly).
 DEMO = dict(mode="mono_stereo", height=64, width=192, batch_size=4, max_steps=300,
