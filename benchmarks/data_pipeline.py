@@ -27,7 +27,6 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,13 +39,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry  # noqa: E402
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset  # noqa: E402
+from benchmarks.original import (SHARED, add_original_flags, check_original,  # noqa: E402
+                                 run_original)
 
 DRIVE = "2011_09_26/2011_09_26_drive_0000_sync"
 MODES = {"mono": (0, -1, 1), "mono_stereo": (0, -1, 1, "s")}
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-# runs a script with time.perf_counter swapped for time.process_time (CPU seconds)
-CPU_CLOCK_RUNNER = ("import runpy, sys, time; time.perf_counter = time.process_time; "
-                    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
 def build_tree(kitti_dir: Path, root: Path, frames: int) -> None:
@@ -66,31 +63,13 @@ def build_tree(kitti_dir: Path, root: Path, frames: int) -> None:
             os.symlink(jpeg, folder / f"{i:010d}.jpg")
 
 
-def measure_original(root: Path, python: str, reference: str, script: str,
-                     clock: str) -> dict:
+def measure_original(root: Path, args) -> dict:
     """Samples per second of the original's dataset per mode (``{mode: rate}``), from
-    ``original_data.py`` run by ``python`` with the original's source ``reference``."""
+    ``original_data.py`` on the tree ``root``."""
     entry = f"{DRIVE} 1 l"  # frames 0 and 2 are its neighbours
-    command = ([python, "-c", CPU_CLOCK_RUNNER] if clock == "cpu" else [python])
-    output = subprocess.run(command + [script, str(root), entry], text=True, capture_output=True,
-                            env={**os.environ, "MONODEPTH2_REF": reference})
-    if output.returncode != 0:
-        sys.exit(f"the original's {script} failed:\n{output.stderr[-3000:]}")
-    rows = [json.loads(line) for line in output.stdout.splitlines() if line.startswith("{")]
+    rows = run_original(args, "original_data.py", [str(root), entry],
+                        cpu_clock=args.clock == "cpu")
     return {row["mode"]: row["samples_per_s_per_core"] for row in rows}
-
-
-def check_original(args) -> None:
-    """Refuses incomplete or wrong original settings before any timing starts."""
-    if (args.original_python is None) != (args.original_ref is None):
-        sys.exit("--original_python and --original_ref go together")
-    if args.original_python is None:
-        return
-    for flag, path in (("--original_python", args.original_python),
-                       ("--original_ref", Path(args.original_ref) / "datasets"),
-                       ("--original_script", args.original_script)):
-        if not Path(path).exists():
-            sys.exit(f"{flag}: {path} does not exist")
 
 
 def measure(root: Path, mode: str, ext: str, parallel: int, samples: int,
@@ -117,11 +96,9 @@ def parse_args():
                         "which other processes' load does not change")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions")
     parser.add_argument("--kitti_dir", default=str(SHARED / "kitti"))
-    parser.add_argument("--original_python", help="a Python with the original's dependencies")
-    parser.add_argument("--original_ref", help="the original's source (MONODEPTH2_REF)")
-    parser.add_argument("--original_script", default=str(SHARED / "bench" / "original_data.py"))
+    add_original_flags(parser)
     args = parser.parse_args()
-    check_original(args)
+    check_original(args, "original_data.py")
     if args.rounds < 1 or args.samples < 1:
         sys.exit("--rounds and --samples must be at least 1")
     return args
@@ -158,8 +135,7 @@ def main():
         for number in range(1, args.rounds + 1):
             original = {}
             if args.original_python:
-                original = measure_original(Path(tmp), args.original_python, args.original_ref,
-                                            args.original_script, args.clock)
+                original = measure_original(Path(tmp), args)
             for mode, ext, parallel in configs:
                 rate = measure(Path(tmp), mode, ext, parallel, args.samples + 5, clock)
                 # the original reads PNG on one thread: compared with the same

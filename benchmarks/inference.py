@@ -27,10 +27,11 @@ weights), and where the sigmoid is small (logits -10..-1: 7% of the pixels, 28 o
 a logit error d scales the disparity by about e**d; int8 weights alone (``tflite_dynamic``)
 already give 6%.
 
-For comparison, on this machine (2 cores, shared with other jobs): the original PyTorch depth
-network takes 155 to 203 ms per image at batch 1; the network costs 16.0 GFLOP per image and the
-CPU peaks near 160 GFLOP/s in float32, so ~100 ms is the float32 floor. Goals: <= 0.75x the
-original in float32 (XLA or TFLite), <= 0.4x with int8 within 2% of the float disparity.
+The network costs 16.0 GFLOP per image. With ``--original_python`` and ``--original_ref`` (see
+benchmarks/original.py), the original's depth network (PyTorch, batch 1, eval mode, no
+gradients) is timed before and after ours in the same run
+(../shared/bench/original_step_and_inference.py), and each runtime is divided by the mean of the
+two. Goals (issue 17): float32 <= 0.6x the original, int8 (float head) <= 0.25x.
 """
 
 import argparse
@@ -53,10 +54,11 @@ import tensorflow as tf  # noqa: E402
 from monodepth_tf import export  # noqa: E402
 from monodepth_tf.geometry import disp_to_depth  # noqa: E402
 from monodepth_tf.weights.folder import NetworkConfig, build_networks, load_networks  # noqa: E402
+from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
+                                 original_step_and_inference)
 
 RUNTIMES = ("keras_eager", "keras_function", "saved_model", "xla", "tflite_float32",
             "tflite_dynamic", "tflite_int8", "tflite_int8_quantized_head")
-ORIGINAL_MS = (155.0, 203.0)  # the original PyTorch network at batch 1 on this machine
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
@@ -98,7 +100,9 @@ def main():
                         help="weights folder, or 'random' for a freshly initialized ResNet-18")
     parser.add_argument("--seed", type=int, default=0,
                         help="initialization seed of --weights random")
+    add_original_flags(parser)
     args = parser.parse_args()
+    check_original(args, "original_step_and_inference.py")
     runtimes = args.runtimes.split(",")
     unknown = set(runtimes) - set(RUNTIMES)
     if unknown:
@@ -151,14 +155,18 @@ def main():
         runners[name] = export.tflite_runner(model, num_threads=args.tflite_threads)
         notes[name] = export.compare_tflite(saved_model_dir, model, evaluation)
 
+    def original_ms():
+        timed = original_step_and_inference(args, "stereo", 1, config.height, config.width, 1)
+        return None if timed is None else timed["infer_ms"]
+
+    before = original_ms()
     rows = []
     for runtime in runtimes:
         for batch_size in batches:
             batch = rng.integers(0, 256, (batch_size, config.height, config.width, 3))
             batch = (batch / 255.0).astype(np.float32)
             ms = median_ms_per_image(runners[runtime], batch, args.runs, args.warmup)
-            row = {"runtime": runtime, "batch": batch_size, "ms_per_image": round(ms, 1),
-                   "x_original": [round(ms / ORIGINAL_MS[1], 2), round(ms / ORIGINAL_MS[0], 2)]}
+            row = {"runtime": runtime, "batch": batch_size, "ms_per_image": round(ms, 1)}
             if runtime.startswith("tflite"):
                 row["threads"] = args.tflite_threads
             if runtime in notes:
@@ -167,21 +175,33 @@ def main():
                     "mean_abs_rel_percent": float(f"{notes[runtime]['mean_abs_rel_percent']:.3g}"),
                     "images": len(evaluation)}
             rows.append(row)
-            print(json.dumps(row), flush=True)
+            print(f"{runtime}, batch {batch_size}: {ms:.1f} ms per image", flush=True)
 
-    print(f"\n{'runtime':<28}{'batch':>6}{'ms/image':>10}{'x original':>14}"
+    after = original_ms()
+    original = None if before is None else (before + after) / 2
+    for row in rows:
+        row["original_ms"] = None if original is None else round(original, 1)
+        row["x_original"] = None if original is None else round(row["ms_per_image"] / original, 3)
+        print(json.dumps(row))
+    print_table(rows, original, before, after, args, len(evaluation))
+
+
+def print_table(rows, original, before, after, args, images: int) -> None:
+    """The rows as a fixed-width table, with the original's time from the same run."""
+    print(f"\n{'runtime':<28}{'batch':>6}{'ms/image':>10}{'x original':>12}"
           f"{'disp. diff (max abs, mean rel %)':>36}")
     for row in rows:
-        lo, hi = row["x_original"]
         diff = row.get("disparity_vs_saved_model")
         diff = f"{diff['max_abs']:.3g}, {diff['mean_abs_rel_percent']:.3g}%" if diff else ""
-        print(f"{row['runtime']:<28}{row['batch']:>6}{row['ms_per_image']:>10.1f}"
-              f"{f'{lo:.2f}-{hi:.2f}':>14}{diff:>36}")
-    print(f"\nx original: ms / {ORIGINAL_MS[1]:.0f} .. ms / {ORIGINAL_MS[0]:.0f} (the original's "
-          f"PyTorch network at batch 1); median of {args.runs} runs after {args.warmup} warm-up; "
-          f"real-image differences on {len(evaluation)} images at the feed size; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)")
-
+        ratio = "-" if row["x_original"] is None else f"{row['x_original']:.2f}"
+        print(f"{row['runtime']:<28}{row['batch']:>6}{row['ms_per_image']:>10.1f}{ratio:>12}"
+              f"{diff:>36}")
+    if original is not None:
+        print(f"\nthe original's depth network, batch 1: {before:.1f} ms before ours, "
+              f"{after:.1f} ms after; x original divides by their mean, {original:.1f} ms")
+    print(f"median of {args.runs} runs after {args.warmup} warm-up; real-image differences on "
+          f"{images} images at the feed size; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs")
 
 if __name__ == "__main__":
     main()

@@ -21,9 +21,10 @@ Besides wall-clock seconds (``step_s``) it reports the process's CPU seconds per
 (``cpu_s``, all threads) and the load average: on a shared machine the wall clock depends on
 the other processes, the CPU time much less.
 
-On this machine (2 shared CPU cores) the original's PyTorch implementation takes 8.06 s
-(mono), 9.13 s (mono_stereo) and 2.97 s (stereo) per step at batch 4, 192x640; the goal is at
-most half of that. The machine is shared, so absolute timings are noisy.
+With ``--original_python`` and ``--original_ref`` (see benchmarks/original.py), every round first
+times the original's step for the same mode, batch and size
+(../shared/bench/original_step_and_inference.py: its networks, loss and Adam on an in-memory
+batch, median of ``--repeats`` steps), and the table divides the two from that round.
 """
 
 import argparse
@@ -45,8 +46,8 @@ from monodepth_tf.batch import Batch, frame_key  # noqa: E402
 from monodepth_tf.data.pipeline import intrinsics  # noqa: E402
 from monodepth_tf.options import MODES, TrainOptions  # noqa: E402
 from monodepth_tf.training import Trainer, make_strategy  # noqa: E402
-
-ORIGINAL_STEP_S = {"mono": 8.06, "stereo": 2.97, "mono_stereo": 9.13}
+from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
+                                 original_step_and_inference)
 
 
 def synthetic_batch(frame_ids, batch: int, height: int, width: int, scales, seed: int = 0) -> Batch:
@@ -133,32 +134,44 @@ def main():
                         help="measure every configuration this many times, interleaved")
     parser.add_argument("--mixed_precision", choices=["float16", "bfloat16"],
                         help="networks in this precision (the loss stays float32)")
+    add_original_flags(parser)
     args = parser.parse_args()
+    check_original(args, "original_step_and_inference.py")
     modes = [args.mode] if args.mode else ["mono", "stereo", "mono_stereo"]
     xlas = [args.xla] if args.xla is not None else [False, True]
     results = []
     for mode in modes:
         for xla in xlas:
             for _ in range(args.rounds):
+                original = original_step_and_inference(args, mode, args.batch, args.height,
+                                                       args.width, args.repeats)
                 for exact in args.exact:
-                    results.append(measure(mode, args.batch, args.height, args.width, xla,
-                                           args.repeats, args.warmup, args.mixed_precision,
-                                           exact))
-                    print(json.dumps(results[-1]), flush=True)
-    print(f"\nbatch {args.batch}, {args.height}x{args.width}, median of {args.repeats} steps "
-          f"after {args.warmup} warm-up steps\n")
-    print("| mode | XLA | loss | s/step | samples/s | CPU s/step | load | original s/step "
-          "| speed-up vs original |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in results:
-        original = ORIGINAL_STEP_S[r["mode"]]
-        note = f"{original / r['step_s']:.2f}x" if (
-            (r["batch"], r["height"], r["width"]) == (4, 192, 640)) else "n/a (other size)"
-        print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | "
-              f"{'exact' if r['exact'] else 'float32'} | {r['step_s']:.3f} | "
-              f"{r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | {r['load_average']} | {original} "
-              f"| {note} |")
+                    result = measure(mode, args.batch, args.height, args.width, xla,
+                                     args.repeats, args.warmup, args.mixed_precision, exact)
+                    if original is not None:
+                        result["original_step_s"] = original["train_step_s"]
+                        result["x_original"] = round(result["step_s"] /
+                                                     original["train_step_s"], 3)
+                    results.append(result)
+                    print(json.dumps(result), flush=True)
+    print_table(results, args)
 
+
+def print_table(results, args) -> None:
+    """The results as a Markdown table; the original's time and the ratio come from the same
+    round."""
+    print(f"\nbatch {args.batch}, {args.height}x{args.width}, median of {args.repeats} steps "
+          f"after {args.warmup} warm-up steps; {os.cpu_count()} CPUs\n")
+    print("| mode | XLA | precision | loss | s/step | samples/s | CPU s/step | load | "
+          "original s/step | x original |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        theirs = (f"{r['original_step_s']:.3f} | {r['x_original']:.2f}"
+                  if "original_step_s" in r else "- | -")
+        print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | "
+              f"{r['mixed_precision'] or 'float32'} | {'exact' if r['exact'] else 'float32'} | "
+              f"{r['step_s']:.3f} | {r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | "
+              f"{r['load_average']} | {theirs} |")
 
 if __name__ == "__main__":
     main()
