@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import List
 
+import cv2
 import numpy as np
 import pytest
 
@@ -121,14 +122,47 @@ def test_calibration_missing_a_key_is_reported(tree):
         "\n".join(check(tree))
 
 
-def test_lidar_scans_are_checked_on_request(tree):
+def test_val_scans_are_checked_by_default_and_all_scans_on_request(tree):
+    """The val list's scans are its ground truth: checked unless --nolidar (a missing one used
+    to pass the check, and validation then dropped to loss only)."""
     root, _ = tree
-    scan = root / DRIVE / "velodyne_points" / "data" / f"{FRAME:010d}.bin"
-    replace_file(scan, scan.read_bytes()[:-3])
-    assert check(tree) == []
-    assert check(tree, lidar=True) == [
-        f"{scan}: truncated LiDAR scan (1866093 bytes is not a positive multiple of 16) "
-        "(needed by train_files.txt line 1)"]
+    scans = root / DRIVE / "velodyne_points" / "data"
+    train_scan = scans / f"{FRAME:010d}.bin"  # train_files.txt line 1 (frame 1)
+    replace_file(train_scan, train_scan.read_bytes()[:-3])
+    val_scan = scans / f"{2:010d}.bin"  # val_files.txt line 1 (frame 2)
+    val_scan.unlink()
+    val_missing = f"{val_scan}: missing (needed by val_files.txt line 1)"
+    train_truncated = (f"{train_scan}: truncated LiDAR scan (1866093 bytes is not a positive "
+                       "multiple of 16) (needed by train_files.txt line 1)")
+    assert check(tree) == [val_missing]
+    assert check(tree, lidar=True) == [train_truncated, val_missing]
+    assert check(tree, lidar=False) == []
+
+
+def damage_inside(path: Path, fill: bytes) -> None:
+    """Overwrites 2,000 bytes in the middle of an image with ``fill`` (its signature and end
+    marker stay), as a bad disk or an interrupted copy can."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 2000] = fill * 2000
+    replace_file(path, bytes(data))
+
+
+@pytest.mark.parametrize("kind", ["png", "jpg"])
+def test_decode_finds_damage_that_the_cheap_checks_miss(tree, kind):
+    root, split_dir = tree
+    if kind == "jpg":  # a JPEG tree: every frame re-encoded, one of them damaged
+        for frame in range(5):
+            replace_file(image(root, frame).with_suffix(".jpg"),
+                         cv2.imencode(".jpg", cv2.imread(str(image(root, frame))))[1].tobytes())
+    damaged = image(root, 2).with_suffix(f".{kind}")
+    damage_inside(damaged, b"\xff" if kind == "jpg" else b"\0")
+    assert check_split(root, "mine", split_dir, ext=kind, lidar=False) == []
+    problems = check_split(root, "mine", split_dir, ext=kind, lidar=False, decode=True)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{damaged}: damaged image (it does not decode: ")
+    assert problems[0].endswith("(needed by train_files.txt line 1)")
+    assert "function_node" not in problems[0] and "[Op:" not in problems[0]
 
 
 def test_missing_and_malformed_split_lists_are_reported(tree):
@@ -165,7 +199,11 @@ def test_check_data_tool_exit_codes_and_messages(kitti_dir, tree):
     tool = ["--data_path", str(root), "--split", "mine", "--split_dir", str(split_dir), "--png"]
     ok = run_tool(*tool, "--frame_ids=0,-1,1,s")
     assert ok.returncode == 0, ok.stderr
-    assert "3 samples of split mine checked (train, val)" in ok.stdout
+    assert ("3 samples of split mine checked (train, val; images, calibration, the LiDAR scans "
+            "of val and test samples): every file is present and whole") in ok.stdout
+    decoded = run_tool(*tool, "--decode", "--lidar")
+    assert decoded.returncode == 0, decoded.stderr
+    assert "every LiDAR scan; every image decoded)" in decoded.stdout
 
     expected = break_tree(kitti_dir, root, split_dir)
     bad = run_tool(*tool)

@@ -9,6 +9,9 @@ prints, per sequence, the kept frames, the usable samples for ``--frame_ids``, t
 inter-frame motion (mean absolute difference between consecutive frames) and the sequences too
 short for the frame ids; it exits 2 when a file is broken or no sample is usable.
 
+The val and test lists' LiDAR scans are checked too (``--lidar``: every list's, ``--nolidar``:
+none); ``--decode`` also decodes every image.
+
 Prints each problem (``<file>: <what is wrong> (needed by <split file> line <n>)``) to stderr
 and exits with code 2, or prints how many samples were checked and exits 0.
 """
@@ -32,7 +35,11 @@ flags.DEFINE_bool("png", False, "Images are .png (default .jpg, as the original)
 flags.DEFINE_list("frame_ids", ["0", "-1", "1"], "Frames each sample needs: offsets, or s.")
 flags.DEFINE_bool("use_stereo", False, "Samples also need the other camera's image.")
 flags.DEFINE_list("names", ["train", "val"], "Which lists of the split to check.")
-flags.DEFINE_bool("lidar", False, "Samples also need their LiDAR scan (ground truth).")
+flags.DEFINE_bool("lidar", None, "Every sample needs its LiDAR scan (--nolidar: none does). "
+                  "Default: the val and test lists' samples, whose scans are the ground truth "
+                  "that validation and evaluation score against.")
+flags.DEFINE_bool("decode", False, "Also decode every image, for damage that the header and "
+                  "end-marker checks cannot see (about as slow as an epoch's decoding).")
 flags.DEFINE_enum("dataset", "kitti", ["kitti", "folder"], "kitti (split lists of the raw "
                   "release) or folder (frame folders and videos with an intrinsics.json).")
 flags.DEFINE_integer("frame_stride", 1, "--dataset=folder: keep every N-th frame.")
@@ -79,7 +86,7 @@ def main(argv) -> int:
     try:
         problems = check_split(args.data_path, args.split, split_dir, args.frame_ids,
                                args.use_stereo, "png" if args.png else "jpg", args.names,
-                               args.lidar)
+                               args.lidar, args.decode)
         if not problems:
             samples = sum(len(read_split(split_dir, args.split, name)) for name in args.names)
     except DataError as error:
@@ -90,7 +97,10 @@ def main(argv) -> int:
         print(f"error: {len(problems)} problem(s) with split {split_dir / args.split} on "
               f"{args.data_path}", file=sys.stderr)
         return EXIT_DATA_PROBLEM
-    print(f"{samples} samples of split {args.split} checked ({', '.join(args.names)}): every "
+    lidar = {True: "every LiDAR scan", False: "no LiDAR scan"}.get(
+        args.lidar, "the LiDAR scans of val and test samples")
+    print(f"{samples} samples of split {args.split} checked ({', '.join(args.names)}; images, "
+          f"calibration, {lidar}{'; every image decoded' if args.decode else ''}): every "
           "file is present and whole")
     return 0
 

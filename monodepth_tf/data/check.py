@@ -4,12 +4,17 @@ Problems are plain lines ``<file>: <what is wrong> (needed by <split file> line 
 them are collected, so one run shows everything to fix. Files are checked cheaply, without
 decoding: an image must start with a PNG or JPEG signature and end with its end marker (a PNG's
 IEND chunk, a JPEG's end-of-image marker), a LiDAR scan must be a positive multiple of 16 bytes,
-so tens of thousands of samples take seconds. Each file is reported once, for the first line
-that needs it; a missing drive folder is reported once instead of every file in it.
+so tens of thousands of samples take seconds; ``decode=True`` also decodes every image, for
+damage inside a file that those checks cannot see. The val and test lists' LiDAR scans are
+checked by default (they are the ground truth that validation and evaluation score against).
+Each file is reported once, for the first line that needs it; a missing drive folder is reported
+once instead of every file in it.
 """
 
+import re
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Set, Union
+
 
 from monodepth_tf.data.calibration import CAM_TO_CAM, VELO_TO_CAM, read_calib_file
 from monodepth_tf.data.errors import DataError
@@ -18,6 +23,8 @@ from monodepth_tf.data.kitti import (STEREO, TAIL_BYTES, FrameId, KittiRawLayout
 
 PathLike = Union[str, Path]
 MAX_LISTED = 50  # problems listed in one DataError; the rest are counted
+# the lists whose samples need LiDAR scans unless told otherwise: their ground truth
+GROUND_TRUTH_LISTS = ("val", "test")
 
 # The calibration keys (and their sizes) that the ground truth and the layouts use.
 REQUIRED_CALIBRATION = {
@@ -42,6 +49,20 @@ def image_problem(path: Path) -> str:
     if size == 0:
         return "empty file"
     return encoded_image_problem(head, tail)
+
+
+def decoded_image_problem(path: Path) -> str:
+    """What decoding finds wrong with an image file that looks whole ('' when it decodes):
+    decoded by the training pipeline's decoder (``tf.io.decode_image``), which refuses some
+    damage that other decoders pass over with a warning."""
+    import tensorflow as tf  # only here: the other checks need no TensorFlow
+
+    try:
+        tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as error:
+        reason = re.sub(r"^\{\{.*?\}\}\s*|\s*\[Op:.*$", "", error.message.splitlines()[-1])
+        return f"damaged image (it does not decode: {reason.strip()})"
+    return ""
 
 
 def velodyne_problem(path: Path) -> str:
@@ -86,7 +107,8 @@ def _entry_files(layout: KittiRawLayout, entry: SplitEntry, frame_ids: Sequence[
 
 def split_problems(layout: KittiRawLayout, entries: Iterable[SplitEntry],
                    frame_ids: Sequence[FrameId], need_velodyne: bool = False,
-                   source: str = "split", need_calibration: Optional[bool] = None) -> List[str]:
+                   source: str = "split", need_calibration: Optional[bool] = None,
+                   decode: bool = False) -> List[str]:
     """Every problem with the files that these split entries need.
 
     Args:
@@ -96,6 +118,7 @@ def split_problems(layout: KittiRawLayout, entries: Iterable[SplitEntry],
         need_velodyne: also each sample's LiDAR scan.
         source: the split file, named in each problem.
         need_calibration: also the calibration of every date used (default: need_velodyne).
+        decode: also decode every image (slow: about as long as an epoch's decoding).
 
     Returns:
         One line per problem, ``<path>: <what> (needed by <source> line <n>)``; empty if none.
@@ -103,12 +126,12 @@ def split_problems(layout: KittiRawLayout, entries: Iterable[SplitEntry],
     if need_calibration is None:
         need_calibration = need_velodyne
     return _entries_problems(layout, entries, frame_ids, need_velodyne, need_calibration, source,
-                             seen=set())
+                             seen=set(), decode=decode)
 
 
 def _entries_problems(layout: KittiRawLayout, entries: Iterable[SplitEntry],
                       frame_ids: Sequence[FrameId], need_velodyne: bool, need_calibration: bool,
-                      source: str, seen: Set[Path]) -> List[str]:
+                      source: str, seen: Set[Path], decode: bool = False) -> List[str]:
     """:func:`split_problems`, skipping (and adding to ``seen``) what was already checked."""
     problems: List[str] = []
     for number, entry in enumerate(entries, start=1):
@@ -133,7 +156,12 @@ def _entries_problems(layout: KittiRawLayout, entries: Iterable[SplitEntry],
             if path in seen:
                 continue
             seen.add(path)
-            issue = velodyne_problem(path) if path.suffix == ".bin" else image_problem(path)
+            if path.suffix == ".bin":
+                issue = velodyne_problem(path)
+            else:
+                issue = image_problem(path)
+                if decode and not issue:
+                    issue = decoded_image_problem(path)
             if issue:
                 problems.append(f"{path}: {issue} (needed by {where})")
     return problems
@@ -142,13 +170,14 @@ def _entries_problems(layout: KittiRawLayout, entries: Iterable[SplitEntry],
 def check_split(data_path: PathLike, split: str, split_dir: PathLike,
                 frame_ids: Sequence[FrameId] = (0, -1, 1), use_stereo: bool = False,
                 ext: str = "jpg", names: Sequence[str] = ("train", "val"),
-                lidar: bool = False) -> List[str]:
+                lidar: Optional[bool] = None, decode: bool = False) -> List[str]:
     """Every problem with the data that the lists ``names`` of a split need.
 
     Checked: each list ``<split_dir>/<split>/<name>_files.txt`` (missing, malformed line), the
     drive folders it names, every image of every sample (frames ``frame_ids``, plus ``"s"``
     with ``use_stereo``), the calibration of every date it uses (every KITTI raw date ships
-    one; the ground truth needs it), and with ``lidar`` every sample's LiDAR scan.
+    one; the ground truth needs it: its keys and their sizes are parsed), and the LiDAR scans
+    that ``lidar`` asks for.
 
     Args:
         data_path: the KITTI raw root.
@@ -158,7 +187,9 @@ def check_split(data_path: PathLike, split: str, split_dir: PathLike,
         use_stereo: samples also need the other camera's image.
         ext: image extension, ``jpg`` or ``png``.
         names: which lists of the split to check.
-        lidar: samples also need their LiDAR scan.
+        lidar: every sample needs its LiDAR scan (True), none does (False), or the samples of
+            the GROUND_TRUTH_LISTS (val, test) do (None, the default).
+        decode: also decode every image.
 
     Returns:
         One line per problem, each naming the file (or split line) and what is wrong; files
@@ -176,8 +207,9 @@ def check_split(data_path: PathLike, split: str, split_dir: PathLike,
         except DataError as error:
             problems.append(str(error))
             continue
-        problems += _entries_problems(layout, entries, frame_ids, lidar, True,
-                                      f"{name}_files.txt", seen)
+        need_velodyne = name in GROUND_TRUTH_LISTS if lidar is None else lidar
+        problems += _entries_problems(layout, entries, frame_ids, need_velodyne, True,
+                                      f"{name}_files.txt", seen, decode)
     return problems
 
 
@@ -195,12 +227,13 @@ def raise_on_problems(problems: Sequence[str], what: str) -> None:
 def require_split(data_path: PathLike, split: str, split_dir: PathLike,
                   frame_ids: Sequence[FrameId] = (0, -1, 1), use_stereo: bool = False,
                   ext: str = "jpg", names: Sequence[str] = ("train", "val"),
-                  lidar: bool = False) -> int:
+                  lidar: Optional[bool] = None, decode: bool = False) -> int:
     """:func:`check_split`, raising one DataError that lists every problem.
 
     Returns:
         The number of samples checked (all lists together) when there is no problem.
     """
-    problems = check_split(data_path, split, split_dir, frame_ids, use_stereo, ext, names, lidar)
+    problems = check_split(data_path, split, split_dir, frame_ids, use_stereo, ext, names, lidar,
+                           decode)
     raise_on_problems(problems, f"split {split} ({split_dir}) on {data_path}")
     return sum(len(read_split(split_dir, split, name)) for name in names)
