@@ -21,6 +21,10 @@ Besides wall-clock seconds (``step_s``) it reports the process's CPU seconds per
 (``cpu_s``, all threads) and the load average: on a shared machine the wall clock depends on
 the other processes, the CPU time much less.
 
+Each row also gives the networks' convolution FLOPs per step (benchmarks/flops.py) and the rate
+that the step time makes of them; with ``--peak`` the machine's float32 peak is measured first
+and the rate is given as a fraction of it.
+
 With ``--original_python`` and ``--original_ref`` (see benchmarks/original.py), every round first
 times the original's step for the same mode, batch and size
 (../shared/bench/original_step_and_inference.py: its networks, loss and Adam on an in-memory
@@ -46,6 +50,7 @@ from monodepth_tf.batch import Batch, frame_key  # noqa: E402
 from monodepth_tf.data.pipeline import intrinsics  # noqa: E402
 from monodepth_tf.options import MODES, TrainOptions  # noqa: E402
 from monodepth_tf.training import Trainer, make_strategy  # noqa: E402
+from benchmarks.flops import peak_gflops, step_convolution_flops  # noqa: E402
 from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
                                  original_step_and_inference)
 
@@ -83,6 +88,7 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
                       options.learning_rate, options.scheduler_step_size, 1000,
                       jit_compile=xla, mixed_precision=mixed_precision)
     data = synthetic_batch(options.all_frame_ids, batch, height, width, options.scales)
+    conv_flops = step_convolution_flops(trainer.system, data)
     distributed = strategy.experimental_distribute_values_from_function(lambda _: data)
     started = time.perf_counter()
     for _ in range(warmup):
@@ -102,6 +108,8 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
             "min_s": round(min(times), 3), "max_s": round(max(times), 3),
             "cpu_s": round(statistics.median(cpu_times), 3), "warmup_s": round(warmup_s, 1),
             "mixed_precision": mixed_precision, "exact": exact,
+            "conv_gflop_per_step": round(conv_flops / 1e9, 1),
+            "conv_gflops_achieved": round(conv_flops / 1e9 / step_s, 1),
             "load_average": round(os.getloadavg()[0], 2)}
 
 
@@ -134,9 +142,13 @@ def main():
                         help="measure every configuration this many times, interleaved")
     parser.add_argument("--mixed_precision", choices=["float16", "bfloat16"],
                         help="networks in this precision (the loss stays float32)")
+    parser.add_argument("--peak", action="store_true",
+                        help="first measure this machine's float32 peak (benchmarks/flops.py) "
+                             "and report each step's convolution FLOPs as a fraction of it")
     add_original_flags(parser)
     args = parser.parse_args()
     check_original(args, "original_step_and_inference.py")
+    peak = peak_gflops(tf.float32, 10)["peak"] if args.peak else None
     modes = [args.mode] if args.mode else ["mono", "stereo", "mono_stereo"]
     xlas = [args.xla] if args.xla is not None else [False, True]
     results = []
@@ -148,6 +160,10 @@ def main():
                 for exact in args.exact:
                     result = measure(mode, args.batch, args.height, args.width, xla,
                                      args.repeats, args.warmup, args.mixed_precision, exact)
+                    if peak:
+                        result["float32_peak_gflops"] = peak
+                        result["fraction_of_peak"] = round(
+                            result["conv_gflops_achieved"] / peak, 3)
                     if original is not None:
                         result["original_step_s"] = original["train_step_s"]
                         result["x_original"] = round(result["step_s"] /
@@ -163,15 +179,16 @@ def print_table(results, args) -> None:
     print(f"\nbatch {args.batch}, {args.height}x{args.width}, median of {args.repeats} steps "
           f"after {args.warmup} warm-up steps; {os.cpu_count()} CPUs\n")
     print("| mode | XLA | precision | loss | s/step | samples/s | CPU s/step | load | "
-          "original s/step | x original |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "conv GFLOP/step | GFLOP/s | of float32 peak | original s/step | x original |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         theirs = (f"{r['original_step_s']:.3f} | {r['x_original']:.2f}"
                   if "original_step_s" in r else "- | -")
         print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | "
               f"{r['mixed_precision'] or 'float32'} | {'exact' if r['exact'] else 'float32'} | "
               f"{r['step_s']:.3f} | {r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | "
-              f"{r['load_average']} | {theirs} |")
+              f"{r['load_average']} | {r['conv_gflop_per_step']} | "
+              f"{r['conv_gflops_achieved']} | {r.get('fraction_of_peak', '-')} | {theirs} |")
 
 if __name__ == "__main__":
     main()
