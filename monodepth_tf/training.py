@@ -191,9 +191,13 @@ class Trainer:
         Variables are listed by their Keras path inside their network (stable across
         processes, unlike the networks' auto-numbered names) rather than through the object
         graph: tf.train.Checkpoint does not follow Keras 3 layers kept in nested lists (the
-        ResNet stages), and would silently skip their BatchNorm statistics.
+        ResNet stages), and would silently skip their BatchNorm statistics. They are the Keras
+        variables themselves, the objects the optimizer tracks too, so that each is written once
+        (their underlying ``tf.Variable`` would be a second object: a second copy of every
+        weight, a quarter of the file). What is written is what resumption needs: the weights
+        and BatchNorm statistics, Adam's step and two moments per weight.
         """
-        variables = {f"{name}.{v.path.split('/', 1)[1].replace('/', '.')}": v.value
+        variables = {f"{name}.{v.path.split('/', 1)[1].replace('/', '.')}": v
                      for name, network in self.system.networks().items()
                      for v in network.variables}
         count = sum(len(n.variables) for n in self.system.networks().values())

@@ -468,3 +468,29 @@ def test_training_step_is_float32_unless_the_exact_loss_is_asked_for(exact_loss)
         assert any(op.startswith("Cast") for op in found) and len(found) > 50, found
     else:
         assert found == []
+
+
+def test_a_checkpoint_holds_each_value_once(world, tmp_path):
+    """What resumption needs and no more (issue 15: the weights were written twice, once for
+    the networks and once for the optimizer): every network variable, and Adam's step and two
+    moments per trainable weight; the file is that many float32 values."""
+    from monodepth_tf.options import MODES, TrainOptions
+    from monodepth_tf.training import Trainer, make_strategy
+
+    options = TrainOptions(height=64, width=192, batch_size=2, weights_init="scratch",
+                           **{k: v for k, v in MODES["mono"].items() if k != "split"}).validate()
+    trainer = Trainer(make_strategy(), options.model_options(), options.loss_options(), 1e-4,
+                      15, 10)
+    path = trainer.checkpoint().save(str(tmp_path / "ckpt"))
+    saved = {name: int(np.prod(shape)) for name, shape in tf.train.list_variables(path)
+             if name not in ("_CHECKPOINTABLE_OBJECT_GRAPH",
+                             "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
+    networks = [v for net in trainer.system.networks().values() for v in net.variables]
+    trainable = [v for net in trainer.system.networks().values()
+                 for v in net.trainable_variables]
+    expected = (sum(int(np.prod(v.shape)) for v in networks)
+                + 2 * sum(int(np.prod(v.shape)) for v in trainable) + 1)  # + Adam's step
+    assert sum(saved.values()) == expected
+    data_bytes = sum(f.stat().st_size for f in tmp_path.glob("ckpt-1.data-*"))
+    assert expected * 4 <= data_bytes <= expected * 4 * 1.001
+    assert not [name for name in saved if name.startswith("optimizer/_trainable_variables")]
