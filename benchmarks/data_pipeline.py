@@ -38,8 +38,9 @@ import cv2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry  # noqa: E402
+from monodepth_tf.data.kitti import KittiRawLayout  # noqa: E402
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset  # noqa: E402
+from monodepth_tf.data.splits import SplitEntry  # noqa: E402
 
 DRIVE = "2011_09_26/2011_09_26_drive_0000_sync"
 MODES = {"mono": (0, -1, 1), "mono_stereo": (0, -1, 1, "s")}

@@ -41,10 +41,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from monodepth_tf.batch import Batch, frame_key  # noqa: E402
+from monodepth_tf.data.batch import Batch  # noqa: E402
+from monodepth_tf.data.frames import frame_key  # noqa: E402
 from monodepth_tf.data.pipeline import intrinsics  # noqa: E402
-from monodepth_tf.options import MODES, TrainOptions  # noqa: E402
-from monodepth_tf.training import Trainer, make_strategy  # noqa: E402
+from monodepth_tf.training.options import MODES, TrainOptions  # noqa: E402
+from monodepth_tf.training.step import Trainer, make_strategy  # noqa: E402
 
 ORIGINAL_STEP_S = {"mono": 8.06, "stereo": 2.97, "mono_stereo": 9.13}
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.resize import resize_lanczos
+from monodepth_tf.data.resize import resize_lanczos
+from monodepth_tf.geometry.depth import disp_to_depth
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
 from monodepth_tf.weights.torch_checkpoint import load_state_dict, unwrap_state_dict

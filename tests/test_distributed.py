@@ -228,7 +228,7 @@ def encoder_check(out):
     called twice per step, on one device and in REPEATS fresh two-replica traces."""
     import keras
     import tensorflow as tf
-    from monodepth_tf.networks import ResnetEncoder
+    from monodepth_tf.networks.resnet_encoder import ResnetEncoder
 
     keras.utils.set_random_seed(7)
     rng = np.random.default_rng(7)
@@ -329,11 +329,12 @@ def trainer_check(world, out):
     BatchNorm statistics) after each step."""
     import keras
     import tensorflow as tf
-    from monodepth_tf.data.kitti import KittiRawLayout, read_split
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.splits import read_split
     from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
-    from monodepth_tf.losses import LossOptions
-    from monodepth_tf.system import ModelOptions
-    from monodepth_tf.training import Trainer
+    from monodepth_tf.losses.options import LossOptions
+    from monodepth_tf.model import ModelOptions
+    from monodepth_tf.training.step import Trainer
 
     keras.utils.set_random_seed(11)  # the same initial weights in every run of the test
     frames, scales = (0, -1, 1, "s"), (0,)

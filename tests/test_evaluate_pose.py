@@ -17,12 +17,13 @@ import tensorflow as tf
 
 from monodepth_tf.cli.evaluate_pose import PoseEvalArgs, evaluate
 from monodepth_tf.data.synthetic import make_synthetic_kitti
-from monodepth_tf.geometry import (BackprojectDepth, Project3D, bilinear_sample,
-                                   transformation_from_parameters)
-from monodepth_tf.pose_evaluation import (PoseEvaluationError, accumulate, compute_ate,
+from monodepth_tf.evaluation.pose import (PoseEvaluationError, accumulate, compute_ate,
                                           evaluate_poses, frame_to_frame_transforms,
-                                          load_pose_network, predict_transforms, read_poses_file, relative_poses,
-                                          snippet_frames)
+                                          load_pose_network, predict_transforms, read_poses_file,
+                                          relative_poses, snippet_frames)
+from monodepth_tf.geometry.camera import BackprojectDepth, Project3D
+from monodepth_tf.geometry.sampling import bilinear_sample
+from monodepth_tf.geometry.transforms import transformation_from_parameters
 from monodepth_tf.weights.folder import NetworkConfig, build_networks, save_weights_folder
 from tests.helpers import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
@@ -332,7 +333,7 @@ def test_the_ground_truth_transform_warps_like_the_training_loss(synthetic_odome
     """What the protocol calls T[t] is the matrix the training loss warps source frame +1 with:
     back-projecting frame t's exact depth, moving by T[t] and sampling frame t + 1 (the loss's
     BackprojectDepth -> Project3D -> bilinear sampling) reproduces frame t; the inverse does not."""
-    from monodepth_tf.data.kitti import load_rgb
+    from monodepth_tf.data.images import load_rgb
 
     world, root = synthetic_odometry
     frame = int((world / "splits/synthetic/test_files.txt").read_text().split()[1])

@@ -16,8 +16,9 @@ import pytest
 from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.gt_depth import (export_gt_depths, lidar_depth_map, load_velodyne_points,
                                         project_points, scatter_nearest)
-from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
+from monodepth_tf.data.kitti import KittiRawLayout
 from monodepth_tf.data.pipeline import lidar_ground_truth
+from monodepth_tf.data.splits import SplitEntry
 from tests.helpers import DATE, DRIVE, FRAME, PROJECT_ROOT, make_raw_tree, replace_file
 
 # camera depth w (vel_depth=False) and the LiDAR forward coordinate x (vel_depth=True)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from monodepth_tf.cli.evaluate_depth import EvalArgs, evaluate
-from monodepth_tf.data.kitti import read_split
-from monodepth_tf.evaluation import EvaluationError
-from monodepth_tf.kitti_benchmark import (benchmark_image_paths, eigen_to_benchmark,
-                                          read_eigen_to_benchmark_ids, write_submission)
+from monodepth_tf.data.splits import read_split
+from monodepth_tf.evaluation.depth import EvaluationError
+from monodepth_tf.evaluation.kitti_submission import (benchmark_image_paths, eigen_to_benchmark,
+                                                      read_eigen_to_benchmark_ids,
+                                                      write_submission)
 from tests.helpers import (NAMES, PROJECT_ROOT, bilinear_resize, direct_disparities,
                            numpy_protocol, random_depth_weights)
 

@@ -12,9 +12,9 @@ import pytest
 from monodepth_tf.data.calibration import (read_calib_file, read_odometry_calibration,
                                            read_odometry_poses, velo_to_camera)
 from monodepth_tf.data.errors import DataError
-from monodepth_tf.data.kitti import (KittiOdometryLayout, KittiRawLayout, SplitEntry,
-                                     default_split_dir, load_depth_png, load_rgb, read_split,
-                                     read_split_file)
+from monodepth_tf.data.images import load_depth_png, load_rgb
+from monodepth_tf.data.kitti import KittiOdometryLayout, KittiRawLayout
+from monodepth_tf.data.splits import SplitEntry, default_split_dir, read_split, read_split_file
 from tests.helpers import DATE, DRIVE, FRAME, PROJECT_ROOT, make_raw_tree, replace_file
 
 

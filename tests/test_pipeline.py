@@ -8,9 +8,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
+from monodepth_tf.data.kitti import KittiRawLayout
 from monodepth_tf.data.pipeline import PipelineOptions, SampleLoader, _jitter, intrinsics, \
     make_dataset
+from monodepth_tf.data.splits import SplitEntry
 
 DRIVE = "2011_09_26/2011_09_26_drive_0000_sync"
 

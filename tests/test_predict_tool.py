@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.cli.predict import PredictArgs, predict
-from monodepth_tf.colormap import colorize_disparity, magma, magma_table
-from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.resize import resize_lanczos
+from monodepth_tf.data.resize import resize_lanczos
+from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.inference.colormap import colorize_disparity, magma, magma_table
 from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
                                          save_weights_folder)
 from tests.helpers import PROJECT_ROOT

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from monodepth_tf.resize import (MAX_TAPS, MAX_TAPS_TWO_PARTS, lanczos_taps, lanczos_taps_tf,
-                                 network_input, resize_bilinear, resize_lanczos,
-                                 resize_lanczos_tf, to_float, vertical_pass_first)
+from monodepth_tf.data.resize import (MAX_TAPS, MAX_TAPS_TWO_PARTS, lanczos_taps, lanczos_taps_tf,
+                                      network_input, resize_bilinear, resize_lanczos,
+                                      resize_lanczos_tf, to_float, vertical_pass_first)
 from tests.reference import load_npz, nhwc
 
 RAW = "raw/2011_09_26/2011_09_26_drive_0000_sync/image_0{}/data/0000000001.png"

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf.batch import Batch, frame_key
-from monodepth_tf.losses import LossOptions
-from monodepth_tf.system import ModelOptions, Monodepth2
+from monodepth_tf.data.batch import Batch
+from monodepth_tf.data.frames import frame_key
+from monodepth_tf.losses.options import LossOptions
+from monodepth_tf.model import ModelOptions, Monodepth2
 
 HEIGHT, WIDTH, SCALES = 64, 96, (0, 1, 2, 3)
 

@@ -17,8 +17,8 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.data.synthetic import make_synthetic_kitti
-from monodepth_tf.options import OptionsError, TrainOptions
-from monodepth_tf.train_loop import Run
+from monodepth_tf.training.loop import Run
+from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.weights.folder import load_networks
 from tests.helpers import PROJECT_ROOT
 
@@ -111,7 +111,7 @@ def test_killed_run_resumes_with_the_weights_of_an_uninterrupted_run(world, tmp_
 
     Measured without --deterministic: two uninterrupted runs of this command differ in 705 of
     709 checkpoint values, trainable weights by up to 3e-3 and BatchNorm moving variances by up
-    to 0.26 (see monodepth_tf.train_loop.make_deterministic for the cause)."""
+    to 0.26 (see monodepth_tf.training.loop.make_deterministic for the cause)."""
     steps = ("--max_steps", "5", "--num_epochs", "2", "--deterministic")
     errors = tmp_path / "uninterrupted.stderr"
     with errors.open("w") as stderr:
@@ -158,9 +158,10 @@ def test_killed_run_resumes_with_the_weights_of_an_uninterrupted_run(world, tmp_
 def test_checkpoint_restores_networks_and_adam_exactly(world, tmp_path):
     """In process: what a checkpoint saves, a fresh run restores bit for bit (weights, BatchNorm
     statistics, Adam's moments and step)."""
-    from monodepth_tf.options import TrainOptions
-    from monodepth_tf.train_loop import DataSource, Run
-    from monodepth_tf.data.kitti import KittiRawLayout, read_split
+    from monodepth_tf.training.options import TrainOptions
+    from monodepth_tf.training.loop import DataSource, Run
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.splits import read_split
 
     options = TrainOptions(data_path=str(world), split="synthetic", png=True, height=64,
                            width=192, batch_size=2, weights_init="scratch", use_stereo=True,
@@ -180,7 +181,8 @@ def test_checkpoint_restores_networks_and_adam_exactly(world, tmp_path):
 
 
 def test_resumed_epoch_sees_the_batches_an_uninterrupted_epoch_would(world, tmp_path):
-    from monodepth_tf.data.kitti import KittiRawLayout, read_split
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.splits import read_split
     from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
 
     layout = KittiRawLayout(world, "png")
@@ -277,8 +279,9 @@ def val_abs_rel_a1_by_hand(depth_net, layout, val):
 
 
 def test_validation_scores_val_lidar_keeps_best_weights_and_logs_images(world, tmp_path):
-    from monodepth_tf.data.kitti import KittiRawLayout, read_split
-    from monodepth_tf.train_loop import DataSource, Run
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.splits import read_split
+    from monodepth_tf.training.loop import DataSource, Run
 
     layout = KittiRawLayout(world, "png")
     val = read_split(world / "splits", "synthetic", "val")
@@ -317,9 +320,10 @@ def test_validation_scores_val_lidar_keeps_best_weights_and_logs_images(world, t
 
 def test_untrained_network_is_scored_first_and_every_validation_goes_to_metrics_jsonl(
         world, tmp_path):
-    from monodepth_tf.data.kitti import KittiRawLayout, read_split
-    from monodepth_tf.evaluation import METRIC_NAMES
-    from monodepth_tf.train_loop import DataSource, Run
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.splits import read_split
+    from monodepth_tf.evaluation.depth import METRIC_NAMES
+    from monodepth_tf.training.loop import DataSource, Run
 
     layout = KittiRawLayout(world, "png")
     val = read_split(world / "splits", "synthetic", "val")
@@ -386,7 +390,7 @@ def test_train_output_has_no_tensorflow_chatter_unless_verbose(world, tmp_path):
 
 
 def test_progress_line_shows_the_bar_loss_speed_and_eta():
-    from monodepth_tf.train_loop import progress_line
+    from monodepth_tf.training.loop import progress_line
 
     line = progress_line(75, 300, 0.123456, 8.06, 3725.0, width=20)
     assert line == "[#####...............]  75/300 loss 0.12346   8.1 samples/s ETA 01:02:05"
@@ -445,8 +449,8 @@ def test_training_step_is_float32_unless_the_exact_loss_is_asked_for(exact_loss)
     from absl import flags as absl_flags
 
     from benchmarks.train_step import synthetic_batch
-    from monodepth_tf.options import define_training_flags, from_flags
-    from monodepth_tf.training import Trainer, make_strategy
+    from monodepth_tf.training.options import define_training_flags, from_flags
+    from monodepth_tf.training.step import Trainer, make_strategy
 
     values = absl_flags.FlagValues()
     define_training_flags(values)

@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf.batch import Batch
-from monodepth_tf.data.kitti import KittiRawLayout, read_split
+from monodepth_tf.data.batch import Batch
+from monodepth_tf.data.kitti import KittiRawLayout
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
+from monodepth_tf.data.splits import read_split
 from monodepth_tf.data.synthetic import make_synthetic_kitti
-from monodepth_tf.losses import LossOptions
-from monodepth_tf.options import TrainOptions
-from monodepth_tf.system import ModelOptions
-from monodepth_tf.train_loop import Run, open_data
-from monodepth_tf.training import StepDecay, Trainer
+from monodepth_tf.losses.options import LossOptions
+from monodepth_tf.model import ModelOptions
+from monodepth_tf.training.loop import Run, open_data
+from monodepth_tf.training.options import TrainOptions
+from monodepth_tf.training.step import StepDecay, Trainer
 from monodepth_tf.weights.folder import named_parts
 from tests.helpers import PROJECT_ROOT
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf import zoo
-from monodepth_tf.geometry import disp_to_depth
+from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.weights import zoo
 from monodepth_tf.weights.folder import WeightsFolderError, load_networks
 from tests.conftest import PROJECT_ROOT
-from tests.reference import load_npz, nhwc
 from tests.http_server import FileServer, closed_port_url
+from tests.reference import load_npz, nhwc
 from tests.zoo_server import make_zip, md5_of, release_zip
 
 DEPTH = "monodepth2_resnet18_kitti_{}_640x192"
@@ -235,7 +235,7 @@ def test_tools_take_a_release_name(mirror):
     from monodepth_tf.cli.common import load_networks_from_flags, weights_folder_from_flags
     from monodepth_tf.cli.predict import NAME_FLAGS, PredictArgs
     from monodepth_tf.cli.train import with_weights_folder
-    from monodepth_tf.options import TrainOptions
+    from monodepth_tf.training.options import TrainOptions
 
     cache, _ = mirror
     for args in (PredictArgs(model_name=MONO), PredictArgs(load_weights_folder=MONO),
@@ -285,7 +285,7 @@ def test_offline_is_one_line_naming_address_cause_and_folder(tmp_path, monkeypat
 
 
 def test_imagenet_download_failure_names_the_cause(tmp_path, monkeypatch):
-    from monodepth_tf import train_loop
+    from monodepth_tf.training import loop as train_loop
 
     url = closed_port_url()
     monkeypatch.setattr(train_loop, "IMAGENET_URL", url)

@@ -21,7 +21,10 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import keras
 
-from monodepth_tf.models import DepthNet, PoseNet, build
+from monodepth_tf.config import SEPARATE_POSE_MODEL_TYPES, PoseModelType
+from monodepth_tf.networks.depth_net import DepthNet
+from monodepth_tf.networks.layers import build
+from monodepth_tf.networks.pose_net import PoseNet
 from monodepth_tf.weights.torch_checkpoint import load_state_dict, unwrap_state_dict
 from monodepth_tf.weights.torch_import import assign_state_dict
 
@@ -68,7 +71,7 @@ def build_networks(config: NetworkConfig, with_pose: bool = True, with_depth: bo
     (or, for the pose network, when the config has none)."""
     depth = build(DepthNet(config.num_layers, config.scales), 3) if with_depth else None
     pose = None
-    if with_pose and config.pose_model_type in ("separate_resnet", "posecnn"):
+    if with_pose and config.pose_model_type in SEPARATE_POSE_MODEL_TYPES:
         pose = build(PoseNet(config.num_layers, config.num_pose_frames, config.pose_model_type),
                      3 * config.num_pose_frames)
     return depth, pose
@@ -80,7 +83,7 @@ def named_parts(depth: Optional[DepthNet], pose: Optional[PoseNet]) -> Dict[str,
     if depth is not None:
         parts.update(encoder=depth.encoder, depth=depth.decoder)
     if pose is not None:
-        if pose.pose_model_type == "posecnn":
+        if pose.pose_model_type == PoseModelType.POSECNN:
             parts["pose"] = pose.cnn
         else:
             parts.update(pose_encoder=pose.encoder, pose=pose.decoder)
@@ -176,10 +179,10 @@ def config_from_pytorch_folder(folder) -> NetworkConfig:
     if (folder / "pose_encoder.pth").is_file():
         pose_encoder = unwrap_state_dict(load_state_dict(folder / "pose_encoder.pth"))
         config.num_pose_frames = int(pose_encoder["encoder.conv1.weight"].shape[1]) // 3
-        config.pose_model_type = "separate_resnet"
+        config.pose_model_type = PoseModelType.SEPARATE_RESNET.value
     elif (folder / "pose.pth").is_file():
         pose = unwrap_state_dict(load_state_dict(folder / "pose.pth"))
-        config.pose_model_type = "posecnn"
+        config.pose_model_type = PoseModelType.POSECNN.value
         config.num_pose_frames = int(pose["net.0.weight"].shape[1]) // 3
     else:
         config.pose_model_type = None

@@ -13,7 +13,7 @@ training and validation pipeline, prediction, int8 calibration and the SavedMode
   :func:`resize_lanczos` and to Pillow;
 - :func:`resize_bilinear`: a disparity back to an image's size (half-pixel centres, no
   antialiasing). Evaluation keeps the original's own ``cv2.resize`` (bilinear) of disparities
-  to the ground truth's size (:mod:`monodepth_tf.evaluation`).
+  to the ground truth's size (:mod:`monodepth_tf.evaluation.depth`).
 
 Pillow's Lanczos arithmetic:
 

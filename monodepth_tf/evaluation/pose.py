@@ -8,7 +8,7 @@ Conventions (all 4x4 homogeneous matrices, float64 unless said otherwise):
   coordinates in camera ``t`` to its coordinates in camera ``t + 1``, ``T[t] = inv(G[t + 1])
   G[t]``. It is what the pose network predicts when fed ``[frame t, frame t + 1]`` (the earlier
   frame first) and its output is turned into a matrix without inversion, as training does for
-  source frame +1 (:func:`monodepth_tf.losses.source_transform` warps frame +1 into frame 0
+  source frame +1 (:func:`monodepth_tf.losses.reprojection.source_transform` warps frame +1 into frame 0
   with exactly this matrix).
 
 Per sequence of ``N`` frames there are ``N - 1`` transforms and ``N - L + 1`` snippets of
@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
+
+from monodepth_tf.config import PoseModelType
 
 SNIPPET_LENGTH = 5
 PROTOCOLS = ("original", "relative")
@@ -242,7 +244,7 @@ def check_pose_config(config, folder) -> None:
     """A WeightsFolderError unless ``config`` describes a separate_resnet pose network on pairs."""
     from monodepth_tf.weights.folder import WeightsFolderError
 
-    if config.pose_model_type != "separate_resnet" or config.num_pose_frames != 2:
+    if config.pose_model_type != PoseModelType.SEPARATE_RESNET or config.num_pose_frames != 2:
         raise WeightsFolderError(f"weights folder {folder} holds a {config.pose_model_type} pose "
                                  f"network on {config.num_pose_frames} frames; the pose "
                                  "evaluation runs a separate_resnet pose network on pairs")
@@ -253,9 +255,9 @@ def predict_transforms(pose_net, height: int, width: int, images: Iterable[np.nd
     """Runs a pairs pose network over consecutive frames.
 
     Args:
-        pose_net: a :class:`monodepth_tf.models.PoseNet` taking two frames ``[B, H, W, 6]``.
+        pose_net: a :class:`monodepth_tf.networks.PoseNet` taking two frames ``[B, H, W, 6]``.
         height, width: its feed size; each image is resized to it with Pillow's Lanczos
-            arithmetic (:func:`monodepth_tf.predict.prepare_images`), as the original's loader
+            arithmetic (:func:`monodepth_tf.inference.predictor.prepare_images`), as the original's loader
             does.
         images: the sequence's uint8 RGB frames ``[h, w, 3]`` in order (read one at a time).
         batch_size: pairs per forward pass.
@@ -268,8 +270,8 @@ def predict_transforms(pose_net, height: int, width: int, images: Iterable[np.nd
     """
     import tensorflow as tf
 
-    from monodepth_tf.geometry import transformation_from_parameters
-    from monodepth_tf.predict import prepare_images
+    from monodepth_tf.geometry.transforms import transformation_from_parameters
+    from monodepth_tf.inference.predictor import prepare_images
 
     if batch_size < 1:
         raise PoseEvaluationError(f"batch size {batch_size} must be at least 1")
@@ -304,7 +306,7 @@ def predict_transforms(pose_net, height: int, width: int, images: Iterable[np.nd
 def iterate_frames(paths: Sequence[Path]) -> Iterator[np.ndarray]:
     """The frames of ``paths`` as uint8 RGB ``[H, W, 3]`` (grayscale files as three equal
     channels), read one at a time."""
-    from monodepth_tf.data.kitti import load_rgb
+    from monodepth_tf.data.images import load_rgb
 
     for path in paths:
         yield load_rgb(path)

@@ -102,18 +102,6 @@ def evaluate_image(gt: np.ndarray, pred_disp: np.ndarray, garg_crop: bool = True
     return ImageResult(compute_errors(target, pred), float(ratio))
 
 
-def post_process_disparity(disp: np.ndarray, flipped_back: np.ndarray) -> np.ndarray:
-    """Blends the disparity of an image ``[B, h, w]`` with that of its mirror image (already
-    flipped back): the mirror's near the left border, the plain one near the right border,
-    their mean elsewhere, with linear ramps over the outer 5% of the width."""
-    _, h, w = disp.shape
-    mean = 0.5 * (disp + flipped_back)
-    x, _ = np.meshgrid(np.linspace(0, 1, w), np.linspace(0, 1, h))
-    left_ramp = (1.0 - np.clip(20 * (x - 0.05), 0, 1))[None]
-    right_ramp = left_ramp[:, :, ::-1]
-    return right_ramp * disp + left_ramp * flipped_back + (1.0 - left_ramp - right_ramp) * mean
-
-
 def summarize(results, median_scaling: bool) -> dict:
     """Mean metrics over images, plus the scaling ratios' median and relative std."""
     errors = np.array([r.errors for r in results]).mean(0)
@@ -130,35 +118,6 @@ def format_table(summary: dict, title: Optional[str] = None) -> str:
     head = "  " + ("{:>8} | " * 7).format(*METRIC_NAMES)
     row = ("&{: 8.3f}  " * 7).format(*[summary[m] for m in METRIC_NAMES]) + "\\\\"
     return "\n".join(([title] if title else []) + [head, row])
-
-
-def evaluate_split(depth_net, config, layout, entries, gt_depths, garg_crop: bool = False,
-                   median_scaling: bool = True, scale_factor: float = 1.0,
-                   post_process: bool = False) -> dict:
-    """Predicts every test image of a split and scores it against its ground truth.
-
-    Args:
-        depth_net, config: a loaded depth network and its config.
-        layout: a ``KittiRawLayout``; entries: the split's test entries.
-        gt_depths: the ground-truth maps, in the entries' order.
-        garg_crop, median_scaling, scale_factor, post_process: the protocol's switches.
-
-    Returns:
-        :func:`summarize` of the per-image results.
-    """
-    disps = predict_split(depth_net, config, layout, entries, post_process=post_process)
-    results = evaluate_disparities(disps, gt_depths, garg_crop, median_scaling, scale_factor)
-    return summarize(results, median_scaling)
-
-
-def predict_split(depth_net, config, layout, entries, batch_size: int = 8,
-                  post_process: bool = False) -> np.ndarray:
-    """Scaled disparities ``[N, height, width]`` of a split's test images (entries' order)."""
-    from monodepth_tf.data.kitti import load_rgb
-    from monodepth_tf.predict import predict_disparity
-
-    images = (load_rgb(layout.image_path(e.folder, e.frame_index, e.side)) for e in entries)
-    return predict_disparity(depth_net, config, images, batch_size, post_process)
 
 
 def evaluate_disparities(disps: Sequence[np.ndarray], gt_depths: Sequence[np.ndarray],

@@ -1,44 +1,16 @@
-"""The depth and pose networks assembled from their parts, as Keras models ready to predict."""
+"""The pose networks as assembled for training and prediction: a separate pose network
+(ResNet encoder + pose decoder, or PoseCNN), or the ``shared`` decoder on the depth encoder.
+"""
 
-from typing import List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import keras
 import tensorflow as tf
 
-from monodepth_tf.networks import DepthDecoder, PoseCNN, PoseDecoder, ResnetEncoder
-
-POSE_MODEL_TYPES = ("separate_resnet", "posecnn", "shared")
-
-
-@keras.saving.register_keras_serializable(package="monodepth_tf")
-class DepthNet(keras.Model):
-    """ResNet encoder + depth decoder.
-
-    Args:
-        num_layers: ResNet depth of the encoder.
-        scales: decoder output scales.
-
-    Call:
-        images ``[B, H, W, 3]`` RGB in [0, 1] (H, W multiples of 32).
-
-    Returns:
-        Sigmoid disparities, one per scale, ``[B, H/2**s, W/2**s, 1]``.
-    """
-
-    def __init__(self, num_layers=18, scales=(0, 1, 2, 3), **kwargs):
-        super().__init__(**kwargs)
-        self.num_layers = num_layers
-        self.scales = list(scales)
-        self.encoder = ResnetEncoder(num_layers, name="encoder")
-        self.decoder = DepthDecoder(self.encoder.num_ch_enc, self.scales, name="depth")
-
-    def call(self, images, training=None) -> List[tf.Tensor]:
-        return self.decoder(self.encoder(images, training=training))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_layers=self.num_layers, scales=self.scales)
-        return config
+from monodepth_tf.config import SEPARATE_POSE_MODEL_TYPES, PoseModelType
+from monodepth_tf.networks.pose_cnn import PoseCNN
+from monodepth_tf.networks.pose_decoder import PoseDecoder
+from monodepth_tf.networks.resnet_encoder import ResnetEncoder
 
 
 @keras.saving.register_keras_serializable(package="monodepth_tf")
@@ -61,20 +33,20 @@ class PoseNet(keras.Model):
     def __init__(self, num_layers=18, num_input_frames=2, pose_model_type="separate_resnet",
                  **kwargs):
         super().__init__(**kwargs)
-        if pose_model_type not in ("separate_resnet", "posecnn"):
+        if pose_model_type not in SEPARATE_POSE_MODEL_TYPES:
             raise ValueError(f"PoseNet is separate_resnet or posecnn, got {pose_model_type!r} "
                              "(the shared pose decoder runs on the depth encoder's features)")
         self.num_layers = num_layers
         self.num_input_frames = num_input_frames
-        self.pose_model_type = pose_model_type
-        if pose_model_type == "separate_resnet":
+        self.pose_model_type = PoseModelType(pose_model_type).value
+        if self.pose_model_type == PoseModelType.SEPARATE_RESNET:
             self.encoder = ResnetEncoder(num_layers, num_input_frames, name="pose_encoder")
             self.decoder = PoseDecoder(self.encoder.num_ch_enc, 1, 2, name="pose")
         else:
             self.cnn = PoseCNN(num_input_frames, name="pose")
 
     def call(self, frames, training=None) -> Tuple[tf.Tensor, tf.Tensor]:
-        if self.pose_model_type == "posecnn":
+        if self.pose_model_type == PoseModelType.POSECNN:
             return self.cnn(frames)
         return self.decoder([self.encoder(frames, training=training)])
 
@@ -83,12 +55,6 @@ class PoseNet(keras.Model):
         config.update(num_layers=self.num_layers, num_input_frames=self.num_input_frames,
                       pose_model_type=self.pose_model_type)
         return config
-
-
-def build(model: keras.Model, channels: int, height: int = 64, width: int = 64) -> keras.Model:
-    """Creates a model's variables by calling it once on zeros ``[1, height, width, channels]``."""
-    model(tf.zeros([1, height, width, channels]), training=False)
-    return model
 
 
 def build_shared_pose_decoder(num_ch_enc: Sequence[int], num_pose_frames: int) -> PoseDecoder:

@@ -1,35 +1,16 @@
 """The named structures that flow from the data pipeline to the networks and the loss.
 
 Frames are named by string keys: ``"0"`` the target frame, ``"-1"``/``"1"`` (any signed offset)
-temporal neighbours, ``"s"`` the other camera of the stereo pair. Per-scale quantities are tuples
+temporal neighbours, ``"s"`` the other camera of the stereo pair (see
+:mod:`monodepth_tf.data.frames`). Per-scale quantities are tuples
 indexed by scale ``s`` (scale ``s`` is ``1 / 2**s`` of the network input size). All images are
 NHWC float32 RGB in [0, 1].
 """
 
-from typing import Dict, NamedTuple, Tuple, Union
+from typing import Dict, NamedTuple, Tuple
 
 import tensorflow as tf
 
-FrameId = Union[int, str]
-
-STEREO = "s"
-
-
-def frame_key(frame_id: FrameId) -> str:
-    """The key of a frame id in batches: ``0 -> "0"``, ``-1 -> "-1"``, ``"s" -> "s"``."""
-    if frame_id == STEREO:
-        return STEREO
-    try:
-        return str(int(frame_id))
-    except (TypeError, ValueError):
-        raise ValueError(f"frame id {frame_id!r} is neither an integer offset nor 's'") from None
-
-
-def frame_offset(key: str) -> int:
-    """The temporal offset of a frame key (``"s"`` has none and raises)."""
-    if key == STEREO:
-        raise ValueError("the stereo frame 's' has no temporal offset")
-    return int(key)
 
 
 class Batch(NamedTuple):

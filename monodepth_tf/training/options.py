@@ -12,9 +12,10 @@ from typing import Optional, Tuple
 
 from absl import flags
 
-from monodepth_tf.batch import FrameId, frame_key
-from monodepth_tf.losses import LossOptions
-from monodepth_tf.system import ModelOptions
+from monodepth_tf.config import POSE_MODEL_TYPES, PoseModelType
+from monodepth_tf.data.frames import FrameId, frame_key
+from monodepth_tf.losses.options import LossOptions
+from monodepth_tf.model import ModelOptions
 
 MODES = {
     "mono": dict(frame_ids=("0", "-1", "1"), use_stereo=False),
@@ -75,7 +76,7 @@ class TrainOptions:
     exact_loss: bool = False
     val_samples: int = 500
     gpu: str = ""
-    # the GluonCV port's names (architecture presets; see monodepth_tf.zoo)
+    # the GluonCV port's names (architecture presets; see monodepth_tf.weights.zoo)
     model_zoo: str = ""
     model_zoo_pose: str = ""
     # --dataset folder (see monodepth_tf.data.folder)
@@ -107,7 +108,7 @@ class TrainOptions:
                            avg_reprojection=self.avg_reprojection,
                            disable_automasking=self.disable_automasking,
                            predictive_mask=self.predictive_mask, no_ssim=self.no_ssim,
-                           posecnn=self.pose_model_type == "posecnn",
+                           posecnn=self.pose_model_type == PoseModelType.POSECNN,
                            pose_model_input=self.pose_model_input, exact=self.exact_loss)
 
     def validate(self) -> "TrainOptions":
@@ -135,7 +136,7 @@ class TrainOptions:
             raise OptionsError(f"--scales must be 0, 0 1, 0 1 2 or 0 1 2 3; got {self.scales}")
         checks = (("num_layers", (18, 34, 50, 101, 152)), ("weights_init", ("pretrained",
                   "scratch")), ("pose_model_input", ("pairs", "all")),
-                  ("pose_model_type", ("separate_resnet", "posecnn", "shared")),
+                  ("pose_model_type", POSE_MODEL_TYPES),
                   ("dataset", ("kitti", "kitti_odom", "kitti_depth", "kitti_test", "folder")),
                   ("mixed_precision", (None, "float16", "bfloat16")))
         for name, allowed in checks:
@@ -210,8 +211,7 @@ def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         define.bool(name, False, text)
     define.string("weights_init", d.weights_init, "pretrained (ImageNet) or scratch.")
     define.string("pose_model_input", d.pose_model_input, "pairs or all.")
-    define.string("pose_model_type", d.pose_model_type,
-                  "separate_resnet, posecnn or shared.")
+    define.string("pose_model_type", d.pose_model_type, " or ".join(POSE_MODEL_TYPES) + ".")
     define.integer("num_workers", d.num_workers, "Kept for compatibility: tf.data "
                    "decodes in parallel (AUTOTUNE).")
     define.string("load_weights_folder", d.load_weights_folder, "Start from this weights "
@@ -305,7 +305,7 @@ def from_flags(values=None) -> TrainOptions:
 def _zoo_presets(values) -> dict:
     """What ``--model_zoo`` / ``--model_zoo_pose`` set: the mode (key ``mode``), ResNet depth
     and feed size of the named models."""
-    from monodepth_tf import zoo
+    from monodepth_tf.weights import zoo
 
     depth_name = values.model_zoo if "model_zoo" in values else ""
     pose_name = values.model_zoo_pose if "model_zoo_pose" in values else ""

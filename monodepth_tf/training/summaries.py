@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from monodepth_tf.colormap import colorize_disparity
+from monodepth_tf.inference.colormap import colorize_disparity
 
 
 def _metadata(plugin: str) -> bytes:

@@ -16,12 +16,13 @@ from typing import List, NamedTuple, Optional
 import numpy as np
 import tensorflow as tf
 
-from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
+from monodepth_tf.data.layout import Layout
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset, make_validation_dataset
-from monodepth_tf.evaluation import evaluate_image, summarize
-from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.losses import LossOptions
-from monodepth_tf.training import as_float32
+from monodepth_tf.data.splits import SplitEntry
+from monodepth_tf.evaluation.depth import evaluate_image, summarize
+from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.losses.options import LossOptions
+from monodepth_tf.training.step import as_float32
 
 
 def spread_subset(entries: List[SplitEntry], count: int) -> List[SplitEntry]:
@@ -33,7 +34,7 @@ def spread_subset(entries: List[SplitEntry], count: int) -> List[SplitEntry]:
     return [entries[i] for i in picks]
 
 
-def lidar_missing(layout: KittiRawLayout, entries: List[SplitEntry]) -> Optional[str]:
+def lidar_missing(layout: Layout, entries: List[SplitEntry]) -> Optional[str]:
     """Why ``entries`` have no LiDAR ground truth (the first missing velodyne scan or
     calibration file, or a layout without LiDAR at all, ``has_lidar = False``, such as your
     own videos), or None when every file is there."""
@@ -76,7 +77,7 @@ class Validator:
         batch_size: samples per forward pass.
     """
 
-    layout: KittiRawLayout
+    layout: Layout
     entries: List[SplitEntry]
     pipeline: PipelineOptions
     loss_options: LossOptions

@@ -19,9 +19,9 @@ from typing import Callable, Dict, NamedTuple, Optional, Tuple
 import keras
 import tensorflow as tf
 
-from monodepth_tf.batch import Batch
-from monodepth_tf.losses import LossOptions, Pose
-from monodepth_tf.system import ModelOptions, Monodepth2, NetworkOutputs
+from monodepth_tf.data.batch import Batch
+from monodepth_tf.losses.options import LossOptions, Pose
+from monodepth_tf.model import ModelOptions, Monodepth2, NetworkOutputs
 
 MIXED_PRECISION_POLICIES = {None: "float32", "float16": "mixed_float16",
                             "bfloat16": "mixed_bfloat16"}

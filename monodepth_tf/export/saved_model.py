@@ -11,9 +11,9 @@ size and returns, at the input's size:
   times the original's stereo scale factor 5.4, in metres.
 
 Inside the graph, in TensorFlow ops only (TF Serving runs it, on any input size and batch), the
-images go through the project's one resize policy, the original's (:mod:`monodepth_tf.resize`):
+images go through the project's one resize policy, the original's (:mod:`monodepth_tf.data.resize`):
 Pillow's Lanczos on the 8-bit images to the network's feed size, bit for bit as
-:func:`monodepth_tf.predict.predict_disparity` (bin/predict, bin/evaluate_depth) and the
+:func:`monodepth_tf.inference.predictor.predict_disparity` (bin/predict, bin/evaluate_depth) and the
 training pipeline resize, then scaled to [0, 1]; the disparity is resized back to the input's
 size bilinearly (half-pixel centres, as bin/predict and the original's ``F.interpolate``).
 Resizing is linear, so resizing the scaled disparity equals scaling the resized sigmoid output,
@@ -43,11 +43,11 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 import numpy as np
 import tensorflow as tf
 
-from monodepth_tf.evaluation import STEREO_SCALE_FACTOR
-from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.models import DepthNet
+from monodepth_tf.data.resize import network_input, resize_bilinear, resize_lanczos_tf
+from monodepth_tf.evaluation.depth import STEREO_SCALE_FACTOR
+from monodepth_tf.geometry.depth import disp_to_depth
 from monodepth_tf.networks import layers
-from monodepth_tf.resize import network_input, resize_bilinear, resize_lanczos_tf
+from monodepth_tf.networks.depth_net import DepthNet
 from monodepth_tf.weights.folder import NetworkConfig, replace_dir
 
 SIGNATURE_KEY = "serving_default"
@@ -183,12 +183,12 @@ def calibration_images(paths: Sequence, height: int, width: int, crops_per_image
                        seed: int = 0) -> np.ndarray:
     """Representative inputs for int8 calibration: each image resized to the feed size, plus
     ``crops_per_image`` random crops of it (half to full size, the feed's aspect ratio) resized,
-    all with the network input's resize (:func:`monodepth_tf.resize.network_input`).
+    all with the network input's resize (:func:`monodepth_tf.data.resize.network_input`).
 
     Returns:
         float32 ``[N, height, width, 3]`` in [0, 1], ``N = len(paths) * (1 + crops_per_image)``.
     """
-    from monodepth_tf.data.kitti import load_rgb
+    from monodepth_tf.data.images import load_rgb
 
     rng = np.random.default_rng(seed)
     out = []
@@ -364,10 +364,10 @@ def tflite_runner(model: Union[bytes, str, Path], num_threads: Optional[int] = N
 
 def feed_size_images(paths: Iterable, height: int, width: int) -> np.ndarray:
     """Images read from ``paths``, resized to the feed size as the network input is (Pillow's
-    Lanczos, :func:`monodepth_tf.resize.resize_lanczos_tf`): uint8 ``[N, height, width, 3]``.
+    Lanczos, :func:`monodepth_tf.data.resize.resize_lanczos_tf`): uint8 ``[N, height, width, 3]``.
     At this size the SavedModel's resizing is the identity, so its output and a TFLite model's
     (fed ``images / 255``) are directly comparable."""
-    from monodepth_tf.data.kitti import load_rgb
+    from monodepth_tf.data.images import load_rgb
 
     return np.stack([resize_lanczos_tf(load_rgb(path), height, width).numpy()
                      for path in paths])

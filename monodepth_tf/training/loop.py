@@ -37,17 +37,20 @@ from typing import List, Optional, Tuple
 import keras
 import tensorflow as tf
 
+from monodepth_tf.config import PoseModelType
 from monodepth_tf.data.check import raise_on_problems, split_problems
-from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry, default_split_dir, read_split
+from monodepth_tf.data.kitti import KittiRawLayout
+from monodepth_tf.data.layout import Layout
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
-from monodepth_tf.data.standard_splits import missing_split_hint
+from monodepth_tf.data.splits import SplitEntry, default_split_dir, read_split
+from monodepth_tf.data.splits import missing_split_hint
 from monodepth_tf.download import DownloadError, download
-from monodepth_tf.evaluation import METRIC_NAMES
-from monodepth_tf.options import OptionsError, TrainOptions
-from monodepth_tf.summaries import (disparity_images, mask_images, to_uint8, write_images,
-                                    write_scalar)
-from monodepth_tf.training import Trainer, as_float32, make_strategy
-from monodepth_tf.validation import Validator, lidar_missing, spread_subset
+from monodepth_tf.evaluation.depth import METRIC_NAMES
+from monodepth_tf.training.options import OptionsError, TrainOptions
+from monodepth_tf.training.step import Trainer, as_float32, make_strategy
+from monodepth_tf.training.summaries import (disparity_images, mask_images, to_uint8, write_images,
+                                             write_scalar)
+from monodepth_tf.training.validation import Validator, lidar_missing, spread_subset
 from monodepth_tf.weights.folder import NetworkConfig, load_weights_folder, save_weights_folder
 from monodepth_tf.weights.torch_import import load_imagenet_resnet
 
@@ -70,7 +73,7 @@ METRICS_FILE = "metrics.jsonl"
 
 @dataclasses.dataclass
 class DataSource:
-    layout: KittiRawLayout
+    layout: Layout
     train: List[SplitEntry]
     val: List[SplitEntry]
 
@@ -231,7 +234,7 @@ class Run:
         elif o.weights_init == "pretrained":
             path = imagenet_checkpoint(o.num_layers)
             load_imagenet_resnet(self.system.depth.encoder, path)
-            if self.system.pose is not None and o.pose_model_type == "separate_resnet":
+            if self.system.pose is not None and o.pose_model_type == PoseModelType.SEPARATE_RESNET:
                 load_imagenet_resnet(self.system.pose.encoder, path)
             self.log.info("encoders initialized from ImageNet weights %s", path)
         else:

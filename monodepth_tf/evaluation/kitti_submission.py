@@ -24,7 +24,7 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 
-from monodepth_tf.evaluation import STEREO_SCALE_FACTOR, EvaluationError, check_test_images
+from monodepth_tf.evaluation.depth import STEREO_SCALE_FACTOR, EvaluationError, check_test_images
 
 BENCHMARK_SPLIT = "benchmark"
 SUBMISSION_HEIGHT, SUBMISSION_WIDTH = 352, 1216
@@ -48,7 +48,7 @@ def benchmark_image_paths(data_path, entries: Sequence, ext: str = "png") -> Lis
 
     Args:
         data_path: ``test_depth_prediction_anonymous/``, ``depth_selection/`` or their parent.
-        entries: the split's test lines (:class:`monodepth_tf.data.kitti.SplitEntry`).
+        entries: the split's test lines (:class:`monodepth_tf.data.splits.SplitEntry`).
         ext: ``png`` (KITTI's) or ``jpg``.
 
     Raises:

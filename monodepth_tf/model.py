@@ -11,10 +11,15 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import tensorflow as tf
 
-from monodepth_tf.batch import STEREO, Batch, FrameId, frame_key, frame_offset
-from monodepth_tf.losses import LossOptions, LossOutputs, Pose, compute_losses
-from monodepth_tf.models import DepthNet, PoseNet, build, build_shared_pose_decoder
-from monodepth_tf.networks import DepthDecoder
+from monodepth_tf.config import PoseModelType, pose_model_type
+from monodepth_tf.data.batch import Batch
+from monodepth_tf.data.frames import STEREO, FrameId, frame_key, frame_offset
+from monodepth_tf.losses.options import LossOptions, LossOutputs, Pose
+from monodepth_tf.losses.total import compute_losses
+from monodepth_tf.networks.depth_decoder import DepthDecoder
+from monodepth_tf.networks.depth_net import DepthNet
+from monodepth_tf.networks.layers import build
+from monodepth_tf.networks.pose_net import PoseNet, build_shared_pose_decoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,15 +75,13 @@ class Monodepth2:
         if options.pose_model_input not in ("pairs", "all"):
             raise ValueError(f"--pose_model_input must be pairs or all, "
                              f"got {options.pose_model_input!r}")
-        if options.pose_model_type not in ("separate_resnet", "posecnn", "shared"):
-            raise ValueError(f"--pose_model_type must be separate_resnet, posecnn or shared, "
-                             f"got {options.pose_model_type!r}")
+        pose_model_type(options.pose_model_type)  # a ValueError naming the choices
         self.options = options
         self.depth = build(DepthNet(options.num_layers, options.scales), 3)
         self.pose: Optional[PoseNet] = None
         self.shared_pose = None
         if options.uses_pose_net:
-            if options.pose_model_type == "shared":
+            if options.pose_model_type == PoseModelType.SHARED:
                 self.shared_pose = build_shared_pose_decoder(self.depth.encoder.num_ch_enc,
                                                              options.num_pose_frames)
             else:
@@ -111,7 +114,7 @@ class Monodepth2:
         options = self.options
         temporal = options.temporal_keys
         target = batch.color_aug["0"]
-        if options.pose_model_type == "shared" and temporal:
+        if options.pose_model_type == PoseModelType.SHARED and temporal:
             # The depth encoder runs on every frame at once; the decoder sees frame 0 only.
             keys = ["0", *temporal]
             stacked = self.depth.encoder(tf.concat([batch.color_aug[k] for k in keys], 0),

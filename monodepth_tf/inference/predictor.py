@@ -1,7 +1,7 @@
 """Depth prediction with a loaded network: images in, scaled disparities out.
 
 Inputs are resized to the network's feed size with Pillow's Lanczos arithmetic on 8-bit images
-(:func:`monodepth_tf.resize.network_input`, the one resize of every path: the training pipeline,
+(:func:`monodepth_tf.data.resize.network_input`, the one resize of every path: the training pipeline,
 the SavedModel and int8 calibration use it too), as the original does before its depth network,
 both in its evaluation and in its prediction script.
 """
@@ -11,9 +11,10 @@ from typing import Iterable, Iterator, List, Sequence
 import numpy as np
 import tensorflow as tf
 
-from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.resize import network_input
-from monodepth_tf.models import DepthNet
+from monodepth_tf.data.resize import network_input
+from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.inference.post_process import post_process_disparity
+from monodepth_tf.networks.depth_net import DepthNet
 from monodepth_tf.weights.folder import NetworkConfig
 
 
@@ -61,10 +62,8 @@ class DisparityPredictor:
 
         Args:
             post_process: also predict on the mirror images and blend (the original's
-                ``--post_process``, :func:`monodepth_tf.evaluation.post_process_disparity`).
+                ``--post_process``, :func:`~monodepth_tf.inference.post_process.post_process_disparity`).
         """
-        from monodepth_tf.evaluation import post_process_disparity
-
         batch = tf.convert_to_tensor(batch, tf.float32)
         if tuple(batch.shape[1:3]) != (self.height, self.width):
             raise ValueError(f"network input is {batch.shape[1]}x{batch.shape[2]}, the feed "

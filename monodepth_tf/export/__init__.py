@@ -1,0 +1,1 @@
+"""Exporting a depth network: TF Serving SavedModels and TFLite models."""
