@@ -50,9 +50,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from monodepth_tf.config import ModelConfig
 from monodepth_tf.export import saved_model as export  # noqa: E402
 from monodepth_tf.geometry.depth import disp_to_depth  # noqa: E402
-from monodepth_tf.weights.folder import NetworkConfig, build_networks, load_networks  # noqa: E402
+from monodepth_tf.weights.folder import build_networks, load_networks
 
 RUNTIMES = ("keras_eager", "keras_function", "saved_model", "xla", "tflite_float32",
             "tflite_dynamic", "tflite_int8", "tflite_int8_quantized_head")
@@ -109,7 +110,7 @@ def main():
         config, depth_net, _ = load_networks(args.weights, with_pose=False)
     else:
         keras.utils.set_random_seed(args.seed)
-        config = NetworkConfig()
+        config = ModelConfig()
         depth_net, _ = build_networks(config, with_pose=False)
     config.height, config.width = 192, 640
     module = export.DepthServingModule(depth_net, config)

@@ -44,8 +44,9 @@ import tensorflow as tf  # noqa: E402
 from monodepth_tf.data.batch import Batch  # noqa: E402
 from monodepth_tf.data.frames import frame_key  # noqa: E402
 from monodepth_tf.data.pipeline import intrinsics  # noqa: E402
+from monodepth_tf.training.devices import make_strategy
 from monodepth_tf.training.options import MODES, TrainOptions  # noqa: E402
-from monodepth_tf.training.step import Trainer, make_strategy  # noqa: E402
+from monodepth_tf.training.step import Trainer
 
 ORIGINAL_STEP_S = {"mono": 8.06, "stereo": 2.97, "mono_stereo": 9.13}
 
@@ -79,7 +80,7 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
                                                if k != "split"}).validate()
     strategy = make_strategy()
     loss_options = dataclasses.replace(options.loss_options(), exact=exact)
-    trainer = Trainer(strategy, options.model_options(), loss_options,
+    trainer = Trainer(strategy, options.model_config(), loss_options,
                       options.learning_rate, options.scheduler_step_size, 1000,
                       jit_compile=xla, mixed_precision=mixed_precision)
     data = synthetic_batch(options.all_frame_ids, batch, height, width, options.scales)

@@ -6,48 +6,19 @@ and turns a batch into what the loss needs: disparities per scale and a pose per
 source frame.
 """
 
-import dataclasses
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional
 
 import tensorflow as tf
 
-from monodepth_tf.config import PoseModelType, pose_model_type
+from monodepth_tf.config import ModelConfig, PoseModelType, pose_model_type
 from monodepth_tf.data.batch import Batch
-from monodepth_tf.data.frames import STEREO, FrameId, frame_key, frame_offset
+from monodepth_tf.data.frames import STEREO, frame_key, frame_offset
 from monodepth_tf.losses.options import LossOptions, LossOutputs, Pose
 from monodepth_tf.losses.total import compute_losses
 from monodepth_tf.networks.depth_decoder import DepthDecoder
 from monodepth_tf.networks.depth_net import DepthNet
 from monodepth_tf.networks.layers import build
 from monodepth_tf.networks.pose_net import PoseNet, build_shared_pose_decoder
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelOptions:
-    """The original's options that shape the networks (same names and defaults)."""
-
-    num_layers: int = 18
-    scales: Tuple[int, ...] = (0, 1, 2, 3)
-    frame_ids: Tuple[FrameId, ...] = (0, -1, 1)
-    pose_model_type: str = "separate_resnet"
-    pose_model_input: str = "pairs"
-    predictive_mask: bool = False
-
-    @property
-    def temporal_keys(self) -> Tuple[str, ...]:
-        """Keys of the temporal source frames (every source but the stereo one)."""
-        return tuple(frame_key(f) for f in self.frame_ids[1:] if frame_key(f) != STEREO)
-
-    @property
-    def uses_pose_net(self) -> bool:
-        """Stereo-only training (frame ids 0 and s) needs no pose network."""
-        return bool(self.temporal_keys)
-
-    @property
-    def num_pose_frames(self) -> int:
-        if self.pose_model_input == "pairs":
-            return 2
-        return 1 + len(self.temporal_keys)
 
 
 class NetworkOutputs(NamedTuple):
@@ -68,30 +39,30 @@ class Monodepth2:
     """The networks of one configuration, built and ready to train or predict.
 
     Args:
-        options: the architecture options.
+        config: the architecture.
     """
 
-    def __init__(self, options: ModelOptions):
-        if options.pose_model_input not in ("pairs", "all"):
+    def __init__(self, config: ModelConfig):
+        if config.pose_model_input not in ("pairs", "all"):
             raise ValueError(f"--pose_model_input must be pairs or all, "
-                             f"got {options.pose_model_input!r}")
-        pose_model_type(options.pose_model_type)  # a ValueError naming the choices
-        self.options = options
-        self.depth = build(DepthNet(options.num_layers, options.scales), 3)
+                             f"got {config.pose_model_input!r}")
+        pose_model_type(config.pose_model_type)  # a ValueError naming the choices
+        self.config = config
+        self.depth = build(DepthNet(config.num_layers, config.scales), 3)
         self.pose: Optional[PoseNet] = None
         self.shared_pose = None
-        if options.uses_pose_net:
-            if options.pose_model_type == PoseModelType.SHARED:
+        if config.uses_pose_net:
+            if config.pose_model_type == PoseModelType.SHARED:
                 self.shared_pose = build_shared_pose_decoder(self.depth.encoder.num_ch_enc,
-                                                             options.num_pose_frames)
+                                                             config.num_pose_frames)
             else:
-                self.pose = build(PoseNet(options.num_layers, options.num_pose_frames,
-                                          options.pose_model_type),
-                                  3 * options.num_pose_frames)
+                self.pose = build(PoseNet(config.num_layers, config.num_pose_frames,
+                                          config.pose_model_type),
+                                  3 * config.num_pose_frames)
         self.mask_decoder = None
-        if options.predictive_mask:
-            self.mask_decoder = DepthDecoder(self.depth.encoder.num_ch_enc, options.scales,
-                                             num_output_channels=len(options.frame_ids) - 1,
+        if config.predictive_mask:
+            self.mask_decoder = DepthDecoder(self.depth.encoder.num_ch_enc, config.scales,
+                                             num_output_channels=len(config.frame_ids) - 1,
                                              name="predictive_mask")
             self.mask_decoder(self.depth.encoder(tf.zeros([1, 64, 64, 3])))
 
@@ -111,7 +82,7 @@ class Monodepth2:
 
     def __call__(self, batch: Batch, training: bool = False) -> NetworkOutputs:
         """Runs the networks on a batch (networks see the colour-augmented images)."""
-        options = self.options
+        options = self.config
         temporal = options.temporal_keys
         target = batch.color_aug["0"]
         if options.pose_model_type == PoseModelType.SHARED and temporal:
@@ -139,7 +110,7 @@ class Monodepth2:
         """Poses of every temporal source. ``frames`` maps frame keys to the pose network's
         inputs (images, or encoder features for the shared decoder); ``predict`` takes a list
         of them in temporal order and returns (axisangle, translation) ``[B, n, 1, 3]``."""
-        options, poses = self.options, {}
+        options, poses = self.config, {}
         if options.pose_model_input == "pairs":
             for key in options.temporal_keys:
                 pair = [frames[key], frames["0"]] if frame_offset(key) < 0 else \

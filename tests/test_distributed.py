@@ -333,7 +333,7 @@ def trainer_check(world, out):
     from monodepth_tf.data.splits import read_split
     from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
     from monodepth_tf.losses.options import LossOptions
-    from monodepth_tf.model import ModelOptions
+    from monodepth_tf.config import ModelConfig
     from monodepth_tf.training.step import Trainer
 
     keras.utils.set_random_seed(11)  # the same initial weights in every run of the test
@@ -345,7 +345,7 @@ def trainer_check(world, out):
     assert len(batches) == 2
     # the auto-mask tie-breaking noise is drawn per replica by design: off for the comparison
     loss_options = LossOptions(frame_ids=frames, scales=scales, automask_noise=0.0)
-    model_options = ModelOptions(frame_ids=frames, scales=scales)
+    model_config = ModelConfig(frame_ids=frames, scales=scales)
 
     def variables(trainer):
         return {f"{name}/{v.path.split('/', 1)[1]}": v
@@ -396,7 +396,7 @@ def trainer_check(world, out):
     arrays, one = {}, None
     for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
         strategy = tf.distribute.MirroredStrategy(devices)
-        trainer = Trainer(strategy, model_options, loss_options, learning_rate=1e-4)
+        trainer = Trainer(strategy, model_config, loss_options, learning_rate=1e-4)
         named = variables(trainer)
         if one is None:
             initial = {k: v.numpy() for k, v in named.items()}

@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.cli.evaluate_pose import PoseEvalArgs, evaluate
+from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.synthetic import make_synthetic_kitti
 from monodepth_tf.evaluation.pose import (PoseEvaluationError, accumulate, compute_ate,
                                           evaluate_poses, frame_to_frame_transforms,
@@ -24,7 +25,7 @@ from monodepth_tf.evaluation.pose import (PoseEvaluationError, accumulate, compu
 from monodepth_tf.geometry.camera import BackprojectDepth, Project3D
 from monodepth_tf.geometry.sampling import bilinear_sample
 from monodepth_tf.geometry.transforms import transformation_from_parameters
-from monodepth_tf.weights.folder import NetworkConfig, build_networks, save_weights_folder
+from monodepth_tf.weights.folder import build_networks, save_weights_folder
 from tests.helpers import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
 from tests.zoo_server import closed_port_url
@@ -362,7 +363,7 @@ def test_the_ground_truth_transform_warps_like_the_training_loss(synthetic_odome
 def small_weights(tmp_path_factory):
     """Random networks saved at the synthetic images' own size (no resizing at prediction)."""
     tf.keras.utils.set_random_seed(0)
-    config = NetworkConfig(height=SYN_H, width=SYN_W)
+    config = ModelConfig(height=SYN_H, width=SYN_W)
     depth, pose = build_networks(config)
     folder = tmp_path_factory.mktemp("weights") / "weights_0"
     save_weights_folder(folder, config, depth, pose)

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from monodepth_tf.evaluation.depth import (compute_errors, evaluate_image, format_table,
-                                           post_process_disparity, summarize, valid_mask)
+from monodepth_tf.evaluation.depth import (compute_errors, evaluate_image, format_table, summarize,
+                                           valid_mask)
+from monodepth_tf.inference.post_process import post_process_disparity
 from tests.reference import load_npz
 
 

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.batch import Batch
 from monodepth_tf.data.frames import frame_key
 from monodepth_tf.losses.options import LossOptions
-from monodepth_tf.model import ModelOptions, Monodepth2
+from monodepth_tf.model import Monodepth2
 
 HEIGHT, WIDTH, SCALES = 64, 96, (0, 1, 2, 3)
 
@@ -47,14 +48,14 @@ CONFIGS = {
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_loss_gradient_reaches_every_network(name):
     config = CONFIGS[name]
-    model_options = ModelOptions(scales=SCALES, **config)
+    model_config = ModelConfig(scales=SCALES, **config)
     loss_options = LossOptions(
         frame_ids=config["frame_ids"], scales=SCALES,
         posecnn=config.get("pose_model_type") == "posecnn",
         pose_model_input=config.get("pose_model_input", "pairs"),
         predictive_mask=config.get("predictive_mask", False),
         disable_automasking=config.get("predictive_mask", False))
-    system = Monodepth2(model_options)
+    system = Monodepth2(model_config)
     batch = random_batch(config["frame_ids"])
     with tf.GradientTape() as tape:
         outputs = system(batch, training=True)
@@ -72,12 +73,12 @@ def test_loss_gradient_reaches_every_network(name):
 
 
 def test_stereo_only_training_builds_no_pose_network():
-    system = Monodepth2(ModelOptions(frame_ids=(0, "s")))
+    system = Monodepth2(ModelConfig(frame_ids=(0, "s")))
     assert system.pose is None and system.shared_pose is None
 
 
 def test_shared_encoder_predicts_the_same_depth_as_the_depth_network_alone():
-    system = Monodepth2(ModelOptions(frame_ids=(0, -1, 1), pose_model_type="shared"))
+    system = Monodepth2(ModelConfig(frame_ids=(0, -1, 1), pose_model_type="shared"))
     batch = random_batch((0, -1, 1))
     outputs = system(batch, training=False)
     alone = system.depth(batch.color_aug["0"], training=False)

@@ -2,14 +2,12 @@
 
 import dataclasses
 import json
-import logging
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -17,7 +15,6 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.data.synthetic import make_synthetic_kitti
-from monodepth_tf.training.loop import Run
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.weights.folder import load_networks
 from tests.helpers import PROJECT_ROOT
@@ -111,7 +108,7 @@ def test_killed_run_resumes_with_the_weights_of_an_uninterrupted_run(world, tmp_
 
     Measured without --deterministic: two uninterrupted runs of this command differ in 705 of
     709 checkpoint values, trainable weights by up to 3e-3 and BatchNorm moving variances by up
-    to 0.26 (see monodepth_tf.training.loop.make_deterministic for the cause)."""
+    to 0.26 (see monodepth_tf.training.devices.make_deterministic for the cause)."""
     steps = ("--max_steps", "5", "--num_epochs", "2", "--deterministic")
     errors = tmp_path / "uninterrupted.stderr"
     with errors.open("w") as stderr:
@@ -171,10 +168,10 @@ def test_checkpoint_restores_networks_and_adam_exactly(world, tmp_path):
                                                                "train"), [])
     first = Run(options, data)
     assert first.train() == "done"
-    saved = [v.numpy() for v in first.checkpoint_variables()]
+    saved = [v.numpy() for v in first.checkpoints.variables()]
     second = Run(options, data)
     second.initialize()
-    restored = [v.numpy() for v in second.checkpoint_variables()]
+    restored = [v.numpy() for v in second.checkpoints.variables()]
     assert len(saved) == len(restored) > 400
     for a, b in zip(saved, restored):
         np.testing.assert_array_equal(a, b)
@@ -295,7 +292,7 @@ def test_validation_scores_val_lidar_keeps_best_weights_and_logs_images(world, t
     best = tmp_path / "val" / "models" / "weights_best"
     recorded = json.loads((best / "config.json").read_text())
     assert recorded["epoch"] == 0 and recorded["step"] == 2
-    assert float(run.best_abs_rel.numpy()) == recorded["val"]["abs_rel"]
+    assert float(run.checkpoints.best_abs_rel.numpy()) == recorded["val"]["abs_rel"]
 
     # the same numbers by hand: the best weights on the val frames against their LiDAR
     config, depth_net, _ = load_networks(best, with_pose=False)
@@ -389,43 +386,6 @@ def test_train_output_has_no_tensorflow_chatter_unless_verbose(world, tmp_path):
         assert bool(re.search("oneDNN", rejected.stderr)) == verbose, rejected.stderr
 
 
-def test_progress_line_shows_the_bar_loss_speed_and_eta():
-    from monodepth_tf.training.loop import progress_line
-
-    line = progress_line(75, 300, 0.123456, 8.06, 3725.0, width=20)
-    assert line == "[#####...............]  75/300 loss 0.12346   8.1 samples/s ETA 01:02:05"
-    assert progress_line(300, 300, 0.1, 1.0, 0.0, width=4).startswith("[####] 300/300")
-
-
-def test_scalars_average_the_losses_since_the_last_write(tmp_path):
-    # Run._log_step alone, with stand-ins for what it reads: log_frequency 2 over 5 steps
-    # writes steps 1 (the first), 2, 4 and 5 (the last), each the mean of the steps since.
-    run = object.__new__(Run)
-    run.options = SimpleNamespace(batch_size=2, log_frequency=2, scales=(0, 1))
-    run.progress = None
-    run._unwritten_losses = []
-    run.writer = tf.summary.create_file_writer(str(tmp_path))
-    run.trainer = SimpleNamespace(optimizer=SimpleNamespace(learning_rate=1e-4))
-    run.log = logging.getLogger("test_scalars_average")
-    run.steps_per_epoch = 10
-    totals = {1: 0.5, 2: 0.25, 3: 0.125, 4: 1.0, 5: 2.0}
-    for step, total in totals.items():
-        result = SimpleNamespace(total=total, per_scale=(total + 1.0, 3.0 * total))
-        run._log_step(step, 5, result, time.time() - 1.0, 0)
-    run.writer.flush()
-    written = {}
-    for path in tmp_path.glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                written[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
-    expected = {1: 0.5, 2: 0.25, 4: (0.125 + 1.0) / 2, 5: 2.0}
-    assert sorted(step for tag, step in written if tag == "loss") == [1, 2, 4, 5]
-    for step, mean in expected.items():
-        assert written[("loss", step)] == pytest.approx(mean)
-        assert written[("loss/0", step)] == pytest.approx(mean + 1.0)
-        assert written[("loss/1", step)] == pytest.approx(3.0 * mean)
-
-
 def _float64_ops(graph_def) -> list:
     """``"op (node)"`` of every node of ``graph_def``, and of every function in its library
     (gradients, custom gradients, nested calls), with a float64 type attribute."""
@@ -450,7 +410,8 @@ def test_training_step_is_float32_unless_the_exact_loss_is_asked_for(exact_loss)
 
     from benchmarks.train_step import synthetic_batch
     from monodepth_tf.training.options import define_training_flags, from_flags
-    from monodepth_tf.training.step import Trainer, make_strategy
+    from monodepth_tf.training.step import Trainer
+    from monodepth_tf.training.devices import make_strategy
 
     values = absl_flags.FlagValues()
     define_training_flags(values)
@@ -461,7 +422,7 @@ def test_training_step_is_float32_unless_the_exact_loss_is_asked_for(exact_loss)
     saved = tf.config.optimizer.get_experimental_options()
     try:
         strategy = make_strategy()
-        trainer = Trainer(strategy, options.model_options(), options.loss_options())
+        trainer = Trainer(strategy, options.model_config(), options.loss_options())
         batch = synthetic_batch(options.all_frame_ids, 2, 64, 192, options.scales)
         distributed = strategy.experimental_distribute_values_from_function(lambda _: batch)
         graph = trainer._train_step.get_concrete_function(distributed).graph.as_graph_def()

@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.batch import Batch
 from monodepth_tf.data.kitti import KittiRawLayout
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
 from monodepth_tf.data.splits import read_split
 from monodepth_tf.data.synthetic import make_synthetic_kitti
 from monodepth_tf.losses.options import LossOptions
-from monodepth_tf.model import ModelOptions
 from monodepth_tf.training.loop import Run, open_data
 from monodepth_tf.training.options import TrainOptions
-from monodepth_tf.training.step import StepDecay, Trainer
+from monodepth_tf.training.schedule import StepDecay
+from monodepth_tf.training.step import Trainer
 from monodepth_tf.weights.folder import named_parts
 from tests.helpers import PROJECT_ROOT
 
@@ -55,7 +56,7 @@ def make_trainer(**options) -> Trainer:
     no learning-rate drop within the first 1000 steps."""
     keras.utils.set_random_seed(5)
     return Trainer(tf.distribute.OneDeviceStrategy("/cpu:0"),
-                   ModelOptions(frame_ids=STEREO_FRAMES, scales=SCALES),
+                   ModelConfig(frame_ids=STEREO_FRAMES, scales=SCALES),
                    LossOptions(frame_ids=STEREO_FRAMES, scales=SCALES),
                    learning_rate=LEARNING_RATE, scheduler_step_size=1, steps_per_epoch=1000,
                    **options)
@@ -162,7 +163,7 @@ def two_replica_losses(world: str) -> Dict[str, List[float]]:
     for name, jit in (("plain", False), ("xla", True)):
         keras.utils.set_random_seed(5)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        trainer = Trainer(strategy, ModelOptions(frame_ids=STEREO_FRAMES, scales=SCALES),
+        trainer = Trainer(strategy, ModelConfig(frame_ids=STEREO_FRAMES, scales=SCALES),
                           LossOptions(frame_ids=STEREO_FRAMES, scales=SCALES),
                           learning_rate=LEARNING_RATE, jit_compile=jit)
         distributed = strategy.experimental_distribute_values_from_function(

@@ -285,13 +285,13 @@ def test_offline_is_one_line_naming_address_cause_and_folder(tmp_path, monkeypat
 
 
 def test_imagenet_download_failure_names_the_cause(tmp_path, monkeypatch):
-    from monodepth_tf.training import loop as train_loop
+    from monodepth_tf.training import checkpoints
 
     url = closed_port_url()
-    monkeypatch.setattr(train_loop, "IMAGENET_URL", url)
+    monkeypatch.setattr(checkpoints, "IMAGENET_URL", url)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(ValueError) as error:
-        train_loop.imagenet_checkpoint(18)
+        checkpoints.imagenet_checkpoint(18)
     assert f"could not be downloaded ({url}resnet18-5c106cde.pth: Connection refused)" in \
         str(error.value)
     assert list((tmp_path / "models").iterdir()) == []

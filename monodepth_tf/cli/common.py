@@ -6,14 +6,9 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from absl import app
-
-if TYPE_CHECKING:  # the tools import this module before TensorFlow is needed
-    from monodepth_tf.networks.depth_net import DepthNet
-    from monodepth_tf.networks.pose_net import PoseNet
-    from monodepth_tf.weights.folder import NetworkConfig
 
 WEIGHTS_FLAG = "load_weights_folder"
 NAME_FLAG = "model_zoo"
@@ -46,15 +41,18 @@ class LoadedNetworks:
 
     Attributes:
         folder: the weights folder (``--load_weights_folder``, or a model name's cached folder).
-        config: its architecture and feed size.
-        depth: the depth network, None when the tool did not ask for it.
-        pose: the pose network, None when the tool did not ask for it.
+        config: its architecture and feed size (a ``weights.folder.ModelConfig``).
+        depth: the ``DepthNet``, None when the tool did not ask for it.
+        pose: the ``PoseNet``, None when the tool did not ask for it.
+
+    (Typed ``Any`` here: the tools import this module before TensorFlow, which the networks'
+    modules load, is needed.)
     """
 
     folder: Path
-    config: "NetworkConfig"
-    depth: Optional["DepthNet"]
-    pose: Optional["PoseNet"]
+    config: Any
+    depth: Optional[Any]
+    pose: Optional[Any]
 
 
 def _weights_flags_given(args, name_flags: Sequence[str]) -> List[Tuple[str, str]]:

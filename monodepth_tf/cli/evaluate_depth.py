@@ -33,7 +33,10 @@ from absl import flags
 
 from monodepth_tf.cli.common import (load_networks_from_flags, run_tool,
                                       weights_folder_from_flags)
-from monodepth_tf.cli.progress import ProgressBar, show_in_help
+from monodepth_tf.cli.progress import show_in_help
+from monodepth_tf.data.images import load_rgb
+from monodepth_tf.data.kitti import KittiRawLayout
+from monodepth_tf.data.splits import default_split_dir, read_split
 from monodepth_tf.evaluation.depth import (GARG_CROP_SPLITS, GT_FILE, STEREO_SCALE_FACTOR,
                                            EvaluationError, check_test_images,
                                            evaluate_disparities, format_table, load_gt_depths,
@@ -44,6 +47,7 @@ from monodepth_tf.evaluation.kitti_submission import (BENCHMARK_SPLIT, EIGEN_TO_
                                                       eigen_to_benchmark,
                                                       read_eigen_to_benchmark_ids,
                                                       write_submission)
+from monodepth_tf.progress import ProgressBar
 
 GT_SPLITS_EXPORTED = ("eigen", "eigen_benchmark")
 NO_NETWORK_HINT = "; use --ext_disp_to_eval to evaluate saved disparities"
@@ -118,8 +122,6 @@ def load_saved_disparities(path: Path) -> np.ndarray:
 def split_image_paths(args, split_dir: Path, split: str) -> List[Path]:
     """The image of every line of ``<split_dir>/<split>/test_files.txt``, each checked to exist
     (before any network is loaded): KITTI raw frames, or the benchmark's test images."""
-    from monodepth_tf.data.kitti import KittiRawLayout
-    from monodepth_tf.data.splits import read_split
 
     if not args.data_path:
         raise ValueError("--data_path is required to run a network on the split's images")
@@ -136,7 +138,6 @@ def split_image_paths(args, split_dir: Path, split: str) -> List[Path]:
 def predict_disparities(args, paths: List[Path]) -> Tuple[np.ndarray, Path]:
     """Runs the network of ``--load_weights_folder`` / ``--model_zoo`` on ``paths``:
     ``(scaled disparities [N, h, w] at the feed size, the weights folder)``."""
-    from monodepth_tf.data.images import load_rgb
     from monodepth_tf.inference.predictor import DisparityPredictor
 
     loaded = load_networks_from_flags(args, hint=NO_NETWORK_HINT)
@@ -223,7 +224,6 @@ def resolve_split_dir(args) -> Path:
     """``--split_dir``, or the project's ``splits/`` when it is not given."""
     if args.split_dir:
         return Path(args.split_dir).expanduser()
-    from monodepth_tf.data.splits import default_split_dir
     return default_split_dir()
 
 
@@ -273,7 +273,6 @@ def saved_disparities(args, split_dir: Path) -> Tuple[np.ndarray, Path]:
     disps = load_saved_disparities(source)
     print(f"-> Loaded {len(disps)} disparities from {source}")
     if args.eval_split == BENCHMARK_SPLIT:
-        from monodepth_tf.data.splits import read_split
         count = len(read_split(split_dir, BENCHMARK_SPLIT, "test"))
         if len(disps) != count:
             raise EvaluationError(f"--ext_disp_to_eval {source} holds {len(disps)} "

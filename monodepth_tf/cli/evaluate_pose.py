@@ -21,10 +21,12 @@ import numpy as np
 from absl import flags
 
 from monodepth_tf.cli.common import load_networks_from_flags, run_tool
+from monodepth_tf.data.kitti import KittiOdometryLayout
 from monodepth_tf.evaluation.pose import (PROTOCOLS, SNIPPET_LENGTH, PoseEvaluationError,
                                           check_pose_config, evaluate_poses, format_result,
                                           iterate_frames, parse_sequences, predict_transforms,
                                           read_poses_file)
+from monodepth_tf.progress import ProgressBar
 
 
 @dataclasses.dataclass
@@ -89,8 +91,6 @@ def evaluate(args: PoseEvalArgs) -> dict:
     Raises:
         ValueError (PoseEvaluationError, WeightsFolderError, DataError): bad input, named.
     """
-    from monodepth_tf.cli.progress import ProgressBar
-    from monodepth_tf.data.kitti import KittiOdometryLayout
 
     if args.batch_size < 1:
         raise ValueError(f"--batch_size={args.batch_size} must be at least 1")

@@ -30,9 +30,11 @@ import numpy as np
 from absl import flags
 
 from monodepth_tf.cli.common import load_networks_from_flags, run_tool
-from monodepth_tf.cli.progress import ProgressBar, show_in_help
+from monodepth_tf.cli.progress import show_in_help
+from monodepth_tf.data.images import load_rgb
 from monodepth_tf.evaluation.depth import STEREO_SCALE_FACTOR
 from monodepth_tf.inference.colormap import colorize_disparity
+from monodepth_tf.progress import ProgressBar
 
 NAME_FLAGS = ("model_zoo", "model_name")  # the flags that take a model name
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
@@ -108,7 +110,6 @@ class Predictor:
 
     def images(self, paths: List[Path], output_dir: Path) -> List[Path]:
         """Predicts ``paths`` in batches; returns the files written."""
-        from monodepth_tf.data.images import load_rgb
 
         written, bar = [], ProgressBar(len(paths))
         for start in range(0, len(paths), self.args.batch_size):

@@ -36,6 +36,7 @@ from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Uni
 import numpy as np
 
 from monodepth_tf.config import PoseModelType
+from monodepth_tf.data.images import load_rgb
 
 SNIPPET_LENGTH = 5
 PROTOCOLS = ("original", "relative")
@@ -227,7 +228,7 @@ def format_result(result: PoseEvaluation) -> str:
 
 def load_pose_network(folder: Union[str, Path]):
     """Loads only the pose network of a weights folder (ours or the original's ``.pth``
-    files): ``(NetworkConfig, PoseNet)``; the depth network is neither built nor read.
+    files): ``(ModelConfig, PoseNet)``; the depth network is neither built nor read.
 
     Raises:
         WeightsFolderError: the folder is missing, has no pose network, or its pose network is
@@ -306,7 +307,6 @@ def predict_transforms(pose_net, height: int, width: int, images: Iterable[np.nd
 def iterate_frames(paths: Sequence[Path]) -> Iterator[np.ndarray]:
     """The frames of ``paths`` as uint8 RGB ``[H, W, 3]`` (grayscale files as three equal
     channels), read one at a time."""
-    from monodepth_tf.data.images import load_rgb
 
     for path in paths:
         yield load_rgb(path)

@@ -42,13 +42,16 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from monodepth_tf.config import ModelConfig
+from monodepth_tf.data.images import load_rgb
 from monodepth_tf.data.resize import network_input, resize_bilinear, resize_lanczos_tf
 from monodepth_tf.evaluation.depth import STEREO_SCALE_FACTOR
 from monodepth_tf.geometry.depth import disp_to_depth
 from monodepth_tf.networks import layers
 from monodepth_tf.networks.depth_net import DepthNet
-from monodepth_tf.weights.folder import NetworkConfig, replace_dir
+from monodepth_tf.weights.folder import replace_dir
 
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "images"
@@ -91,7 +94,7 @@ class DepthServingModule(tf.Module):
         config: its weights folder's config (feed size, depth range, ``use_stereo``).
     """
 
-    def __init__(self, depth_net: DepthNet, config: NetworkConfig):
+    def __init__(self, depth_net: DepthNet, config: ModelConfig):
         super().__init__(name="monodepth2")
         # The SavedModel tracks the network's underlying tf.Variables only, not the Keras model
         # or its Keras variables (as keras.export does): otherwise a session-based loader (TF
@@ -188,7 +191,6 @@ def calibration_images(paths: Sequence, height: int, width: int, crops_per_image
     Returns:
         float32 ``[N, height, width, 3]`` in [0, 1], ``N = len(paths) * (1 + crops_per_image)``.
     """
-    from monodepth_tf.data.images import load_rgb
 
     rng = np.random.default_rng(seed)
     out = []
@@ -289,8 +291,6 @@ def convert_tflite(module: DepthServingModule, quantization: str = "none",
     if quantization not in TFLITE_QUANTIZATIONS:
         raise ExportError(f"--tflite_quantize must be one of {TFLITE_QUANTIZATIONS}, "
                           f"got {quantization!r}")
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2)
 
     # Weights frozen into constants first: converted with live variables, a batch-polymorphic
     # function keeps READ_VARIABLE ops that the interpreter never initializes.
@@ -367,7 +367,6 @@ def feed_size_images(paths: Iterable, height: int, width: int) -> np.ndarray:
     Lanczos, :func:`monodepth_tf.data.resize.resize_lanczos_tf`): uint8 ``[N, height, width, 3]``.
     At this size the SavedModel's resizing is the identity, so its output and a TFLite model's
     (fed ``images / 255``) are directly comparable."""
-    from monodepth_tf.data.images import load_rgb
 
     return np.stack([resize_lanczos_tf(load_rgb(path), height, width).numpy()
                      for path in paths])
@@ -390,7 +389,7 @@ def compare_tflite(saved_model_dir, tflite_model, images: np.ndarray) -> Dict[st
             "mean_abs_rel_percent": float(100.0 * np.mean(diff / reference))}
 
 
-def export_depth_model(depth_net: DepthNet, config: NetworkConfig, export_dir,
+def export_depth_model(depth_net: DepthNet, config: ModelConfig, export_dir,
                        model_name: str = "mdp", version: int = 1, overwrite: bool = False,
                        tflite: bool = False, tflite_quantize: Optional[str] = None,
                        calibration: Optional[np.ndarray] = None) -> ExportResult:

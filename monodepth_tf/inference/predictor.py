@@ -11,11 +11,11 @@ from typing import Iterable, Iterator, List, Sequence
 import numpy as np
 import tensorflow as tf
 
+from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.resize import network_input
 from monodepth_tf.geometry.depth import disp_to_depth
 from monodepth_tf.inference.post_process import post_process_disparity
 from monodepth_tf.networks.depth_net import DepthNet
-from monodepth_tf.weights.folder import NetworkConfig
 
 
 def prepare_images(images: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
@@ -39,7 +39,7 @@ class DisparityPredictor:
         config: its weights folder's config (feed size, depth range).
     """
 
-    def __init__(self, depth_net: DepthNet, config: NetworkConfig):
+    def __init__(self, depth_net: DepthNet, config: ModelConfig):
         self.depth_net = depth_net
         self.config = config
         self._forward = tf.function(self._scaled_disparity, reduce_retracing=True)
@@ -95,7 +95,7 @@ class DisparityPredictor:
             yield self.predict_images(chunk, post_process)
 
 
-def predict_disparity(depth_net: DepthNet, config: NetworkConfig, images: Iterable[np.ndarray],
+def predict_disparity(depth_net: DepthNet, config: ModelConfig, images: Iterable[np.ndarray],
                       batch_size: int = 8, post_process: bool = False) -> np.ndarray:
     """Scaled disparities ``[N, height, width]`` at the network's feed size.
 

@@ -6,7 +6,9 @@ photometric error), ``smoothness``, ``upsample`` (disparities to the input size)
 """
 
 from monodepth_tf.losses.options import LossOptions, LossOutputs, Pose
-from monodepth_tf.losses.ssim import SSIM
+from monodepth_tf.losses.smoothness import edge_aware_smoothness
+from monodepth_tf.losses.ssim import SSIM, photometric_error, ssim_dissimilarity
 from monodepth_tf.losses.total import compute_losses
 
-__all__ = ["SSIM", "LossOptions", "LossOutputs", "Pose", "compute_losses"]
+__all__ = ["SSIM", "LossOptions", "LossOutputs", "Pose", "compute_losses",
+           "edge_aware_smoothness", "photometric_error", "ssim_dissimilarity"]

@@ -12,10 +12,10 @@ from typing import Optional, Tuple
 
 from absl import flags
 
-from monodepth_tf.config import POSE_MODEL_TYPES, PoseModelType
+from monodepth_tf.config import POSE_MODEL_TYPES, ModelConfig, PoseModelType
 from monodepth_tf.data.frames import FrameId, frame_key
 from monodepth_tf.losses.options import LossOptions
-from monodepth_tf.model import ModelOptions
+from monodepth_tf.weights import zoo
 
 MODES = {
     "mono": dict(frame_ids=("0", "-1", "1"), use_stereo=False),
@@ -94,11 +94,14 @@ class TrainOptions:
     def run_dir(self) -> Path:
         return Path(self.log_dir).expanduser() / self.model_name
 
-    def model_options(self) -> ModelOptions:
-        return ModelOptions(num_layers=self.num_layers, scales=self.scales,
-                            frame_ids=self.all_frame_ids, pose_model_type=self.pose_model_type,
-                            pose_model_input=self.pose_model_input,
-                            predictive_mask=self.predictive_mask)
+    def model_config(self) -> ModelConfig:
+        """The architecture these options train."""
+        return ModelConfig(height=self.height, width=self.width, num_layers=self.num_layers,
+                           scales=self.scales, frame_ids=self.all_frame_ids,
+                           use_stereo=self.use_stereo, pose_model_type=self.pose_model_type,
+                           pose_model_input=self.pose_model_input,
+                           predictive_mask=self.predictive_mask, min_depth=self.min_depth,
+                           max_depth=self.max_depth)
 
     def loss_options(self) -> LossOptions:
         return LossOptions(frame_ids=self.all_frame_ids, scales=self.scales,
@@ -305,8 +308,6 @@ def from_flags(values=None) -> TrainOptions:
 def _zoo_presets(values) -> dict:
     """What ``--model_zoo`` / ``--model_zoo_pose`` set: the mode (key ``mode``), ResNet depth
     and feed size of the named models."""
-    from monodepth_tf.weights import zoo
-
     depth_name = values.model_zoo if "model_zoo" in values else ""
     pose_name = values.model_zoo_pose if "model_zoo_pose" in values else ""
     if not depth_name and not pose_name:

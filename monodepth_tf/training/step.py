@@ -12,50 +12,19 @@ more than one replica only the loss (geometry, warping, SSIM) is compiled, the n
 without XLA.
 """
 
-import json
-import os
 from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import keras
 import tensorflow as tf
 
+from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.batch import Batch
 from monodepth_tf.losses.options import LossOptions, Pose
-from monodepth_tf.model import ModelOptions, Monodepth2, NetworkOutputs
+from monodepth_tf.model import Monodepth2, NetworkOutputs
+from monodepth_tf.training.schedule import StepDecay
 
 MIXED_PRECISION_POLICIES = {None: "float32", "float16": "mixed_float16",
                             "bfloat16": "mixed_bfloat16"}
-
-
-def make_strategy(devices=None) -> tf.distribute.Strategy:
-    """MultiWorkerMirroredStrategy when TF_CONFIG names several workers, else a
-    MirroredStrategy over ``devices`` (default: every visible GPU, or the CPU)."""
-    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-    if len(tf_config.get("cluster", {}).get("worker", [])) > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if devices is None:
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in gpus] or ["/cpu:0"]
-    return tf.distribute.MirroredStrategy(devices)
-
-
-@keras.saving.register_keras_serializable(package="monodepth_tf")
-class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """The original's schedule: ``learning_rate * 0.1 ** (epoch // step_size_epochs)``."""
-
-    def __init__(self, learning_rate: float, step_size_epochs: int, steps_per_epoch: int):
-        self.learning_rate = learning_rate
-        self.step_size_epochs = step_size_epochs
-        self.steps_per_epoch = steps_per_epoch
-
-    def __call__(self, step):
-        epoch = tf.cast(step, tf.int64) // self.steps_per_epoch
-        drops = tf.cast(epoch // self.step_size_epochs, tf.float32)
-        return self.learning_rate * tf.pow(0.1, drops)
-
-    def get_config(self):
-        return dict(learning_rate=self.learning_rate, step_size_epochs=self.step_size_epochs,
-                    steps_per_epoch=self.steps_per_epoch)
 
 
 class StepResult(NamedTuple):
@@ -107,8 +76,8 @@ class Trainer:
     """Builds the networks and Adam under a strategy and runs distributed training steps.
 
     Args:
-        strategy: the tf.distribute strategy (see :func:`make_strategy`).
-        model_options, loss_options: the configuration.
+        strategy: the tf.distribute strategy (see :func:`monodepth_tf.training.devices.make_strategy`).
+        model_config, loss_options: the configuration.
         learning_rate, scheduler_step_size, steps_per_epoch: Adam's step-decay schedule.
         jit_compile: compile the forward and backward pass with XLA (only the loss's, with
             more than one replica).
@@ -117,7 +86,7 @@ class Trainer:
     Creating one calls :func:`keep_graph_arithmetic` (process-wide grappler options).
     """
 
-    def __init__(self, strategy: tf.distribute.Strategy, model_options: ModelOptions,
+    def __init__(self, strategy: tf.distribute.Strategy, model_config: ModelConfig,
                  loss_options: LossOptions, learning_rate: float = 1e-4,
                  scheduler_step_size: int = 15, steps_per_epoch: int = 1000,
                  jit_compile: bool = False, mixed_precision: Optional[str] = None):
@@ -130,7 +99,7 @@ class Trainer:
         keras.config.set_dtype_policy(MIXED_PRECISION_POLICIES[mixed_precision])
         try:
             with strategy.scope():
-                self.system = Monodepth2(model_options)
+                self.system = Monodepth2(model_config)
                 self.variables = self.system.trainable_variables
                 optimizer = keras.optimizers.Adam(
                     StepDecay(learning_rate, scheduler_step_size, steps_per_epoch))

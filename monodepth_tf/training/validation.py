@@ -11,6 +11,7 @@ are comparable and the best weights can be chosen by ``abs_rel``.
 """
 
 import dataclasses
+import logging
 from typing import List, NamedTuple, Optional
 
 import numpy as np
@@ -125,3 +126,24 @@ class Validator:
                             for gt, disp in zip(depth_gt.numpy(), disps.numpy())]
         depth = summarize(results, median_scaling=True) if self.with_depth else None
         return ValidationResult(float(np.average(losses, weights=counts)), depth)
+
+
+def make_validator(layout: Layout, val: List[SplitEntry], options, pipeline: PipelineOptions,
+                   log: logging.Logger) -> Optional[Validator]:
+    """The run's validator: ``options.val_samples`` entries spread over ``val``, with depth
+    metrics when their LiDAR files are all there; None (logged) without val samples.
+
+    Args:
+        options: the run's :class:`~monodepth_tf.training.options.TrainOptions`.
+        pipeline: how training prepares samples (validation turns augmentation off).
+        log: where to say what validation will measure.
+    """
+    entries = spread_subset(val, options.val_samples)
+    if not entries:
+        log.info("no val samples: no validation")
+        return None
+    missing = lidar_missing(layout, entries)
+    if missing:
+        log.info("validation: loss only (no LiDAR ground truth: %s)", missing)
+    return Validator(layout, entries, pipeline, options.loss_options(),
+                     with_depth=missing is None, batch_size=options.batch_size)

@@ -32,7 +32,8 @@ from pathlib import Path, PurePosixPath
 from typing import Dict, List, Optional, TextIO, Tuple, Union
 
 from monodepth_tf.download import DownloadError, download, fetch_text, parse_md5, verify_md5
-from monodepth_tf.weights.folder import CONFIG_FILE, WeightsFolderError
+from monodepth_tf.weights.folder import (CONFIG_FILE, WeightsFolderError, config_from_pytorch_folder,
+                                         convert_pytorch_folder, load_networks, read_config)
 
 ZOO_DIR_VARIABLE = "MONODEPTH_ZOO_DIR"
 URL_VARIABLE = "MONODEPTH_ZOO_URL"
@@ -396,7 +397,6 @@ def _convert_release(pytorch_dir: Path, folder: Path, release: Release, url: str
                      md5: Optional[str]) -> None:
     """Checks that the checkpoints are the release named (ResNet depth, feed size), then
     converts them into ``folder`` (written atomically)."""
-    from monodepth_tf.weights.folder import config_from_pytorch_folder, convert_pytorch_folder
 
     try:
         config = config_from_pytorch_folder(pytorch_dir)
@@ -416,7 +416,7 @@ def _convert_release(pytorch_dir: Path, folder: Path, release: Release, url: str
 
 
 def load(name: Union[str, Preset], with_pose: Optional[bool] = None):
-    """Loads a zoo model's networks: ``(NetworkConfig, DepthNet, PoseNet or None)``.
+    """Loads a zoo model's networks: ``(ModelConfig, DepthNet, PoseNet or None)``.
 
     Args:
         name: a release name or a GluonCV name.
@@ -427,7 +427,6 @@ def load(name: Union[str, Preset], with_pose: Optional[bool] = None):
         WeightsFolderError when the folder's networks are not the preset's architecture
         (ResNet depth) or lack the pose network.
     """
-    from monodepth_tf.weights.folder import load_networks, read_config
 
     preset = resolve(name)
     folder = weights_folder(preset)
