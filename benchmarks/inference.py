@@ -50,8 +50,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from monodepth_tf import export  # noqa: E402
 from monodepth_tf.config import ModelConfig
-from monodepth_tf.export import saved_model as export  # noqa: E402
 from monodepth_tf.geometry.depth import disp_to_depth  # noqa: E402
 from monodepth_tf.weights.folder import build_networks, load_networks
 

@@ -27,7 +27,8 @@ saturated depth. Measured at 64x192 before the fix (abs_rel; constant 0.616; bef
 max_depth).
 
 The fix: a scratch run starts the disparity heads' bias at logit(0.03)
-(training.checkpoints.SCRATCH_DISPARITY: depth ~3, 17 m, a few pixels of stereo disparity at this size),
+(training.checkpoints.SCRATCH_DISPARITY: depth ~3, 17 m, a few pixels of stereo disparity at this
+size),
 so the stereo warp is near right from the first step. With it, --deterministic, 150 steps at
 2.5e-4 (this script's defaults but --steps 150; tests/test_learning.py asserts seeds 0-2):
 
@@ -59,8 +60,8 @@ from monodepth_tf.data.images import load_rgb  # noqa: E402
 from monodepth_tf.data.kitti import KittiRawLayout  # noqa: E402
 from monodepth_tf.data.splits import read_split  # noqa: E402
 from monodepth_tf.data.synthetic import make_synthetic_kitti  # noqa: E402
-from monodepth_tf.evaluation.depth import (constant_depth_errors, evaluate_disparities,  # noqa: E402
-                                           summarize)
+from monodepth_tf.evaluation.depth import (  # noqa: E402
+    constant_depth_errors, evaluate_disparities, summarize)
 from monodepth_tf.inference.predictor import predict_disparity  # noqa: E402
 from monodepth_tf.training.loop import DataSource, Run  # noqa: E402
 from monodepth_tf.training.options import TrainOptions  # noqa: E402

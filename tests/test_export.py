@@ -1,4 +1,4 @@
-"""bin/export and monodepth_tf.export.saved_model: the SavedModel serves images of any size through
+"""bin/export and monodepth_tf.export: the SavedModel serves images of any size through
 tf.saved_model.load, saved_model_cli and TF Serving's REST body format, matching the Keras
 network run directly; TFLite models stay close to it; bad inputs are refused naming the path."""
 
@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from monodepth_tf import export
 from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.images import load_rgb
 from monodepth_tf.data.resize import resize_bilinear, resize_lanczos
-from monodepth_tf.export import saved_model as export
 from monodepth_tf.networks import layers
 from monodepth_tf.weights.folder import build_networks, load_networks, save_weights_folder
 from tests.helpers import PROJECT_ROOT, SMALL, real_image_paths

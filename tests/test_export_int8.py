@@ -8,8 +8,8 @@ import keras
 import pytest
 import tensorflow as tf
 
+from monodepth_tf import export
 from monodepth_tf.config import ModelConfig
-from monodepth_tf.export import saved_model as export
 from monodepth_tf.weights.folder import build_networks
 from tests.helpers import SMALL
 from tests.helpers import real_image_paths as calibration_paths

@@ -106,7 +106,7 @@ def test_reference_weights_predict_the_reference_scaled_disparity(reference_dir,
 
 def test_reference_weights_on_the_original_photo(shared, reference_dir, tmp_path):
     """The whole path from the JPEG: ``full/input`` is the original's Lanczos resize of
-    test_image.jpg (638x235), which our resize reproduces bit for bit (test_resize)."""
+    test_image.jpg (638x235), which our resize reproduces bit for bit (test_data_resize)."""
     forward = load_npz(reference_dir, "forward.npz")
     predict(PredictArgs(image_path=str(shared / "reference" / "test_image.jpg"),
                         load_weights_folder=str(reference_dir), output_dir=str(tmp_path)))

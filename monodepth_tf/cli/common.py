@@ -71,7 +71,8 @@ def weights_folder_from_flags(args, hint: str = "",
                               name_flags: Sequence[str] = (NAME_FLAG,)) -> Path:
     """The weights folder that ``args.load_weights_folder`` or a model-name flag names, checked
     to exist; nothing is loaded. A name is downloaded and converted on first use (see
-    :mod:`monodepth_tf.weights.zoo`); an existing folder always wins over a name of the same spelling.
+    :mod:`monodepth_tf.weights.zoo`); an existing folder always wins over a name of the same
+    spelling.
 
     Args:
         args: the tool's parsed flags (any object with the attributes).

@@ -182,12 +182,12 @@ def evaluate(args: EvalArgs) -> dict:
     """Runs the evaluation the arguments describe, printing as the original does.
 
     ``--eval_split benchmark`` writes the KITTI benchmark's submission files instead of
-    metrics (:mod:`monodepth_tf.evaluation.kitti_submission`); ``--no_eval`` stops after predicting (and
-    ``--save_pred_disps``).
+    metrics (:mod:`monodepth_tf.evaluation.kitti_submission`); ``--no_eval`` stops after
+    predicting (and ``--save_pred_disps``).
 
     Returns:
-        the metrics (:func:`monodepth_tf.evaluation.depth.summarize`) and what was evaluated; for the
-        benchmark split, where the submission went.
+        the metrics (:func:`monodepth_tf.evaluation.depth.summarize`) and what was evaluated;
+        for the benchmark split, where the submission went.
 
     Raises:
         ValueError (EvaluationError, WeightsFolderError, DataError): bad input, named.

@@ -44,7 +44,7 @@ flags.mark_flag_as_required("export_dir")
 
 def main(argv):
     del argv
-    from monodepth_tf.export import saved_model as export
+    from monodepth_tf import export
 
     args = flags.FLAGS
     quantize = args.tflite_quantize

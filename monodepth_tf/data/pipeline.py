@@ -6,8 +6,8 @@ probability 0.5 (all frames together), resized as 8-bit images with Pillow's Lan
 arithmetic (:mod:`monodepth_tf.data.resize`, bit for bit) to ``height`` x ``width`` and then halved
 scale by scale, each scale from the previous one, then scaled to [0, 1]; intrinsics per scale
 from the sample's camera (:class:`~monodepth_tf.data.layout.Camera`, the layout's
-``camera(entry)``: KITTI's normalized intrinsics, or a folder dataset's own); ``stereo_T`` with the camera's
-baseline (0.1 for KITTI) signed by the side and the flip; colour jitter with
+``camera(entry)``: KITTI's normalized intrinsics, or a folder dataset's own); ``stereo_T``
+with the camera's baseline (0.1 for KITTI) signed by the side and the flip; colour jitter with
 probability 0.5 from one draw per sample, applied after resizing to the networks' copies
 (``color_aug``) only. (The original jitters every scale; the networks read scale 0 only, so
 only scale 0 is jittered here.)

@@ -8,8 +8,8 @@ Conventions (all 4x4 homogeneous matrices, float64 unless said otherwise):
   coordinates in camera ``t`` to its coordinates in camera ``t + 1``, ``T[t] = inv(G[t + 1])
   G[t]``. It is what the pose network predicts when fed ``[frame t, frame t + 1]`` (the earlier
   frame first) and its output is turned into a matrix without inversion, as training does for
-  source frame +1 (:func:`monodepth_tf.losses.reprojection.source_transform` warps frame +1 into frame 0
-  with exactly this matrix).
+  source frame +1 (:func:`monodepth_tf.losses.reprojection.source_transform` warps frame +1
+  into frame 0 with exactly this matrix).
 
 Per sequence of ``N`` frames there are ``N - 1`` transforms and ``N - L + 1`` snippets of
 ``L = 5`` frames (``include_short`` adds the original's last ``L - 2`` shorter ones). The two
@@ -258,8 +258,8 @@ def predict_transforms(pose_net, height: int, width: int, images: Iterable[np.nd
     Args:
         pose_net: a :class:`monodepth_tf.networks.PoseNet` taking two frames ``[B, H, W, 6]``.
         height, width: its feed size; each image is resized to it with Pillow's Lanczos
-            arithmetic (:func:`monodepth_tf.inference.predictor.prepare_images`), as the original's loader
-            does.
+            arithmetic (:func:`monodepth_tf.inference.predictor.prepare_images`), as the
+            original's loader does.
         images: the sequence's uint8 RGB frames ``[h, w, 3]`` in order (read one at a time).
         batch_size: pairs per forward pass.
         on_batch: called with the number of pairs after each forward pass (progress).

@@ -1,8 +1,8 @@
 """Depth prediction with a loaded network: images in, scaled disparities out.
 
 Inputs are resized to the network's feed size with Pillow's Lanczos arithmetic on 8-bit images
-(:func:`monodepth_tf.data.resize.network_input`, the one resize of every path: the training pipeline,
-the SavedModel and int8 calibration use it too), as the original does before its depth network,
+(:func:`monodepth_tf.data.resize.network_input`, the one resize of every path: the training
+pipeline, the SavedModel and int8 calibration use it too), as the original does before its depth network,
 both in its evaluation and in its prediction script.
 """
 
@@ -62,7 +62,7 @@ class DisparityPredictor:
 
         Args:
             post_process: also predict on the mirror images and blend (the original's
-                ``--post_process``, :func:`~monodepth_tf.inference.post_process.post_process_disparity`).
+                ``--post_process``, :func:`~.post_process.post_process_disparity`).
         """
         batch = tf.convert_to_tensor(batch, tf.float32)
         if tuple(batch.shape[1:3]) != (self.height, self.width):

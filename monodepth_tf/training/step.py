@@ -76,7 +76,8 @@ class Trainer:
     """Builds the networks and Adam under a strategy and runs distributed training steps.
 
     Args:
-        strategy: the tf.distribute strategy (see :func:`monodepth_tf.training.devices.make_strategy`).
+        strategy: the tf.distribute strategy (see
+            :func:`monodepth_tf.training.devices.make_strategy`).
         model_config, loss_options: the configuration.
         learning_rate, scheduler_step_size, steps_per_epoch: Adam's step-decay schedule.
         jit_compile: compile the forward and backward pass with XLA (only the loss's, with

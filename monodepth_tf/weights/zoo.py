@@ -32,8 +32,9 @@ from pathlib import Path, PurePosixPath
 from typing import Dict, List, Optional, TextIO, Tuple, Union
 
 from monodepth_tf.download import DownloadError, download, fetch_text, parse_md5, verify_md5
-from monodepth_tf.weights.folder import (CONFIG_FILE, WeightsFolderError, config_from_pytorch_folder,
-                                         convert_pytorch_folder, load_networks, read_config)
+from monodepth_tf.weights.folder import (CONFIG_FILE, WeightsFolderError,
+                                         config_from_pytorch_folder, convert_pytorch_folder,
+                                         load_networks, read_config)
 
 ZOO_DIR_VARIABLE = "MONODEPTH_ZOO_DIR"
 URL_VARIABLE = "MONODEPTH_ZOO_URL"
