@@ -1,4 +1,4 @@
-"""Export: a depth network as a SavedModel for TF Serving, and as TFLite models.
+"""A depth network as a SavedModel for TF Serving, and TF Serving's REST request format.
 
 The SavedModel's ``serving_default`` signature takes uint8 RGB images ``[B, H, W, 3]`` of any
 size and returns, at the input's size:
