@@ -37,8 +37,9 @@ import cv2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry  # noqa: E402
+from monodepth_tf.data.kitti import KittiRawLayout  # noqa: E402
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset  # noqa: E402
+from monodepth_tf.data.splits import SplitEntry  # noqa: E402
 from benchmarks.original import (SHARED, add_original_flags, check_original,  # noqa: E402
                                  run_original)
 

@@ -52,8 +52,9 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from monodepth_tf import export  # noqa: E402
-from monodepth_tf.geometry import disp_to_depth  # noqa: E402
-from monodepth_tf.weights.folder import NetworkConfig, build_networks, load_networks  # noqa: E402
+from monodepth_tf.config import ModelConfig  # noqa: E402
+from monodepth_tf.geometry.depth import disp_to_depth  # noqa: E402
+from monodepth_tf.weights.folder import build_networks, load_networks  # noqa: E402
 from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
                                  original_step_and_inference)
 
@@ -113,7 +114,7 @@ def main():
         config, depth_net, _ = load_networks(args.weights, with_pose=False)
     else:
         keras.utils.set_random_seed(args.seed)
-        config = NetworkConfig()
+        config = ModelConfig()
         depth_net, _ = build_networks(config, with_pose=False)
     config.height, config.width = 192, 640
     module = export.DepthServingModule(depth_net, config)

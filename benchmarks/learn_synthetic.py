@@ -27,7 +27,8 @@ saturated depth. Measured at 64x192 before the fix (abs_rel; constant 0.616; bef
 max_depth).
 
 The fix: a scratch run starts the disparity heads' bias at logit(0.03)
-(train_loop.SCRATCH_DISPARITY: depth ~3, 17 m, a few pixels of stereo disparity at this size),
+(training.checkpoints.SCRATCH_DISPARITY: depth ~3, 17 m, a few pixels of stereo disparity at this
+size),
 so the stereo warp is near right from the first step. With it, --deterministic, 150 steps at
 2.5e-4 (this script's defaults but --steps 150; tests/test_learning.py asserts seeds 0-2):
 
@@ -54,12 +55,34 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from monodepth_tf.data.kitti import KittiRawLayout, read_split  # noqa: E402
+from monodepth_tf.config import ModelConfig
+from monodepth_tf.data.images import load_rgb  # noqa: E402
+from monodepth_tf.data.kitti import KittiRawLayout  # noqa: E402
+from monodepth_tf.data.splits import read_split  # noqa: E402
 from monodepth_tf.data.synthetic import make_synthetic_kitti  # noqa: E402
-from monodepth_tf.evaluation import constant_depth_errors, evaluate_split  # noqa: E402
-from monodepth_tf.options import TrainOptions  # noqa: E402
-from monodepth_tf.train_loop import DataSource, Run  # noqa: E402
-from monodepth_tf.weights.folder import NetworkConfig, load_networks  # noqa: E402
+from monodepth_tf.evaluation.depth import (  # noqa: E402
+    constant_depth_errors, evaluate_disparities, summarize)
+from monodepth_tf.inference.predictor import predict_disparity  # noqa: E402
+from monodepth_tf.training.loop import DataSource, Run  # noqa: E402
+from monodepth_tf.training.options import TrainOptions  # noqa: E402
+from monodepth_tf.weights.folder import load_networks
+
+
+def evaluate_split(depth_net, config, layout, entries, gt_depths) -> dict:
+    """Predicts every test image of a split and scores it against its ground truth (median
+    scaling, no Garg crop: the synthetic world's protocol).
+
+    Args:
+        depth_net, config: a depth network and its config (feed size, depth range).
+        layout: a ``KittiRawLayout``; entries: the split's test entries.
+        gt_depths: the ground-truth maps, in the entries' order.
+
+    Returns:
+        :func:`summarize` of the per-image results.
+    """
+    images = (load_rgb(layout.image_path(e.folder, e.frame_index, e.side)) for e in entries)
+    disps = predict_disparity(depth_net, config, images)
+    return summarize(evaluate_disparities(disps, gt_depths, garg_crop=False), median_scaling=True)
 
 
 def learn(root: Path, steps: int, height: int, width: int, seed: int = 0,
@@ -86,7 +109,7 @@ def learn(root: Path, steps: int, height: int, width: int, seed: int = 0,
     keras.utils.set_random_seed(seed)
     run = Run(options, DataSource(layout, read_split(splits, "synthetic", "train"), []))
     run.initialize()  # as train() starts: the scratch disparity initialization
-    feed = NetworkConfig(height=height, width=width)
+    feed = ModelConfig(height=height, width=width)
     untrained = evaluate_split(run.system.depth, feed, layout, test, gt)
     run.train()
     config, depth, _ = load_networks(root / "learn" / "models" / "weights_final", with_pose=False)

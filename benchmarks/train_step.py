@@ -46,10 +46,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from monodepth_tf.batch import Batch, frame_key  # noqa: E402
+from monodepth_tf.data.batch import Batch  # noqa: E402
+from monodepth_tf.data.frames import frame_key  # noqa: E402
 from monodepth_tf.data.pipeline import intrinsics  # noqa: E402
-from monodepth_tf.options import MODES, TrainOptions  # noqa: E402
-from monodepth_tf.training import Trainer, make_strategy  # noqa: E402
+from monodepth_tf.training.devices import make_strategy  # noqa: E402
+from monodepth_tf.training.options import MODES, TrainOptions  # noqa: E402
+from monodepth_tf.training.step import Trainer  # noqa: E402
 from benchmarks.flops import peak_gflops, step_convolution_flops  # noqa: E402
 from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
                                  original_step_and_inference)
@@ -84,7 +86,7 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
                                                if k != "split"}).validate()
     strategy = make_strategy()
     loss_options = dataclasses.replace(options.loss_options(), exact=exact)
-    trainer = Trainer(strategy, options.model_options(), loss_options,
+    trainer = Trainer(strategy, options.model_config(), loss_options,
                       options.learning_rate, options.scheduler_step_size, 1000,
                       jit_compile=xla, mixed_precision=mixed_precision)
     data = synthetic_batch(options.all_frame_ids, batch, height, width, options.scales)

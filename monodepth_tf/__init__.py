@@ -18,7 +18,7 @@ _EXPORTS = {
     "bilinear_sample": "geometry", "disp_to_depth": "geometry",
     "transformation_from_parameters": "geometry",
     "SSIM": "losses", "LossOptions": "losses", "compute_losses": "losses",
-    "DepthNet": "models", "PoseNet": "models",
+    "DepthNet": "networks", "PoseNet": "networks",
     "DepthDecoder": "networks", "PoseCNN": "networks", "PoseDecoder": "networks",
     "ResnetEncoder": "networks",
     "load_networks": "weights.folder", "save_weights_folder": "weights.folder",

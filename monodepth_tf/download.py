@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, TextIO, Union
 
+from monodepth_tf.progress import bar
+
 PathLike = Union[str, Path]
 
 CHUNK_BYTES = 1 << 20
@@ -143,8 +145,7 @@ class ByteProgress:
                 f"{100 * self.done // self.total:3d}%  {human_bytes(rate)}/s  ETA {left}")
         if not self.tty:
             return label + text
-        filled = min(self.width, self.width * self.done // self.total)
-        return f"{label}[{'#' * filled}{'.' * (self.width - filled)}]  {text}"
+        return f"{label}{bar(self.done, self.total, self.width)}  {text}"
 
     def update(self, count: int) -> None:
         """Adds ``count`` bytes; redraws (terminal) or prints a line per tenth reached."""

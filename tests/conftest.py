@@ -105,10 +105,10 @@ def _settings() -> List[Tuple[str, Callable[[], Any], Callable[[Any], None]]]:
     import tensorflow as tf
 
     from monodepth_tf.networks import layers
-    from monodepth_tf.training import restore_grappler_options
+    from monodepth_tf.training.step import restore_grappler_options
 
     def set_reflect(value: bool) -> None:
-        layers._reflect_by_slices = value
+        layers.REFLECT_BY_SLICES.set(value)
 
     return [
         ("grappler options", tf.config.optimizer.get_experimental_options,
@@ -122,7 +122,7 @@ def _settings() -> List[Tuple[str, Callable[[], Any], Callable[[Any], None]]]:
         ("Keras floatx", keras.config.floatx, keras.config.set_floatx),
         ("Keras image data format", keras.config.image_data_format,
          keras.config.set_image_data_format),
-        ("TFLite reflection padding by slices", lambda: layers._reflect_by_slices,
+        ("TFLite reflection padding by slices", layers.REFLECT_BY_SLICES.get,
          set_reflect),
         ("Python random state", random.getstate, random.setstate),
         ("NumPy random state", np.random.get_state, np.random.set_state),

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.resize import resize_lanczos
-from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
-                                         save_weights_folder)
+from monodepth_tf.config import ModelConfig
+from monodepth_tf.data.resize import resize_lanczos
+from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.weights.folder import build_networks, load_networks, save_weights_folder
 from monodepth_tf.weights.torch_checkpoint import load_state_dict, unwrap_state_dict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +224,7 @@ def direct_disparities(folder, images, post_process=False):
 def random_depth_weights(folder, seed: int):
     """A weights folder of a freshly initialized ResNet-18 depth network at 64x192 (mono)."""
     keras.utils.set_random_seed(seed)
-    config = NetworkConfig(height=64, width=192, pose_model_type=None)
+    config = ModelConfig(height=64, width=192, pose_model_type=None)
     depth, _ = build_networks(config, with_pose=False)
     return save_weights_folder(folder, config, depth)
 

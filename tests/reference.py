@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from monodepth_tf.batch import Batch
-from monodepth_tf.losses import LossOptions, Pose, compute_losses
+from monodepth_tf.data.batch import Batch
+from monodepth_tf.losses.options import LossOptions, Pose
+from monodepth_tf.losses.total import compute_losses
 
 
 def nhwc(array: np.ndarray) -> np.ndarray:

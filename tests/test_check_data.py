@@ -15,7 +15,8 @@ import pytest
 from monodepth_tf.data.check import (check_split, raise_on_problems, require_split,
                                      split_problems)
 from monodepth_tf.data.errors import DataError
-from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
+from monodepth_tf.data.kitti import KittiRawLayout
+from monodepth_tf.data.splits import SplitEntry
 from tests.helpers import DATE, DRIVE, FRAME, PROJECT_ROOT, make_raw_tree, replace_file
 
 ABSENT_DRIVE = "2011_09_26/2011_09_26_drive_0099_sync"

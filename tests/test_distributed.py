@@ -228,7 +228,7 @@ def encoder_check(out):
     called twice per step, on one device and in REPEATS fresh two-replica traces."""
     import keras
     import tensorflow as tf
-    from monodepth_tf.networks import ResnetEncoder
+    from monodepth_tf.networks.resnet_encoder import ResnetEncoder
 
     keras.utils.set_random_seed(7)
     rng = np.random.default_rng(7)
@@ -329,11 +329,12 @@ def trainer_check(world, out):
     BatchNorm statistics) after each step."""
     import keras
     import tensorflow as tf
-    from monodepth_tf.data.kitti import KittiRawLayout, read_split
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.splits import read_split
     from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
-    from monodepth_tf.losses import LossOptions
-    from monodepth_tf.system import ModelOptions
-    from monodepth_tf.training import Trainer
+    from monodepth_tf.losses.options import LossOptions
+    from monodepth_tf.config import ModelConfig
+    from monodepth_tf.training.step import Trainer
 
     keras.utils.set_random_seed(11)  # the same initial weights in every run of the test
     frames, scales = (0, -1, 1, "s"), (0,)
@@ -344,7 +345,7 @@ def trainer_check(world, out):
     assert len(batches) == 2
     # the auto-mask tie-breaking noise is drawn per replica by design: off for the comparison
     loss_options = LossOptions(frame_ids=frames, scales=scales, automask_noise=0.0)
-    model_options = ModelOptions(frame_ids=frames, scales=scales)
+    model_config = ModelConfig(frame_ids=frames, scales=scales)
 
     def variables(trainer):
         return {f"{name}/{v.path.split('/', 1)[1]}": v
@@ -395,7 +396,7 @@ def trainer_check(world, out):
     arrays, one = {}, None
     for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
         strategy = tf.distribute.MirroredStrategy(devices)
-        trainer = Trainer(strategy, model_options, loss_options, learning_rate=1e-4)
+        trainer = Trainer(strategy, model_config, loss_options, learning_rate=1e-4)
         named = variables(trainer)
         if one is None:
             initial = {k: v.numpy() for k, v in named.items()}

@@ -23,7 +23,9 @@ from PIL import Image
 from monodepth_tf.data import kitti_download as kd
 from monodepth_tf.data.check import check_split
 from monodepth_tf.data.errors import DataError
-from monodepth_tf.data.kitti import KittiRawLayout, load_rgb, read_split
+from monodepth_tf.data.images import load_rgb
+from monodepth_tf.data.kitti import KittiRawLayout
+from monodepth_tf.data.splits import read_split
 from monodepth_tf.data.standard_splits import (LICENSE_NAME, LICENSE_SHA256, SPLIT_FILES,
                                                ensure_standard_split, fetch_standard_splits)
 from monodepth_tf.download import DownloadError
@@ -298,8 +300,8 @@ def test_missing_split_error_names_the_command_that_fetches_it(splits_server, tm
 
 
 def test_training_on_a_missing_standard_split_names_the_command(tmp_path):
-    from monodepth_tf.options import OptionsError, TrainOptions
-    from monodepth_tf.train_loop import open_data
+    from monodepth_tf.training.options import OptionsError, TrainOptions
+    from monodepth_tf.training.loop import open_data
 
     options = TrainOptions(data_path=str(tmp_path), split="eigen_full", split_dir=str(tmp_path))
     with pytest.raises(OptionsError, match=re.escape(

@@ -15,11 +15,11 @@ import tensorflow as tf
 from PIL import Image
 
 from monodepth_tf import export
-from monodepth_tf.data.kitti import load_rgb
+from monodepth_tf.config import ModelConfig
+from monodepth_tf.data.images import load_rgb
+from monodepth_tf.data.resize import resize_bilinear, resize_lanczos
 from monodepth_tf.networks import layers
-from monodepth_tf.resize import resize_bilinear, resize_lanczos
-from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
-                                         save_weights_folder)
+from monodepth_tf.weights.folder import build_networks, load_networks, save_weights_folder
 from tests.helpers import PROJECT_ROOT, SMALL, real_image_paths
 from tests.zoo_server import closed_port_url
 
@@ -48,7 +48,7 @@ def resize_separable(maps: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np
     return np.moveaxis(out, (0, 1), (2, 1))
 
 
-def keras_reference(depth_net, config: NetworkConfig, images: np.ndarray) -> np.ndarray:
+def keras_reference(depth_net, config: ModelConfig, images: np.ndarray) -> np.ndarray:
     """The expected ``disparity`` ``[B, H, W]`` of uint8 ``images`` ``[B, H, W, 3]``: the NumPy
     Pillow-exact Lanczos resize to the feed size, the Keras network called directly, NumPy
     disp_to_depth and bilinear resize back (float64)."""
@@ -78,7 +78,7 @@ def small(tmp_path_factory):
     """A weights folder of random networks at 64x192 (mono), its networks, and its export
     (SavedModel + float32 and dynamic-range TFLite models)."""
     root = tmp_path_factory.mktemp("export")
-    config = NetworkConfig(**SMALL, pose_model_type=None)
+    config = ModelConfig(**SMALL, pose_model_type=None)
     depth, _ = build_networks(config, with_pose=False)
     folder = save_weights_folder(root / "weights", config, depth)
     config, depth, _ = load_networks(folder, with_pose=False)
@@ -134,7 +134,7 @@ def test_saved_model_matches_keras_network_and_numpy_resize(small, size):
 
 
 def test_stereo_config_adds_metric_depth(small, tmp_path):
-    config = NetworkConfig(**SMALL, use_stereo=True, pose_model_type=None)
+    config = ModelConfig(**SMALL, use_stereo=True, pose_model_type=None)
     module = export.DepthServingModule(small["depth"], config)
     out = module.serve(tf.constant(random_images(3, 1, 40, 90)))
     assert sorted(out) == ["depth", "disparity", "metric_depth"]
@@ -315,7 +315,7 @@ def test_reference_weights_export_serves_bin_predicts_disparity(reference_dir, s
     same Lanczos input, the network, the same bilinear resize back) to 1e-4 relative, and the
     NumPy reference of the whole path (Pillow-exact resize, eager network, float64 bilinear)."""
     from monodepth_tf.cli.predict import disparity_at
-    from monodepth_tf.predict import DisparityPredictor
+    from monodepth_tf.inference.predictor import DisparityPredictor
 
     config, depth, _ = load_networks(reference_dir, with_pose=False)
     assert (config.height, config.width) == (192, 640)

@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf import export
-from monodepth_tf.weights.folder import NetworkConfig, build_networks
+from monodepth_tf.config import ModelConfig
+from monodepth_tf.weights.folder import build_networks
 from tests.helpers import SMALL
 from tests.helpers import real_image_paths as calibration_paths
 
@@ -33,7 +34,7 @@ def int8_export(tmp_path_factory, shared):
     """A seeded random ResNet-18 depth network at 64x192, exported as a SavedModel with float32
     and int8 TFLite models (calibrated on the three calibration images and a crop of each)."""
     keras.utils.set_random_seed(0)
-    config = NetworkConfig(**SMALL, pose_model_type=None)
+    config = ModelConfig(**SMALL, pose_model_type=None)
     depth, _ = build_networks(config, with_pose=False)
     calibration = export.calibration_images(calibration_paths(shared), config.height,
                                             config.width, crops_per_image=1)

@@ -13,8 +13,9 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf import geometry
-from monodepth_tf.losses import (edge_aware_smoothness, photometric_error, ssim_dissimilarity,
-                                 ssim_statistics, upsample_bilinear)
+from monodepth_tf.losses.smoothness import edge_aware_smoothness
+from monodepth_tf.losses.ssim import photometric_error, ssim_dissimilarity, ssim_statistics
+from monodepth_tf.losses.upsample import upsample_bilinear
 from tests.reference import OPTION_SETS, SCALES, load_npz, nhwc, run
 
 RNG = np.random.default_rng(11)

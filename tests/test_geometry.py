@@ -212,8 +212,8 @@ def fused_length(vector: np.ndarray) -> np.float32:
 def test_exact_rotation_angle_is_the_fused_length_which_the_plain_one_misses(reference_dir):
     losses = load_npz(reference_dir, "losses.npz")
     vectors = np.concatenate([losses[f"net/axisangle/0/{key}"][:, 0, 0] for key in ("-1", "1")])
-    exact = geometry._vector_length(tf.constant(vectors), exact=True).numpy()[:, 0]
-    plain = geometry._vector_length(tf.constant(vectors), exact=False).numpy()[:, 0]
+    exact = geometry.transforms._vector_length(tf.constant(vectors), exact=True).numpy()[:, 0]
+    plain = geometry.transforms._vector_length(tf.constant(vectors), exact=False).numpy()[:, 0]
     np.testing.assert_array_equal(exact, [fused_length(v) for v in vectors])
     # the last (frame 1, second sample) is the pose whose plain angle moved 340 grid values
     assert exact[3] != plain[3] and np.array_equal(exact[:3], plain[:3])

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from absl import flags
 
-from monodepth_tf import options as options_lib
 from monodepth_tf.cli.train import join_list_arguments
 from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.training import options as options_lib
 from tests.helpers import PROJECT_ROOT, imagenet_file
 
 # The tutorial's commands after "python train.py".

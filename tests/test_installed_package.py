@@ -16,7 +16,7 @@ SOURCES = ("monodepth_tf", "splits", "setup.py", "setup.cfg", "README.md")
 
 REPORT_SPLIT_DIR = """
 import json, monodepth_tf
-from monodepth_tf.data.kitti import default_split_dir, read_split
+from monodepth_tf.data.splits import default_split_dir, read_split
 split_dir = default_split_dir()
 entries = read_split(split_dir, "mine", "train")
 print(json.dumps({"package": monodepth_tf.__file__, "split_dir": str(split_dir),

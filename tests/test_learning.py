@@ -5,7 +5,7 @@ The learning tests are the short CI version of benchmarks/learn_synthetic.py (sa
 the world is generated at 64x192 (3 drives of 40 frames: 136 training samples, a held-out drive
 for the test split with exact per-pixel depth); the networks start from PyTorch's default
 initialization with the disparity heads' bias set so that the sigmoid disparity starts at
-train_loop.SCRATCH_DISPARITY (from 0.5, one seed in six stayed at a constant or saturated
+training.checkpoints.SCRATCH_DISPARITY (from 0.5, one seed in six stayed at a constant or saturated
 depth); Adam at 2.5e-4, --deterministic, training seeds 0, 1 and 2.
 
 Baselines on this world (abs_rel, median-scaled against the exact depth of the test drive): the
@@ -41,8 +41,9 @@ def _learn_module():
 def test_scratch_disparities_start_at_the_chosen_value_and_only_the_heads_bias_changes():
     import tensorflow as tf
 
-    from monodepth_tf.models import DepthNet, build
-    from monodepth_tf.train_loop import SCRATCH_DISPARITY
+    from monodepth_tf.networks.depth_net import DepthNet
+    from monodepth_tf.networks.layers import build
+    from monodepth_tf.training.checkpoints import SCRATCH_DISPARITY
 
     tf.keras.utils.set_random_seed(3)
     net = build(DepthNet(18), 3)
@@ -86,9 +87,11 @@ USER_ENV = {k: v for k, v in os.environ.items()
 
 @pytest.mark.slow
 def test_demo_learns_and_shows_what_it_learned(tmp_path):
-    from monodepth_tf.colormap import colorize_disparity
-    from monodepth_tf.data.kitti import KittiRawLayout, load_rgb, read_split
-    from monodepth_tf.predict import predict_disparity
+    from monodepth_tf.inference.colormap import colorize_disparity
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.images import load_rgb
+    from monodepth_tf.data.splits import read_split
+    from monodepth_tf.inference.predictor import predict_disparity
     from monodepth_tf.weights.folder import load_networks
 
     result = subprocess.run([sys.executable, str(PROJECT_ROOT / "bin" / "train"),

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf.losses import (LossOptions, compute_losses, edge_aware_smoothness,
-                                 ssim_dissimilarity)
-from monodepth_tf.training import keep_graph_arithmetic
+from monodepth_tf.losses.options import LossOptions
+from monodepth_tf.losses.smoothness import edge_aware_smoothness
+from monodepth_tf.losses.ssim import ssim_dissimilarity
+from monodepth_tf.losses.total import compute_losses
+from monodepth_tf.training.step import keep_graph_arithmetic
 from tests.reference import (OPTION_SETS, SCALES, load_npz, make_batch, make_poses, nhwc,
                              run)
 

@@ -5,11 +5,16 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf import geometry
-from monodepth_tf.models import DepthNet, PoseNet, build
-from monodepth_tf.networks import DepthDecoder, PoseCNN, PoseDecoder, ResnetEncoder
+from monodepth_tf.networks.depth_decoder import DepthDecoder
+from monodepth_tf.networks.depth_net import DepthNet
+from monodepth_tf.networks.layers import build
+from monodepth_tf.networks.pose_cnn import PoseCNN
+from monodepth_tf.networks.pose_decoder import PoseDecoder
+from monodepth_tf.networks.pose_net import PoseNet
+from monodepth_tf.networks.resnet_encoder import ResnetEncoder
+from monodepth_tf.weights.torch_checkpoint import load_state_dict
 from monodepth_tf.weights.torch_import import (WeightImportError, assign_imagenet_resnet,
                                               assign_state_dict, load_torch_file)
-from monodepth_tf.weights.torch_checkpoint import load_state_dict
 from tests.reference import load_npz, nhwc, relative_to_std
 
 

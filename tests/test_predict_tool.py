@@ -12,11 +12,11 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.cli.predict import PredictArgs, predict
-from monodepth_tf.colormap import colorize_disparity, magma, magma_table
-from monodepth_tf.geometry import disp_to_depth
-from monodepth_tf.resize import resize_lanczos
-from monodepth_tf.weights.folder import (NetworkConfig, build_networks, load_networks,
-                                         save_weights_folder)
+from monodepth_tf.config import ModelConfig
+from monodepth_tf.data.resize import resize_lanczos
+from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.inference.colormap import colorize_disparity, magma, magma_table
+from monodepth_tf.weights.folder import build_networks, load_networks, save_weights_folder
 from tests.helpers import PROJECT_ROOT
 from tests.reference import load_npz, nhwc
 from tests.zoo_server import closed_port_url
@@ -45,7 +45,7 @@ def weights(tmp_path_factory):
     """Random ResNet-18 folders at feed size 64x192: mono and stereo-trained."""
     root = tmp_path_factory.mktemp("weights")
     keras.utils.set_random_seed(11)
-    config = NetworkConfig(height=64, width=192, pose_model_type=None)
+    config = ModelConfig(height=64, width=192, pose_model_type=None)
     depth, _ = build_networks(config, with_pose=False)
     mono = save_weights_folder(root / "mono", config, depth)
     config.use_stereo = True
@@ -106,7 +106,7 @@ def test_reference_weights_predict_the_reference_scaled_disparity(reference_dir,
 
 def test_reference_weights_on_the_original_photo(shared, reference_dir, tmp_path):
     """The whole path from the JPEG: ``full/input`` is the original's Lanczos resize of
-    test_image.jpg (638x235), which our resize reproduces bit for bit (test_resize)."""
+    test_image.jpg (638x235), which our resize reproduces bit for bit (test_data_resize)."""
     forward = load_npz(reference_dir, "forward.npz")
     predict(PredictArgs(image_path=str(shared / "reference" / "test_image.jpg"),
                         load_weights_folder=str(reference_dir), output_dir=str(tmp_path)))

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.networks import layers
-from monodepth_tf.training import keep_graph_arithmetic, restore_grappler_options
+from monodepth_tf.training.step import keep_graph_arithmetic, restore_grappler_options
 from tests import conftest
 
 _BEFORE_THE_CHANGES = {}
@@ -43,7 +43,7 @@ def test_a_test_that_changes_every_setting(process_settings):
     keras.config.set_dtype_policy("mixed_bfloat16")
     keras.config.set_floatx("float64")
     keras.config.set_image_data_format("channels_first")
-    layers._reflect_by_slices = True
+    layers.REFLECT_BY_SLICES.set(True)
     keras.utils.set_random_seed(1234)  # Python, NumPy, TensorFlow and Keras seeds
     keras.random.uniform(())  # creates and advances Keras's global seed generator
     after = conftest.snapshot_settings()
@@ -58,7 +58,7 @@ def test_the_next_test_finds_every_setting_as_before():
     differ = [name for name in now if not conftest._same(now[name], _BEFORE_THE_CHANGES[name])]
     assert differ == []
     assert "constant_folding" not in tf.config.optimizer.get_experimental_options()
-    assert keras.config.dtype_policy().name == "float32" and not layers._reflect_by_slices
+    assert keras.config.dtype_policy().name == "float32" and not layers.REFLECT_BY_SLICES.get()
     assert not conftest._op_determinism()
 
 
@@ -95,17 +95,17 @@ def test_settings_changed_by_a_module_fixture_do_not_reach_the_next_module(pytes
     pytester.makepyfile(test_a="""
         import keras, pytest, tensorflow as tf
         from monodepth_tf.networks import layers
-        from monodepth_tf.training import keep_graph_arithmetic
+        from monodepth_tf.training.step import keep_graph_arithmetic
 
         @pytest.fixture(scope="module")
         def changed():
             keras.config.set_dtype_policy("mixed_float16")
             keep_graph_arithmetic()
-            layers._reflect_by_slices = True
+            layers.REFLECT_BY_SLICES.set(True)
 
         def test_sees_the_change(changed):
             assert keras.config.dtype_policy().name == "mixed_float16"
-            assert layers._reflect_by_slices
+            assert layers.REFLECT_BY_SLICES.get()
         """, test_b="""
         import keras, tensorflow as tf
         from monodepth_tf.networks import layers
@@ -113,7 +113,7 @@ def test_settings_changed_by_a_module_fixture_do_not_reach_the_next_module(pytes
         def test_finds_the_settings_as_before():
             assert keras.config.dtype_policy().name == "float32"
             assert "constant_folding" not in tf.config.optimizer.get_experimental_options()
-            assert not layers._reflect_by_slices
+            assert not layers.REFLECT_BY_SLICES.get()
         """)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "test_a.py", "test_b.py")
     result.assert_outcomes(passed=2)

@@ -391,7 +391,7 @@ def check_export(run: Run) -> None:
     metric_depth (a mono model)."""
     import tensorflow as tf
     from monodepth_tf.cli.predict import disparity_at
-    from monodepth_tf.data.kitti import load_rgb
+    from monodepth_tf.data.images import load_rgb
 
     folder = run.cwd / "serving" / "mdp" / "1"
     serve = tf.saved_model.load(str(folder)).signatures["serving_default"]

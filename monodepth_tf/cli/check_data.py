@@ -23,7 +23,7 @@ from absl import app, flags
 
 from monodepth_tf.data.check import check_split
 from monodepth_tf.data.errors import DataError
-from monodepth_tf.data.kitti import default_split_dir, read_split
+from monodepth_tf.data.splits import default_split_dir, read_split
 
 EXIT_DATA_PROBLEM = 2
 

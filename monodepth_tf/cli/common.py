@@ -1,18 +1,14 @@
 """What every command-line tool shares: how it reports a user's mistake, and how it finds and
 loads the networks that ``--load_weights_folder`` or ``--model_zoo`` name (a folder, or a model
-name such as ``mono_640x192``, downloaded on first use; see :mod:`monodepth_tf.zoo`)."""
+name such as ``mono_640x192``, downloaded on first use; see :mod:`monodepth_tf.weights.zoo`)."""
 
 import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from absl import app
-
-if TYPE_CHECKING:  # the tools import this module before TensorFlow is needed
-    from monodepth_tf.models import DepthNet, PoseNet
-    from monodepth_tf.weights.folder import NetworkConfig
 
 WEIGHTS_FLAG = "load_weights_folder"
 NAME_FLAG = "model_zoo"
@@ -45,15 +41,18 @@ class LoadedNetworks:
 
     Attributes:
         folder: the weights folder (``--load_weights_folder``, or a model name's cached folder).
-        config: its architecture and feed size.
-        depth: the depth network, None when the tool did not ask for it.
-        pose: the pose network, None when the tool did not ask for it.
+        config: its architecture and feed size (a ``weights.folder.ModelConfig``).
+        depth: the ``DepthNet``, None when the tool did not ask for it.
+        pose: the ``PoseNet``, None when the tool did not ask for it.
+
+    (Typed ``Any`` here: the tools import this module before TensorFlow, which the networks'
+    modules load, is needed.)
     """
 
     folder: Path
-    config: "NetworkConfig"
-    depth: Optional["DepthNet"]
-    pose: Optional["PoseNet"]
+    config: Any
+    depth: Optional[Any]
+    pose: Optional[Any]
 
 
 def _weights_flags_given(args, name_flags: Sequence[str]) -> List[Tuple[str, str]]:
@@ -72,7 +71,8 @@ def weights_folder_from_flags(args, hint: str = "",
                               name_flags: Sequence[str] = (NAME_FLAG,)) -> Path:
     """The weights folder that ``args.load_weights_folder`` or a model-name flag names, checked
     to exist; nothing is loaded. A name is downloaded and converted on first use (see
-    :mod:`monodepth_tf.zoo`); an existing folder always wins over a name of the same spelling.
+    :mod:`monodepth_tf.weights.zoo`); an existing folder always wins over a name of the same
+    spelling.
 
     Args:
         args: the tool's parsed flags (any object with the attributes).
@@ -85,7 +85,7 @@ def weights_folder_from_flags(args, hint: str = "",
             folder nor a known name (the message names the flag); the zoo's download errors
             (OSError) and archive errors (ValueError).
     """
-    from monodepth_tf import zoo
+    from monodepth_tf.weights import zoo
 
     given = _weights_flags_given(args, name_flags)
     flags_text = _join(f"--{flag}" for flag in (WEIGHTS_FLAG, *name_flags))
@@ -125,7 +125,7 @@ def load_networks_from_flags(args, with_depth: bool = True, with_pose: bool = Fa
             :func:`weights_folder_from_flags`; a folder whose files are missing or do not fit
             (the message names the file).
     """
-    from monodepth_tf import zoo
+    from monodepth_tf.weights import zoo
     from monodepth_tf.weights.folder import load_networks
 
     if not (with_depth or with_pose):

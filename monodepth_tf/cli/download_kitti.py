@@ -19,10 +19,11 @@ from typing import List, Optional
 from absl import app, flags
 
 from monodepth_tf.data.errors import DataError
-from monodepth_tf.data.kitti import default_split_dir
 from monodepth_tf.data.kitti_download import download_kitti, split_drives
-from monodepth_tf.data.standard_splits import (LICENSE_NAME, PINNED_COMMIT, STANDARD_SPLITS,
-                                               ensure_standard_split, fetch_standard_splits)
+from monodepth_tf.data.splits import STANDARD_SPLITS
+from monodepth_tf.data.splits import default_split_dir
+from monodepth_tf.data.standard_splits import (LICENSE_NAME, PINNED_COMMIT, ensure_standard_split,
+                                               fetch_standard_splits)
 from monodepth_tf.download import DownloadError
 
 EXIT_PROBLEM = 2

@@ -16,7 +16,7 @@ Prints the original's table; ``--output_json`` also writes the numbers.
 public) predicts its 500 test images and writes the submission instead of scoring:
 ``{index:010d}.png`` depth maps and ``submission.zip`` in
 ``<weights folder>/benchmark_predictions/`` (or ``--eval_out_dir``); see
-:mod:`monodepth_tf.kitti_benchmark` for the format and where the images are read.
+:mod:`monodepth_tf.evaluation.kitti_submission` for the format and where the images are read.
 ``--eval_eigen_to_benchmark`` scores predictions of the ``eigen`` test list
 (``--ext_disp_to_eval``, or the network run on the eigen list's images) on ``eigen_benchmark``,
 through ``<split_dir>/benchmark/eigen_to_benchmark_ids.npy``. ``--no_eval`` stops after the
@@ -33,14 +33,21 @@ from absl import flags
 
 from monodepth_tf.cli.common import (load_networks_from_flags, run_tool,
                                       weights_folder_from_flags)
-from monodepth_tf.cli.progress import ProgressBar, show_in_help
-from monodepth_tf.evaluation import (GARG_CROP_SPLITS, GT_FILE, STEREO_SCALE_FACTOR,
-                                     EvaluationError, check_test_images, evaluate_disparities,
-                                     format_table, load_gt_depths, summarize)
-from monodepth_tf.kitti_benchmark import (BENCHMARK_SPLIT, EIGEN_TO_BENCHMARK_FILE,
-                                          PREDICTIONS_DIR, SUBMISSION_HEIGHT, SUBMISSION_WIDTH,
-                                          benchmark_image_paths, eigen_to_benchmark,
-                                          read_eigen_to_benchmark_ids, write_submission)
+from monodepth_tf.cli.progress import show_in_help
+from monodepth_tf.data.images import load_rgb
+from monodepth_tf.data.kitti import KittiRawLayout
+from monodepth_tf.data.splits import default_split_dir, read_split
+from monodepth_tf.evaluation.depth import (GARG_CROP_SPLITS, GT_FILE, STEREO_SCALE_FACTOR,
+                                           EvaluationError, check_test_images,
+                                           evaluate_disparities, format_table, load_gt_depths,
+                                           summarize)
+from monodepth_tf.evaluation.kitti_submission import (BENCHMARK_SPLIT, EIGEN_TO_BENCHMARK_FILE,
+                                                      PREDICTIONS_DIR, SUBMISSION_HEIGHT,
+                                                      SUBMISSION_WIDTH, benchmark_image_paths,
+                                                      eigen_to_benchmark,
+                                                      read_eigen_to_benchmark_ids,
+                                                      write_submission)
+from monodepth_tf.progress import ProgressBar
 
 GT_SPLITS_EXPORTED = ("eigen", "eigen_benchmark")
 NO_NETWORK_HINT = "; use --ext_disp_to_eval to evaluate saved disparities"
@@ -115,7 +122,6 @@ def load_saved_disparities(path: Path) -> np.ndarray:
 def split_image_paths(args, split_dir: Path, split: str) -> List[Path]:
     """The image of every line of ``<split_dir>/<split>/test_files.txt``, each checked to exist
     (before any network is loaded): KITTI raw frames, or the benchmark's test images."""
-    from monodepth_tf.data.kitti import KittiRawLayout, read_split
 
     if not args.data_path:
         raise ValueError("--data_path is required to run a network on the split's images")
@@ -132,8 +138,7 @@ def split_image_paths(args, split_dir: Path, split: str) -> List[Path]:
 def predict_disparities(args, paths: List[Path]) -> Tuple[np.ndarray, Path]:
     """Runs the network of ``--load_weights_folder`` / ``--model_zoo`` on ``paths``:
     ``(scaled disparities [N, h, w] at the feed size, the weights folder)``."""
-    from monodepth_tf.data.kitti import load_rgb
-    from monodepth_tf.predict import DisparityPredictor
+    from monodepth_tf.inference.predictor import DisparityPredictor
 
     loaded = load_networks_from_flags(args, hint=NO_NETWORK_HINT)
     config = loaded.config
@@ -177,12 +182,12 @@ def evaluate(args: EvalArgs) -> dict:
     """Runs the evaluation the arguments describe, printing as the original does.
 
     ``--eval_split benchmark`` writes the KITTI benchmark's submission files instead of
-    metrics (:mod:`monodepth_tf.kitti_benchmark`); ``--no_eval`` stops after predicting (and
-    ``--save_pred_disps``).
+    metrics (:mod:`monodepth_tf.evaluation.kitti_submission`); ``--no_eval`` stops after
+    predicting (and ``--save_pred_disps``).
 
     Returns:
-        the metrics (:func:`monodepth_tf.evaluation.summarize`) and what was evaluated; for the
-        benchmark split, where the submission went.
+        the metrics (:func:`monodepth_tf.evaluation.depth.summarize`) and what was evaluated;
+        for the benchmark split, where the submission went.
 
     Raises:
         ValueError (EvaluationError, WeightsFolderError, DataError): bad input, named.
@@ -219,7 +224,6 @@ def resolve_split_dir(args) -> Path:
     """``--split_dir``, or the project's ``splits/`` when it is not given."""
     if args.split_dir:
         return Path(args.split_dir).expanduser()
-    from monodepth_tf.data.kitti import default_split_dir
     return default_split_dir()
 
 
@@ -269,7 +273,6 @@ def saved_disparities(args, split_dir: Path) -> Tuple[np.ndarray, Path]:
     disps = load_saved_disparities(source)
     print(f"-> Loaded {len(disps)} disparities from {source}")
     if args.eval_split == BENCHMARK_SPLIT:
-        from monodepth_tf.data.kitti import read_split
         count = len(read_split(split_dir, BENCHMARK_SPLIT, "test"))
         if len(disps) != count:
             raise EvaluationError(f"--ext_disp_to_eval {source} holds {len(disps)} "
@@ -371,7 +374,7 @@ def define_flags() -> None:
                         "(e.g. mono_640x192, downloaded on first use).")
     flags.DEFINE_string("model_zoo", None, "Model name instead of --load_weights_folder: the "
                         "original's (mono_640x192, ...) or GluonCV's; downloaded on first use "
-                        "(see monodepth_tf.zoo).")
+                        "(see monodepth_tf.weights.zoo).")
     flags.DEFINE_string("data_path", None, "Root of the KITTI raw data (the date folders); for "
                         "--eval_split benchmark, KITTI's depth_selection/ folder, its "
                         "test_depth_prediction_anonymous/ or the folder holding depth_selection/.")

@@ -9,7 +9,7 @@
 frame). The pose network (pairs of frames) predicts each frame-to-frame transform; the ATE of
 every 5-frame snippet is printed as the original prints it, per sequence. ``--camera 0`` reads
 the grayscale ``image_0`` folder instead of the colour ``image_2`` (grayscale frames are fed as
-three equal channels). See :mod:`monodepth_tf.pose_evaluation` for the protocol.
+three equal channels). See :mod:`monodepth_tf.evaluation.pose` for the protocol.
 """
 
 import dataclasses
@@ -21,10 +21,12 @@ import numpy as np
 from absl import flags
 
 from monodepth_tf.cli.common import load_networks_from_flags, run_tool
-from monodepth_tf.pose_evaluation import (PROTOCOLS, SNIPPET_LENGTH, PoseEvaluationError,
+from monodepth_tf.data.kitti import KittiOdometryLayout
+from monodepth_tf.evaluation.pose import (PROTOCOLS, SNIPPET_LENGTH, PoseEvaluationError,
                                           check_pose_config, evaluate_poses, format_result,
                                           iterate_frames, parse_sequences, predict_transforms,
                                           read_poses_file)
+from monodepth_tf.progress import ProgressBar
 
 
 @dataclasses.dataclass
@@ -89,8 +91,6 @@ def evaluate(args: PoseEvalArgs) -> dict:
     Raises:
         ValueError (PoseEvaluationError, WeightsFolderError, DataError): bad input, named.
     """
-    from monodepth_tf.cli.progress import ProgressBar
-    from monodepth_tf.data.kitti import KittiOdometryLayout
 
     if args.batch_size < 1:
         raise ValueError(f"--batch_size={args.batch_size} must be at least 1")
@@ -158,7 +158,7 @@ def define_flags() -> None:
                         "model's name (e.g. mono_640x192, downloaded on first use).")
     flags.DEFINE_string("model_zoo", None, "Model name instead of --load_weights_folder (e.g. "
                         "mono_640x192 or monodepth2_resnet18_posenet_kitti_mono_640x192; "
-                        "downloaded on first use; see monodepth_tf.zoo).")
+                        "downloaded on first use; see monodepth_tf.weights.zoo).")
     flags.DEFINE_string("data_path", None, "KITTI odometry root holding sequences/ and poses/.")
     flags.DEFINE_string("eval_split", None, "odom_9 or odom_10 (odom_<n>: sequence n), as the "
                         "original; default: sequences 09 and 10.")

@@ -19,7 +19,7 @@ from absl import app, flags
 
 from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.gt_depth import GT_SPLITS, export_gt_depths
-from monodepth_tf.data.kitti import default_split_dir
+from monodepth_tf.data.splits import default_split_dir
 
 EXIT_DATA_PROBLEM = 2
 

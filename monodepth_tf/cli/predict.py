@@ -6,7 +6,7 @@
         --pred_metric_depth
     bin/predict --image_path drive.mp4 --load_weights_folder weights/mono_640x192
 
-Each image is resized (Pillow's Lanczos, :mod:`monodepth_tf.resize`) to the weights folder's
+Each image is resized (Pillow's Lanczos, :mod:`monodepth_tf.data.resize`) to the weights folder's
 feed size and predicted; written beside
 it (or in ``--output_dir``):
 
@@ -30,9 +30,11 @@ import numpy as np
 from absl import flags
 
 from monodepth_tf.cli.common import load_networks_from_flags, run_tool
-from monodepth_tf.cli.progress import ProgressBar, show_in_help
-from monodepth_tf.colormap import colorize_disparity
-from monodepth_tf.evaluation import STEREO_SCALE_FACTOR
+from monodepth_tf.cli.progress import show_in_help
+from monodepth_tf.data.images import load_rgb
+from monodepth_tf.evaluation.depth import STEREO_SCALE_FACTOR
+from monodepth_tf.inference.colormap import colorize_disparity
+from monodepth_tf.progress import ProgressBar
 
 NAME_FLAGS = ("model_zoo", "model_name")  # the flags that take a model name
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
@@ -70,9 +72,9 @@ def find_images(folder: Path, ext: str) -> List[Path]:
 
 def disparity_at(scaled_disp: np.ndarray, height: int, width: int) -> np.ndarray:
     """A disparity ``[h, w]`` resized bilinearly (half-pixel centres, as the original's
-    ``F.interpolate``; :func:`monodepth_tf.resize.resize_bilinear`, the SavedModel's resize) to
+    ``F.interpolate``; :func:`monodepth_tf.data.resize.resize_bilinear`, the SavedModel's resize) to
     ``[height, width]``."""
-    from monodepth_tf.resize import resize_bilinear
+    from monodepth_tf.data.resize import resize_bilinear
 
     if scaled_disp.shape == (height, width):
         return scaled_disp
@@ -93,7 +95,7 @@ class Predictor:
     """Loads the weights folder once; writes the outputs of images and videos."""
 
     def __init__(self, args: PredictArgs):
-        from monodepth_tf.predict import DisparityPredictor
+        from monodepth_tf.inference.predictor import DisparityPredictor
 
         self.args = args
         loaded = load_networks_from_flags(args, name_flags=NAME_FLAGS)
@@ -108,7 +110,6 @@ class Predictor:
 
     def images(self, paths: List[Path], output_dir: Path) -> List[Path]:
         """Predicts ``paths`` in batches; returns the files written."""
-        from monodepth_tf.data.kitti import load_rgb
 
         written, bar = [], ProgressBar(len(paths))
         for start in range(0, len(paths), self.args.batch_size):
@@ -230,7 +231,7 @@ def define_flags() -> None:
     flags.DEFINE_string("load_weights_folder", None, "Weights folder (ours or the original's "
                         ".pth files), or a model name; the feed size comes from it.")
     flags.DEFINE_string("model_zoo", None, "Model name instead of --load_weights_folder (see "
-                        "monodepth_tf.zoo).")
+                        "monodepth_tf.weights.zoo).")
     flags.DEFINE_string("model_name", None, "A released model, as the original's "
                         "test_simple.py takes it (mono_640x192, stereo_640x192, "
                         "mono+stereo_1024x320, ...): downloaded, checked and converted on first "

@@ -16,10 +16,12 @@ from absl import flags
 
 from monodepth_tf.cli.common import run_tool
 from monodepth_tf.data.errors import DataError
+from monodepth_tf.data.frames import SIDE_CAMERA
 from monodepth_tf.data.gt_depth import lidar_depth_map
-from monodepth_tf.data.kitti import (SIDE_CAMERA, KittiRawLayout, default_split_dir, load_rgb,
-                                     read_split)
+from monodepth_tf.data.images import load_rgb
+from monodepth_tf.data.kitti import KittiRawLayout
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
+from monodepth_tf.data.splits import default_split_dir, read_split
 
 flags.DEFINE_string("data_path", None, "Root of the KITTI raw data.")
 flags.DEFINE_string("split", "eigen_zhou", "Split folder name.")

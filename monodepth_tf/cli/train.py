@@ -18,11 +18,17 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
+import cv2
+import numpy as np
 from absl import app, flags
 
-from monodepth_tf import options as options_lib
 from monodepth_tf.cli.common import run_tool
 from monodepth_tf.cli.launch import define_verbose_flag
+from monodepth_tf.data.images import load_rgb
+from monodepth_tf.data.kitti import KittiRawLayout
+from monodepth_tf.data.splits import read_split
+from monodepth_tf.training import options as options_lib
+from monodepth_tf.training.logging import METRICS_FILE
 
 FLAGS = flags.FLAGS  # the training flags are defined by run(), so importing defines nothing
 
@@ -109,7 +115,7 @@ def with_weights_folder(options: options_lib.TrainOptions) -> options_lib.TrainO
     its cached folder; an existing folder always wins."""
     if not options.load_weights_folder:
         return options
-    from monodepth_tf import zoo
+    from monodepth_tf.weights import zoo
 
     folder = zoo.find_weights(options.load_weights_folder)
     return dataclasses.replace(options, load_weights_folder=str(folder))
@@ -117,7 +123,6 @@ def with_weights_folder(options: options_lib.TrainOptions) -> options_lib.TrainO
 
 def read_metrics(run_dir: Path) -> List[dict]:
     """The validations a run appended to ``metrics.jsonl``, in order."""
-    from monodepth_tf.train_loop import METRICS_FILE
 
     path = run_dir / METRICS_FILE
     if not path.is_file():
@@ -128,9 +133,7 @@ def read_metrics(run_dir: Path) -> List[dict]:
 def demo_test_frame(world: Path, index: int = 0):
     """Test frame ``index`` of a synthetic world: (its image file, its exact depth
     ``[H, W]`` in metres)."""
-    import numpy as np
 
-    from monodepth_tf.data.kitti import KittiRawLayout, read_split
 
     entry = read_split(world / "splits", "synthetic", "test")[index]
     path = KittiRawLayout(world, "png").image_path(entry.folder, entry.frame_index, entry.side)
@@ -145,11 +148,9 @@ def demo_picture(run_dir: Path, world: Path, weights: Path, index: int = 0) -> P
     The disparity is resized to the frame's size (bilinear) when the network's feed size
     differs.
     """
-    import cv2
 
-    from monodepth_tf.data.kitti import load_rgb
-    from monodepth_tf.predict import predict_disparity
-    from monodepth_tf.summaries import depth_images, disparity_images, side_by_side
+    from monodepth_tf.inference.predictor import predict_disparity
+    from monodepth_tf.training.summaries import depth_images, disparity_images, side_by_side
     from monodepth_tf.weights.folder import load_networks
 
     frame, gt = demo_test_frame(world, index)
@@ -203,7 +204,7 @@ def quiet_python_logs(values) -> None:
 
 def main(argv):
     del argv
-    from monodepth_tf.train_loop import Run, open_data
+    from monodepth_tf.training.loop import Run, open_data
 
     quiet_python_logs(FLAGS)
 

@@ -18,8 +18,11 @@ from typing import Iterable, List, Optional, Sequence, Set, Union
 
 from monodepth_tf.data.calibration import CAM_TO_CAM, VELO_TO_CAM, read_calib_file
 from monodepth_tf.data.errors import DataError
-from monodepth_tf.data.kitti import (STEREO, TAIL_BYTES, FrameId, KittiRawLayout, SplitEntry,
-                                     encoded_image_problem, frame_key, read_split)
+from monodepth_tf.data.frames import STEREO, FrameId, frame_key
+from monodepth_tf.data.images import TAIL_BYTES, encoded_image_problem
+from monodepth_tf.data.kitti import KittiRawLayout
+from monodepth_tf.data.layout import Layout
+from monodepth_tf.data.splits import SplitEntry, read_split
 
 PathLike = Union[str, Path]
 MAX_LISTED = 50  # problems listed in one DataError; the rest are counted
@@ -96,7 +99,7 @@ def calibration_problems(calib_dir: Path) -> List[str]:
     return problems
 
 
-def _entry_files(layout: KittiRawLayout, entry: SplitEntry, frame_ids: Sequence[FrameId],
+def _entry_files(layout: Layout, entry: SplitEntry, frame_ids: Sequence[FrameId],
                  need_velodyne: bool) -> List[Path]:
     """The files one sample needs (DataError for an impossible frame, e.g. index -1)."""
     paths = list(layout.sample_paths(entry, frame_ids).values())
@@ -105,7 +108,7 @@ def _entry_files(layout: KittiRawLayout, entry: SplitEntry, frame_ids: Sequence[
     return paths
 
 
-def split_problems(layout: KittiRawLayout, entries: Iterable[SplitEntry],
+def split_problems(layout: Layout, entries: Iterable[SplitEntry],
                    frame_ids: Sequence[FrameId], need_velodyne: bool = False,
                    source: str = "split", need_calibration: Optional[bool] = None,
                    decode: bool = False) -> List[str]:
@@ -129,7 +132,7 @@ def split_problems(layout: KittiRawLayout, entries: Iterable[SplitEntry],
                              seen=set(), decode=decode)
 
 
-def _entries_problems(layout: KittiRawLayout, entries: Iterable[SplitEntry],
+def _entries_problems(layout: Layout, entries: Iterable[SplitEntry],
                       frame_ids: Sequence[FrameId], need_velodyne: bool, need_calibration: bool,
                       source: str, seen: Set[Path], decode: bool = False) -> List[str]:
     """:func:`split_problems`, skipping (and adding to ``seen``) what was already checked."""

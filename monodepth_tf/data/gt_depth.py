@@ -35,8 +35,10 @@ import numpy as np
 from monodepth_tf.data.calibration import CAM_TO_CAM, VELO_TO_CAM, velo_to_camera
 from monodepth_tf.data.check import raise_on_problems
 from monodepth_tf.data.errors import DataError
-from monodepth_tf.data.kitti import (SIDE_CAMERA, KittiRawLayout, SplitEntry, load_depth_png,
-                                     read_split)
+from monodepth_tf.data.frames import SIDE_CAMERA
+from monodepth_tf.data.images import load_depth_png
+from monodepth_tf.data.kitti import KittiRawLayout
+from monodepth_tf.data.splits import SplitEntry, read_split
 
 PathLike = Union[str, Path]
 GT_SPLITS = ("eigen", "eigen_benchmark")

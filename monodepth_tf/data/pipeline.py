@@ -3,11 +3,11 @@
 Per sample, as the original prepares it: the frames ``frame_ids`` names (temporal offsets on
 the same camera, ``s`` the other camera at the same instant), decoded, flipped horizontally with
 probability 0.5 (all frames together), resized as 8-bit images with Pillow's Lanczos
-arithmetic (:mod:`monodepth_tf.resize`, bit for bit) to ``height`` x ``width`` and then halved
+arithmetic (:mod:`monodepth_tf.data.resize`, bit for bit) to ``height`` x ``width`` and then halved
 scale by scale, each scale from the previous one, then scaled to [0, 1]; intrinsics per scale
-from the sample's camera (:class:`Camera`: KITTI's normalized intrinsics unless the layout gives each sample its own,
-see ``camera(entry)`` in :mod:`monodepth_tf.data.folder`); ``stereo_T`` with the camera's
-baseline (0.1 for KITTI) signed by the side and the flip; colour jitter with
+from the sample's camera (:class:`~monodepth_tf.data.layout.Camera`, the layout's
+``camera(entry)``: KITTI's normalized intrinsics, or a folder dataset's own); ``stereo_T``
+with the camera's baseline (0.1 for KITTI) signed by the side and the flip; colour jitter with
 probability 0.5 from one draw per sample, applied after resizing to the networks' copies
 (``color_aug``) only. (The original jitters every scale; the networks read scale 0 only, so
 only scale 0 is jittered here.)
@@ -18,40 +18,21 @@ uninterrupted one.
 """
 
 import dataclasses
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 import tensorflow as tf
 
-from monodepth_tf.batch import STEREO, Batch, FrameId, frame_key
+from monodepth_tf.data.batch import Batch
+from monodepth_tf.data.frames import SIDE_CAMERA, FrameId, frame_key
 from monodepth_tf.data.gt_depth import lidar_depth_map
-from monodepth_tf.data.kitti import (FULL_HEIGHT, FULL_WIDTH, OTHER_SIDE, SIDE_CAMERA,
-                                     KittiRawLayout, SplitEntry)
-from monodepth_tf.resize import resize_lanczos_tf, to_float
+from monodepth_tf.data.kitti import FULL_HEIGHT, FULL_WIDTH
+from monodepth_tf.data.layout import (KITTI_CAMERA, NORMALIZED_K, Camera, Layout,
+                                      LidarLayout)
+from monodepth_tf.data.resize import resize_lanczos_tf, to_float
+from monodepth_tf.data.splits import SplitEntry
 
-# KITTI's intrinsics normalized by the image size (the original uses them for every image).
-NORMALIZED_K = np.array([[0.58, 0, 0.5, 0], [0, 1.92, 0.5, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
-                        dtype=np.float32)
-STEREO_BASELINE = 0.1
-
-
-class Camera(NamedTuple):
-    """What the pipeline needs to know of a sample's camera.
-
-    Attributes:
-        normalized_K: ``[4, 4]`` float32 intrinsics with row 0 divided by the image width and
-            row 1 by its height (as :data:`NORMALIZED_K`).
-        flip: horizontal flips are allowed (the principal point is near the centre).
-        baseline: the stereo baseline of ``stereo_T``.
-    """
-
-    normalized_K: np.ndarray
-    flip: bool = True
-    baseline: float = STEREO_BASELINE
-
-
-KITTI_CAMERA = Camera(NORMALIZED_K)
 BRIGHTNESS = CONTRAST = SATURATION = (0.8, 1.2)
 HUE = (-0.1, 0.1)
 
@@ -88,19 +69,10 @@ def intrinsics(height: int, width: int, scale: int,
     return K
 
 
-def sample_paths(layout: KittiRawLayout, entry: SplitEntry,
+def sample_paths(layout: Layout, entry: SplitEntry,
                  frame_ids: Sequence[FrameId]) -> Dict[str, str]:
-    """``{frame key: image path}`` of one split entry."""
-    if not isinstance(layout, KittiRawLayout):  # e.g. a folder dataset: its own frame order
-        return {k: str(v) for k, v in layout.sample_paths(entry, frame_ids).items()}
-    paths = {}
-    for frame_id in frame_ids:
-        key = frame_key(frame_id)
-        if key == STEREO:
-            paths[key] = layout.image_path(entry.folder, entry.frame_index, OTHER_SIDE[entry.side])
-        else:
-            paths[key] = layout.image_path(entry.folder, entry.frame_index + int(key), entry.side)
-    return {k: str(v) for k, v in paths.items()}
+    """``{frame key: image path}`` of one split entry, as strings."""
+    return {k: str(v) for k, v in layout.sample_paths(entry, frame_ids).items()}
 
 
 def _jitter(image: tf.Tensor, factors: tf.Tensor) -> tf.Tensor:
@@ -121,18 +93,17 @@ def scale_pyramid(images: tf.Tensor, height: int, width: int, scales: Sequence[i
     ``images`` ``[F, H, W, 3]`` (mirrored horizontally first where the scalar bool ``flip``
     is true) to ``height`` x ``width``, each further scale ``s`` from the previous one to
     ``height // 2**s`` x ``width // 2**s``, all with Pillow's Lanczos
-    (:func:`monodepth_tf.resize.resize_lanczos_tf`)."""
+    (:func:`monodepth_tf.data.resize.resize_lanczos_tf`)."""
     pyramid = [resize_lanczos_tf(images, height, width, mirror=flip)]
     for s in scales[1:]:
         pyramid.append(resize_lanczos_tf(pyramid[-1], height // 2 ** s, width // 2 ** s))
     return pyramid
 
 
-def sample_cameras(layout, entries: Sequence[SplitEntry]) -> Tuple[List[Camera], np.ndarray]:
-    """The distinct cameras of ``entries`` and each entry's index among them ``[N]`` int32:
-    the layout's ``camera(entry)`` when it has one, else :data:`KITTI_CAMERA` for all."""
-    if not hasattr(layout, "camera"):
-        return [KITTI_CAMERA], np.zeros(len(entries), np.int32)
+def sample_cameras(layout: Layout,
+                   entries: Sequence[SplitEntry]) -> Tuple[List[Camera], np.ndarray]:
+    """The distinct cameras of ``entries`` (the layout's ``camera(entry)``) and each entry's
+    index among them ``[N]`` int32."""
     cameras: List[Camera] = []
     index: Dict[bytes, int] = {}
     rows = []
@@ -197,7 +168,7 @@ class SampleLoader:
                      inv_K=tuple(tf.gather(k, camera) for k in self.inv_K), stereo_T=stereo_T)
 
 
-def make_dataset(layout: KittiRawLayout, entries: List[SplitEntry], options: PipelineOptions,
+def make_dataset(layout: Layout, entries: List[SplitEntry], options: PipelineOptions,
                  batch_size: int, epoch: int = 0, shuffle: bool = True,
                  input_context: Optional[tf.distribute.InputContext] = None,
                  drop_remainder: bool = True) -> tf.data.Dataset:
@@ -234,7 +205,7 @@ def make_dataset(layout: KittiRawLayout, entries: List[SplitEntry], options: Pip
     return data.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-def lidar_ground_truth(layout: KittiRawLayout, entry: SplitEntry) -> np.ndarray:
+def lidar_ground_truth(layout: LidarLayout, entry: SplitEntry) -> np.ndarray:
     """A sample's LiDAR depth ``[375, 1242]`` float32, nearest-resized to KITTI's full size
     as the original does for validation (KITTI's dates differ by a few pixels in size). Its
     values are the camera depth, as the original's validation loads them (not the LiDAR
@@ -247,7 +218,7 @@ def lidar_ground_truth(layout: KittiRawLayout, entry: SplitEntry) -> np.ndarray:
     return depth
 
 
-def make_validation_dataset(layout: KittiRawLayout, entries: List[SplitEntry],
+def make_validation_dataset(layout: LidarLayout, entries: List[SplitEntry],
                             options: PipelineOptions, batch_size: int) -> tf.data.Dataset:
     """Batches of ``(Batch, depth_gt [B, 375, 1242])``: unaugmented samples in list order with
     their LiDAR ground truth."""

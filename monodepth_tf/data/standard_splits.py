@@ -14,8 +14,9 @@ the tests); it must hold the same tree (``splits/<split>/<file>`` and ``LICENSE`
 import hashlib
 import os
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, Iterable, List, Union
 
+from monodepth_tf.data.splits import STANDARD_SPLITS
 from monodepth_tf.download import DownloadError, download
 
 PathLike = Union[str, Path]
@@ -23,8 +24,6 @@ PathLike = Union[str, Path]
 PINNED_COMMIT = "b676244e5a1ca55564eb5d16ab521a48f823af31"  # monodepth2 HEAD, 2022-01-29
 DEFAULT_SPLITS_URL = f"https://raw.githubusercontent.com/nianticlabs/monodepth2/{PINNED_COMMIT}"
 SPLITS_URL_VARIABLE = "MONODEPTH_SPLITS_URL"
-STANDARD_SPLITS = ("eigen", "eigen_zhou", "eigen_full", "eigen_benchmark", "odom", "benchmark")
-FETCH_COMMAND = "bin/download_kitti --splits_only"
 
 LICENSE_SOURCE = "LICENSE"                      # in the release
 LICENSE_NAME = "LICENSE_monodepth2.txt"         # in the split folder
@@ -66,24 +65,6 @@ SPLIT_FILES: Dict[str, str] = {
 def splits_url() -> str:
     """The release's base address: ``$MONODEPTH_SPLITS_URL`` or the pinned GitHub commit."""
     return (os.environ.get(SPLITS_URL_VARIABLE) or DEFAULT_SPLITS_URL).rstrip("/")
-
-
-def fetch_command(split_dir: Optional[PathLike] = None) -> str:
-    """The command that fetches the standard lists into ``split_dir`` (the default folder
-    needs no ``--split_dir``)."""
-    from monodepth_tf.data.kitti import default_split_dir  # kitti imports this module
-
-    if split_dir is None or Path(split_dir).resolve() == default_split_dir().resolve():
-        return FETCH_COMMAND
-    return f"{FETCH_COMMAND} --split_dir {split_dir}"
-
-
-def missing_split_hint(split: str, split_dir: Optional[PathLike] = None) -> str:
-    """What to say when ``split``'s folder or list is missing: the fetch command for a
-    standard split, else where to read about split folders."""
-    if split in STANDARD_SPLITS:
-        return f"fetch the standard split lists with: {fetch_command(split_dir)}"
-    return "see splits/README.md"
 
 
 def sha256_of(path: PathLike) -> str:

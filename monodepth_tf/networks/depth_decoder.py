@@ -67,7 +67,7 @@ class DepthDecoder(keras.Model):
     def start_disparities_at(self, value: float) -> None:
         """Sets every disparity head's bias to ``logit(value)``, so that a fresh decoder's
         sigmoid outputs start around ``value`` instead of 0.5 (an initialization: what the
-        decoder computes from its weights is unchanged). See train_loop.SCRATCH_DISPARITY.
+        decoder computes from its weights is unchanged). See training.checkpoints.SCRATCH_DISPARITY.
 
         Args:
             value: the sigmoid output to start at, in (0, 1).

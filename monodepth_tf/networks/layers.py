@@ -6,19 +6,22 @@ reflection) and then convolves with ``'valid'``, so feature maps line up with th
 """
 
 import contextlib
+import contextvars
 
 import keras
 import tensorflow as tf
 
 
-_reflect_by_slices = False  # see sliced_reflection_padding()
+# True within sliced_reflection_padding(): a context variable, not a module flag, so the
+# setting is scoped to the code (and thread) inside the ``with`` block.
+REFLECT_BY_SLICES = contextvars.ContextVar("reflect_by_slices", default=False)
 
 
 def pad_spatial(x: tf.Tensor, pad: int, mode: str = "CONSTANT") -> tf.Tensor:
     """Pads ``pad`` pixels on each side of the two spatial axes of ``x`` ``[B, H, W, C]``."""
     if pad == 0:
         return x
-    if mode.upper() == "REFLECT" and _reflect_by_slices:
+    if mode.upper() == "REFLECT" and REFLECT_BY_SLICES.get():
         return reflect_pad_by_slices(x, pad)
     return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
 
@@ -39,13 +42,13 @@ def reflect_pad_by_slices(x: tf.Tensor, pad: int) -> tf.Tensor:
 def sliced_reflection_padding():
     """Within it, networks traced anew build their reflection padding with
     :func:`reflect_pad_by_slices` (bitwise the same values): for the TFLite export. Elsewhere
-    TensorFlow's MirrorPad is faster. Process-wide, like the trace it is meant for."""
-    global _reflect_by_slices
-    previous, _reflect_by_slices = _reflect_by_slices, True
+    TensorFlow's MirrorPad is faster. It holds for the code run inside the block (the trace
+    it is meant for), in this thread."""
+    token = REFLECT_BY_SLICES.set(True)
     try:
         yield
     finally:
-        _reflect_by_slices = previous
+        REFLECT_BY_SLICES.reset(token)
 
 
 def torch_default_kernel_initializer() -> keras.initializers.Initializer:
@@ -138,3 +141,9 @@ def check_divisible(images: tf.Tensor, multiple: int = 32, what: str = "input im
                 f"{what} have {name} {size}, which is not divisible by {multiple}: "
                 f"the networks need sizes that are multiples of {multiple} (e.g. 192x640)"
             )
+
+
+def build(model: keras.Model, channels: int, height: int = 64, width: int = 64) -> keras.Model:
+    """Creates a model's variables by calling it once on zeros ``[1, height, width, channels]``."""
+    model(tf.zeros([1, height, width, channels]), training=False)
+    return model

@@ -10,8 +10,6 @@ Folders are written atomically: into a temporary sibling first, then renamed int
 interruption never leaves a half-written folder under the final name.
 """
 
-import dataclasses
-import json
 import os
 import re
 import shutil
@@ -21,7 +19,11 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import keras
 
-from monodepth_tf.models import DepthNet, PoseNet, build
+from monodepth_tf.config import (SEPARATE_POSE_MODEL_TYPES, ConfigError, ModelConfig,
+                                 PoseModelType)
+from monodepth_tf.networks.depth_net import DepthNet
+from monodepth_tf.networks.layers import build
+from monodepth_tf.networks.pose_net import PoseNet
 from monodepth_tf.weights.torch_checkpoint import load_state_dict, unwrap_state_dict
 from monodepth_tf.weights.torch_import import assign_state_dict
 
@@ -33,42 +35,12 @@ class WeightsFolderError(ValueError):
     """A weights folder is missing, incomplete, or does not fit the requested networks."""
 
 
-@dataclasses.dataclass
-class NetworkConfig:
-    """What is needed to rebuild the networks of a weights folder.
-
-    ``height``/``width`` are the feed size the networks were trained at (prediction resizes
-    inputs to it); ``pose_model_type`` is None for a folder without a pose network.
-    """
-
-    height: int = 192
-    width: int = 640
-    num_layers: int = 18
-    scales: Tuple[int, ...] = (0, 1, 2, 3)
-    use_stereo: bool = False
-    pose_model_type: Optional[str] = "separate_resnet"
-    num_pose_frames: int = 2
-    min_depth: float = 0.1
-    max_depth: float = 100.0
-
-    @classmethod
-    def from_json(cls, path: Path) -> "NetworkConfig":
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise WeightsFolderError(f"{path}: cannot read the network config ({error})") from None
-        known = {f.name for f in dataclasses.fields(cls)}
-        config = cls(**{k: v for k, v in data.items() if k in known})
-        config.scales = tuple(config.scales)
-        return config
-
-
-def build_networks(config: NetworkConfig, with_pose: bool = True, with_depth: bool = True):
+def build_networks(config: ModelConfig, with_pose: bool = True, with_depth: bool = True):
     """Built (variables created) DepthNet and PoseNet for a config, each None when not asked for
     (or, for the pose network, when the config has none)."""
     depth = build(DepthNet(config.num_layers, config.scales), 3) if with_depth else None
     pose = None
-    if with_pose and config.pose_model_type in ("separate_resnet", "posecnn"):
+    if with_pose and config.pose_model_type in SEPARATE_POSE_MODEL_TYPES:
         pose = build(PoseNet(config.num_layers, config.num_pose_frames, config.pose_model_type),
                      3 * config.num_pose_frames)
     return depth, pose
@@ -80,14 +52,14 @@ def named_parts(depth: Optional[DepthNet], pose: Optional[PoseNet]) -> Dict[str,
     if depth is not None:
         parts.update(encoder=depth.encoder, depth=depth.decoder)
     if pose is not None:
-        if pose.pose_model_type == "posecnn":
+        if pose.pose_model_type == PoseModelType.POSECNN:
             parts["pose"] = pose.cnn
         else:
             parts.update(pose_encoder=pose.encoder, pose=pose.decoder)
     return parts
 
 
-def save_weights_folder(folder, config: NetworkConfig, depth: DepthNet,
+def save_weights_folder(folder, config: ModelConfig, depth: DepthNet,
                         pose: Optional[PoseNet] = None, extra: Optional[Dict] = None) -> Path:
     """Writes a complete weights folder atomically (a temporary sibling renamed into place)."""
     folder = Path(folder)
@@ -96,9 +68,7 @@ def save_weights_folder(folder, config: NetworkConfig, depth: DepthNet,
     try:
         for name, network in named_parts(depth, pose).items():
             network.save_weights(str(staging / f"{name}.weights.h5"))
-        payload = dataclasses.asdict(config)
-        payload.update(extra or {})
-        (staging / CONFIG_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+        (staging / CONFIG_FILE).write_text(config.to_json(extra))
         # mkdtemp makes the folder private (0700); give it the usual permissions
         umask = os.umask(0)
         os.umask(umask)
@@ -133,13 +103,16 @@ def is_pytorch_folder(folder) -> bool:
     return (Path(folder) / "encoder.pth").is_file() and not (Path(folder) / CONFIG_FILE).is_file()
 
 
-def read_config(folder) -> NetworkConfig:
+def read_config(folder) -> ModelConfig:
     """The network config of a weights folder (ours or the original's)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise WeightsFolderError(f"weights folder {folder} does not exist")
     if (folder / CONFIG_FILE).is_file():
-        return NetworkConfig.from_json(folder / CONFIG_FILE)
+        try:
+            return ModelConfig.from_json(folder / CONFIG_FILE)
+        except ConfigError as error:
+            raise WeightsFolderError(str(error)) from None
     if (folder / "encoder.pth").is_file():
         return config_from_pytorch_folder(folder)
     raise WeightsFolderError(f"{folder} is not a weights folder: it has neither {CONFIG_FILE} "
@@ -162,11 +135,11 @@ def infer_resnet_depth(state, prefix: str = "encoder.") -> int:
     return table[(counts, bottleneck)]
 
 
-def config_from_pytorch_folder(folder) -> NetworkConfig:
+def config_from_pytorch_folder(folder) -> ModelConfig:
     """Reads the architecture of the original's checkpoints (and the feed size it stores)."""
     folder = Path(folder)
     encoder = unwrap_state_dict(load_state_dict(folder / "encoder.pth"))
-    config = NetworkConfig(num_layers=infer_resnet_depth(encoder))
+    config = ModelConfig(num_layers=infer_resnet_depth(encoder))
     config.height = int(encoder.get("height", config.height))
     config.width = int(encoder.get("width", config.width))
     config.use_stereo = bool(encoder.get("use_stereo", False))
@@ -176,10 +149,10 @@ def config_from_pytorch_folder(folder) -> NetworkConfig:
     if (folder / "pose_encoder.pth").is_file():
         pose_encoder = unwrap_state_dict(load_state_dict(folder / "pose_encoder.pth"))
         config.num_pose_frames = int(pose_encoder["encoder.conv1.weight"].shape[1]) // 3
-        config.pose_model_type = "separate_resnet"
+        config.pose_model_type = PoseModelType.SEPARATE_RESNET.value
     elif (folder / "pose.pth").is_file():
         pose = unwrap_state_dict(load_state_dict(folder / "pose.pth"))
-        config.pose_model_type = "posecnn"
+        config.pose_model_type = PoseModelType.POSECNN.value
         config.num_pose_frames = int(pose["net.0.weight"].shape[1]) // 3
     else:
         config.pose_model_type = None
@@ -187,7 +160,7 @@ def config_from_pytorch_folder(folder) -> NetworkConfig:
 
 
 def load_weights_folder(folder, depth: Optional[DepthNet] = None, pose: Optional[PoseNet] = None,
-                        models_to_load: Sequence[str] = MODEL_NAMES) -> NetworkConfig:
+                        models_to_load: Sequence[str] = MODEL_NAMES) -> ModelConfig:
     """Loads the named parts of a weights folder into built networks.
 
     Args:
@@ -224,7 +197,7 @@ def load_weights_folder(folder, depth: Optional[DepthNet] = None, pose: Optional
 
 
 def convert_pytorch_folder(pytorch_dir, output_dir,
-                           extra: Optional[Dict] = None) -> Tuple[NetworkConfig, Tuple[str, ...]]:
+                           extra: Optional[Dict] = None) -> Tuple[ModelConfig, Tuple[str, ...]]:
     """Converts the original's checkpoints (``encoder.pth``, ``depth.pth`` and, when present,
     ``pose_encoder.pth`` + ``pose.pth`` or a PoseCNN's ``pose.pth``) into a weights folder,
     written atomically; the architecture and feed size come from the files.
@@ -249,7 +222,7 @@ def convert_pytorch_folder(pytorch_dir, output_dir,
 
 
 def load_networks(folder, with_pose: bool = True, with_depth: bool = True,
-                  check_config: Optional[Callable[[NetworkConfig, Path], None]] = None):
+                  check_config: Optional[Callable[[ModelConfig, Path], None]] = None):
     """Builds the networks a weights folder describes and loads them: ``(config, depth, pose)``.
 
     Args:

@@ -1,0 +1,1 @@
+"""Scoring predictions: depth metrics, pose (ATE) and the KITTI leaderboard submission."""

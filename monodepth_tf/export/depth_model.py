@@ -1,0 +1,72 @@
+"""Exporting a depth network: the SavedModel TF Serving loads and, on request, TFLite models
+beside it.
+"""
+
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from monodepth_tf.config import ModelConfig
+from monodepth_tf.export.saved_model import (DepthServingModule, ExportError, check_target,
+                                             version_dir, write_saved_model)
+from monodepth_tf.export.tflite import convert_tflite
+from monodepth_tf.networks.depth_net import DepthNet
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """Where an export went.
+
+    Attributes:
+        saved_model_dir: ``<export_dir>/<model_name>/<version>``.
+        tflite_path: the float32 ``.tflite`` file, if written.
+        tflite_quantized_path: the quantized ``.tflite`` file, if written.
+    """
+
+    saved_model_dir: Path
+    tflite_path: Optional[Path] = None
+    tflite_quantized_path: Optional[Path] = None
+
+
+def export_depth_model(depth_net: DepthNet, config: ModelConfig, export_dir,
+                       model_name: str = "mdp", version: int = 1, overwrite: bool = False,
+                       tflite: bool = False, tflite_quantize: Optional[str] = None,
+                       calibration: Optional[np.ndarray] = None) -> ExportResult:
+    """Writes the SavedModel ``<export_dir>/<model_name>/<version>/`` and, on request, TFLite
+    models beside it (``<model_name>_v<version>[_<quantization>].tflite`` in
+    ``<export_dir>/<model_name>/``, outside the version folder TF Serving loads).
+
+    Args:
+        depth_net, config: a loaded depth network and its config.
+        export_dir, model_name, version: where to write.
+        overwrite: replace an existing version folder (else ExportError).
+        tflite: also write the float32 TFLite model.
+        tflite_quantize: ``dynamic`` or ``int8``: also write a quantized TFLite model.
+        calibration: float32 ``[N, height, width, 3]`` representative images for ``int8``.
+    """
+    target = version_dir(export_dir, model_name, version)
+    if tflite_quantize not in (None, "dynamic", "int8"):
+        raise ExportError(f"--tflite_quantize must be dynamic or int8, got {tflite_quantize!r}")
+    if tflite_quantize == "int8" and (calibration is None or len(calibration) == 0):
+        raise ExportError("--tflite_quantize=int8 needs calibration images "
+                          "(--calibration_images)")
+    check_target(target, overwrite)
+    module = DepthServingModule(depth_net, config)
+    result = ExportResult(write_saved_model(module, target, overwrite))
+    stem = target.parent / f"{model_name}_v{int(version)}"
+    if tflite:
+        result.tflite_path = _write_bytes(Path(f"{stem}.tflite"), convert_tflite(module))
+    if tflite_quantize:
+        result.tflite_quantized_path = _write_bytes(
+            Path(f"{stem}_{tflite_quantize}.tflite"),
+            convert_tflite(module, tflite_quantize, calibration))
+    return result
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_bytes(data)
+    staging.replace(path)
+    return path

@@ -1,0 +1,1 @@
+"""Prediction with trained networks: the predictor, test-time post-processing, colour maps."""

@@ -1,0 +1,148 @@
+"""SSIM over 3x3 windows (reflection-padded) and the photometric error ``0.85 * SSIM + 0.15 * L1``.
+"""
+
+from typing import List, NamedTuple, Sequence
+
+import keras
+import tensorflow as tf
+
+from monodepth_tf.geometry.numerics import GeometryLayer
+
+
+SSIM_C1 = 0.01 ** 2
+
+
+SSIM_C2 = 0.03 ** 2
+
+
+SSIM_WEIGHT = 0.85
+
+
+@tf.custom_gradient
+def _mean3x3(padded: tf.Tensor) -> tf.Tensor:
+    """The 3x3 means of ``[N, H + 2, W + 2, C]`` (a 'valid' average pool): ``[N, H, W, C]``.
+
+    The gradient is the transposed box filter, itself a 3x3 mean of the zero-padded incoming
+    gradient: much cheaper on the CPU than TensorFlow's pooling gradient for few channels.
+    """
+    return tf.nn.avg_pool2d(padded, 3, 1, "VALID"), _mean3x3_transposed
+
+
+def _mean3x3_transposed(upstream: tf.Tensor) -> tf.Tensor:
+    """The transpose of :func:`_mean3x3`: ``[N, H, W, C]`` -> ``[N, H + 2, W + 2, C]``, the 3x3
+    mean of the zero-padded map."""
+    zero_padded = tf.pad(upstream, [[0, 0], [2, 2], [2, 2], [0, 0]])
+    return tf.nn.avg_pool2d(zero_padded, 3, 1, "VALID")
+
+
+def _local_means(maps: Sequence[tf.Tensor]) -> List[tf.Tensor]:
+    """3x3 means with reflection padding of each map ``[B, H, W, C]`` (each pooled on its own:
+    stacking them into one batch first costs two more copies than it saves)."""
+    return [_mean3x3(tf.pad(m, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")) for m in maps]
+
+
+class SsimStatistics(NamedTuple):
+    """The local statistics of an image that every SSIM against it reuses.
+
+    Attributes:
+        image: ``y`` ``[B, H, W, C]``.
+        mean: its 3x3 local mean ``mu_y``; ``mean_squared``: ``mu_y * mu_y``; ``variance``:
+            the local mean of ``y * y`` minus ``mu_y * mu_y``; all ``[B, H, W, C]``.
+    """
+
+    image: tf.Tensor
+    mean: tf.Tensor
+    mean_squared: tf.Tensor
+    variance: tf.Tensor
+
+
+def ssim_statistics(image: tf.Tensor) -> SsimStatistics:
+    """:class:`SsimStatistics` of ``image`` ``[B, H, W, C]``."""
+    mean, mean_of_square = _local_means([image, image * image])
+    mean_squared = mean * mean
+    return SsimStatistics(image, mean, mean_squared, mean_of_square - mean_squared)
+
+
+def _local_means_adjoint(maps: Sequence[tf.Tensor]) -> List[tf.Tensor]:
+    """The transpose of :func:`_local_means` applied to each ``[B, H, W, C]`` map: the gradient
+    of the reflection-padded 3x3 means with respect to the maps they were taken of."""
+    return [tf.raw_ops.MirrorPadGrad(input=_mean3x3_transposed(m),
+                                     paddings=[[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+            for m in maps]
+
+
+@tf.custom_gradient
+def _ssim_against(x, y, mu_y, mu_y_squared, sigma_y):
+    """``(1 - SSIM(x, y)) / 2`` clipped to [0, 1], given y's statistics (see
+    :class:`SsimStatistics`); all ``[B, H, W, C]``.
+
+    The forward pass evaluates the formula in the original's order, so that every rounding is
+    the same (doubling is exact: ``2 * (mu_x * mu_y)`` is bitwise ``(2 * mu_x) * mu_y``). The
+    gradient is written out by hand: with ``q = A S / (P Q)``, ``A = 2 mu_x mu_y + C1``,
+    ``S = 2 sigma_xy + C2``, ``P = mu_x^2 + mu_y^2 + C1``, ``Q = sigma_x + sigma_y + C2``,
+    ``dq/dA = q/A``, ``dq/dS = q/S``, ``dq/dP = -q/P``, ``dq/dQ = -q/Q``, and the 3x3 means are
+    transposed once for the three maps they were taken of: fewer operations than TensorFlow
+    derives from the forward pass, on the loss's largest tensors.
+    """
+    mu_x, e_xx, e_xy = _local_means([x, x * x, x * y])
+    mu_x_squared, mu_xy = mu_x * mu_x, mu_x * mu_y
+    sigma_x = e_xx - mu_x_squared
+    sigma_xy = e_xy - mu_xy
+    a, s = 2.0 * mu_xy + SSIM_C1, 2.0 * sigma_xy + SSIM_C2
+    p, q = mu_x_squared + mu_y_squared + SSIM_C1, sigma_x + sigma_y + SSIM_C2
+    ratio = (a * s) / (p * q)
+    unclipped = (1.0 - ratio) / 2.0
+    dissimilarity = tf.clip_by_value(unclipped, 0.0, 1.0)
+
+    def gradient(upstream):
+        # The clip passes the gradient where it left the value unchanged (bounds included).
+        g_ratio = tf.where(tf.equal(dissimilarity, unclipped), upstream * -0.5, 0.0)
+        g_q_ratio = g_ratio * ratio  # dq/dA = q/A, ...: each term is this over one factor
+        g_a, g_s = g_q_ratio / a, g_q_ratio / s
+        g_p, g_q = -g_q_ratio / p, -g_q_ratio / q
+        g_mu_x = 2.0 * (mu_y * (g_a - g_s) + mu_x * (g_p - g_q))
+        g_mu_y = 2.0 * mu_x * (g_a - g_s)
+        g_e_xy = 2.0 * g_s
+        t_mu_x, t_e_xx, t_e_xy = _local_means_adjoint([g_mu_x, g_q, g_e_xy])
+        return (t_mu_x + 2.0 * x * t_e_xx + y * t_e_xy, x * t_e_xy, g_mu_y, g_p, g_q)
+
+    return dissimilarity, gradient
+
+
+def ssim_dissimilarity(x: tf.Tensor, y) -> tf.Tensor:
+    """Per-pixel ``(1 - SSIM) / 2`` over 3x3 windows with reflection padding, in [0, 1].
+
+    Args:
+        x: ``[B, H, W, C]``.
+        y: ``[B, H, W, C]``, or its :class:`SsimStatistics` when several ``x`` are compared
+            with the same ``y``.
+
+    Returns:
+        ``[B, H, W, C]``.
+    """
+    if not isinstance(y, SsimStatistics):
+        y = ssim_statistics(y)
+    return _ssim_against(x, y.image, y.mean, y.mean_squared, y.variance)
+
+
+@keras.saving.register_keras_serializable(package="monodepth_tf")
+class SSIM(GeometryLayer):
+    """Layer form of :func:`ssim_dissimilarity`: ``(x, y) [B, H, W, C]`` -> ``[B, H, W, C]``."""
+
+    def call(self, x, y):
+        return ssim_dissimilarity(x, y)
+
+
+def photometric_error(pred: tf.Tensor, target, no_ssim: bool = False) -> tf.Tensor:
+    """``0.85 * SSIM + 0.15 * L1`` (or L1 alone), averaged over channels: ``[B, H, W, 1]``.
+
+    ``pred`` is ``[B, H, W, C]``; ``target`` the same, or its :class:`SsimStatistics`.
+    """
+    statistics = target if isinstance(target, SsimStatistics) else None
+    target = statistics.image if statistics is not None else target
+    l1 = tf.reduce_mean(tf.abs(target - pred), axis=-1, keepdims=True)
+    if no_ssim:
+        return l1
+    ssim = tf.reduce_mean(ssim_dissimilarity(pred, statistics or target), axis=-1,
+                          keepdims=True)
+    return SSIM_WEIGHT * ssim + (1.0 - SSIM_WEIGHT) * l1

@@ -1,0 +1,143 @@
+"""Where a run's weights come from and where they go.
+
+At the start: the newest checkpoint (a resumed run), else a weights folder
+(``--load_weights_folder``), ImageNet encoders (``--weights_init=pretrained``) or a scratch
+start. During and after the run: ``checkpoints/`` (TensorFlow's manager: networks, Adam, the
+epoch and the best val abs_rel) and the weight folders ``models/weights_<name>/``.
+"""
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+
+from monodepth_tf.config import ModelConfig, PoseModelType
+from monodepth_tf.download import DownloadError, download
+from monodepth_tf.training.options import OptionsError, TrainOptions
+from monodepth_tf.training.step import Trainer
+from monodepth_tf.weights.folder import load_weights_folder, save_weights_folder
+from monodepth_tf.weights.torch_import import load_imagenet_resnet
+
+# The torchvision ImageNet checkpoints the original initializes its encoders from.
+IMAGENET_FILES = {18: "resnet18-5c106cde.pth", 34: "resnet34-333f7ec4.pth",
+                  50: "resnet50-19c8e357.pth", 101: "resnet101-5d3b4d8f.pth",
+                  152: "resnet152-b121ed2d.pth"}
+IMAGENET_URL = "https://download.pytorch.org/models/"
+# Where a scratch run's sigmoid disparities start (the disparity heads' bias; see
+# DepthDecoder.start_disparities_at), instead of the 0.5 that PyTorch's initialization gives.
+# 0.03 is a scaled disparity of 0.31 (depth 3.2 with the default depth range: 17 m with
+# KITTI's 0.54 m baseline as the 0.1 of stereo_T), the middle of a street scene's range, where
+# the stereo warp is a few pixels off; from 0.5 (depth 0.2, ~1 m) it is tens of pixels off,
+# the photometric loss has no useful gradient there, and training may collapse to a constant
+# or saturated disparity (benchmarks/learn_synthetic.py measures both).
+SCRATCH_DISPARITY = 0.03
+
+
+def imagenet_checkpoint(num_layers: int) -> Path:
+    """The ImageNet ResNet the original used, from the Keras cache (downloaded once)."""
+    name = IMAGENET_FILES[num_layers]
+    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+    if (cached / name).is_file():
+        return cached / name
+    try:
+        return download(IMAGENET_URL + name, cached / name)
+    except DownloadError as error:  # offline, proxy, HTTP errors: the message says which
+        raise OptionsError(
+            f"--weights_init=pretrained needs torchvision's ImageNet ResNet-{num_layers} "
+            f"({name}), which could not be downloaded ({error}). Put the file at "
+            f"{cached / name}, or train with --weights_init=scratch") from None
+
+
+def initial_weights(options: TrainOptions, trainer: Trainer) -> Optional[str]:
+    """Sets a fresh run's starting weights as the options ask; returns what was loaded (to
+    log), None for a scratch start.
+
+    A weights folder loads ``models_to_load``; ``pretrained`` loads ImageNet into the encoders
+    (the pose encoder too with ``separate_resnet``); ``scratch`` starts the disparity heads at
+    :data:`SCRATCH_DISPARITY`.
+    """
+    system = trainer.system
+    if options.load_weights_folder:
+        load_weights_folder(options.load_weights_folder, system.depth, system.pose,
+                            options.models_to_load)
+        return f"loaded {', '.join(options.models_to_load)} from {options.load_weights_folder}"
+    if options.weights_init == "pretrained":
+        path = imagenet_checkpoint(options.num_layers)
+        load_imagenet_resnet(system.depth.encoder, path)
+        if system.pose is not None and options.pose_model_type == PoseModelType.SEPARATE_RESNET:
+            load_imagenet_resnet(system.pose.encoder, path)
+        return f"encoders initialized from ImageNet weights {path}"
+    system.depth.decoder.start_disparities_at(SCRATCH_DISPARITY)
+    return None
+
+
+def weights_config(options: TrainOptions, with_pose: bool) -> ModelConfig:
+    """The ``config.json`` of the run's weight folders (``with_pose``: the run has a pose
+    network of its own)."""
+    config = options.model_config()
+    return config if with_pose else dataclasses.replace(config, pose_model_type=None)
+
+
+class RunCheckpoints:
+    """A run's checkpoints and weight folders.
+
+    Args:
+        run_dir: the run folder (``checkpoints/`` and ``models/`` go inside).
+        trainer: the step (its networks, optimizer and step counter are checkpointed).
+        config: the architecture written to every weight folder's ``config.json``.
+        max_to_keep: checkpoints kept.
+
+    Attributes:
+        epoch: the current epoch (a checkpointed variable).
+        best_abs_rel: the lowest val abs_rel so far (checkpointed, so that a resumed run keeps
+            the best).
+    """
+
+    def __init__(self, run_dir: Path, trainer: Trainer, config: ModelConfig,
+                 max_to_keep: int = 3):
+        self.run_dir, self.trainer, self.config = Path(run_dir), trainer, config
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_abs_rel = tf.Variable(float("inf"), dtype=tf.float64, trainable=False)
+        self._checkpoint = trainer.checkpoint(epoch=self.epoch, best_abs_rel=self.best_abs_rel)
+        self._manager = tf.train.CheckpointManager(self._checkpoint, self.run_dir / "checkpoints",
+                                                   max_to_keep=max_to_keep)
+
+    @property
+    def latest(self) -> Optional[str]:
+        """The newest checkpoint's path prefix (None before the first save)."""
+        return self._manager.latest_checkpoint
+
+    def restore_latest(self) -> bool:
+        """Restores the newest checkpoint, if any (every saved object must match)."""
+        if not self.latest:
+            return False
+        self._checkpoint.restore(self.latest).assert_existing_objects_matched()
+        return True
+
+    def save(self, step: int) -> None:
+        """A checkpoint numbered ``step`` (the manager keeps the newest ``max_to_keep``)."""
+        self._manager.save(checkpoint_number=step)
+
+    def variables(self) -> List[tf.Variable]:
+        """Every variable a checkpoint holds: networks (BatchNorm statistics included), Adam's
+        step and moments, the epoch and the best val abs_rel."""
+        networks = self.trainer.system.networks().values()
+        variables = [v for net in networks for v in net.variables]
+        return variables + list(self.trainer.optimizer.variables) + [self.epoch,
+                                                                      self.best_abs_rel]
+
+    def is_new_best(self, abs_rel: float) -> bool:
+        """Whether ``abs_rel`` beats the best so far (then it becomes the best)."""
+        if abs_rel >= float(self.best_abs_rel.numpy()):
+            return False
+        self.best_abs_rel.assign(abs_rel)
+        return True
+
+    def save_weights(self, name: str, extra: Optional[Dict] = None) -> Path:
+        """Writes ``models/<name>/`` (the config, the step and ``extra`` in config.json)."""
+        system = self.trainer.system
+        extra = dict(extra or {}, step=int(self.trainer.iterations.numpy()))
+        return save_weights_folder(self.run_dir / "models" / name, self.config, system.depth,
+                                   system.pose, extra=extra)

@@ -1,0 +1,232 @@
+"""A training run: the data, the step, and the loop that ties the run's collaborators together.
+
+Layout of a run (``<log_dir>/<model_name>/``)::
+
+    opt.json                      the options, as JSON
+    train.log                     the plain-text log
+    metrics.jsonl                 one line per validation: epoch (-1: before the first step),
+                                  step, val loss and, with ground truth, the 7 depth metrics
+    checkpoints/                  tf.train.CheckpointManager (networks, Adam, epoch, step)
+    models/weights_<epoch>/       weight folders (see monodepth_tf.weights.folder)
+    models/weights_final/
+    models/weights_best/          the epoch with the lowest val abs_rel (with LiDAR ground truth)
+    tensorboard/                  scalars (losses, learning rate, samples/s, val metrics) and
+                                  images (inputs, colour-mapped disparities, auto-masks)
+
+The collaborators: :class:`~monodepth_tf.training.step.Trainer` (one step),
+:class:`~monodepth_tf.training.checkpoints.RunCheckpoints` (checkpoints and weight folders),
+:class:`~monodepth_tf.training.logging.RunLog` (log, scalars, images, metrics, progress) and
+:class:`~monodepth_tf.training.validation.Validator` (the val scores).
+
+A restarted run restores the newest checkpoint and continues at the same epoch and step: the
+data order and augmentation of an epoch depend only on (seed, epoch), so it sees the batches the
+interrupted run would have seen. Checkpoints are written by TensorFlow's manager, which renames
+complete files into place: an interruption leaves the previous checkpoint intact. With
+``--deterministic`` (see :func:`monodepth_tf.training.devices.make_deterministic`) the resumed
+run also ends with the weights of an uninterrupted one, bit for bit.
+"""
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import keras
+import tensorflow as tf
+
+from monodepth_tf.data.check import raise_on_problems, split_problems
+from monodepth_tf.data.kitti import KittiRawLayout
+from monodepth_tf.data.layout import Layout
+from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
+from monodepth_tf.data.splits import (SplitEntry, default_split_dir, missing_split_hint,
+                                      read_split)
+from monodepth_tf.training.checkpoints import RunCheckpoints, initial_weights, weights_config
+from monodepth_tf.training.devices import (make_deterministic, make_strategy, strategy_devices,
+                                           worker_index)
+from monodepth_tf.training.logging import RunLog, terminal_stderr
+from monodepth_tf.training.options import OptionsError, TrainOptions
+from monodepth_tf.training.step import Trainer, as_float32
+from monodepth_tf.training.validation import make_validator
+
+
+@dataclasses.dataclass
+class DataSource:
+    """What a run trains and validates on: a layout and its train and val entries."""
+
+    layout: Layout
+    train: List[SplitEntry]
+    val: List[SplitEntry]
+
+
+def open_data(options: TrainOptions) -> DataSource:
+    """The train and val lists, every file they need checked before training starts."""
+    if options.dataset == "folder":  # your own frames and videos (split made when not given)
+        from monodepth_tf.data.folder import open_folder_data
+        return DataSource(*open_folder_data(options))
+    split_dir = Path(options.split_dir) if options.split_dir else default_split_dir()
+    if options.split_dir and not split_dir.is_dir():
+        raise OptionsError(f"--split_dir={split_dir} does not exist")
+    if not (split_dir / options.split).is_dir():
+        raise OptionsError(f"--split={options.split}: no folder {split_dir / options.split} "
+                           f"({missing_split_hint(options.split, split_dir)})")
+    layout = KittiRawLayout(options.data_path, "png" if options.png else "jpg")
+    train = read_split(split_dir, options.split, "train")
+    val = read_split(split_dir, options.split, "val")
+    problems = split_problems(layout, train, options.all_frame_ids, source="train_files.txt")
+    problems += split_problems(layout, val, options.all_frame_ids, source="val_files.txt")
+    raise_on_problems(problems, f"--data_path={options.data_path} --split={options.split}")
+    return DataSource(layout, train, val)
+
+
+class Run:
+    """One training run (see the module docstring for what it writes).
+
+    Attributes:
+        trainer, system: the step and its networks.
+        checkpoints: checkpoints and weight folders (:class:`RunCheckpoints`).
+        logs: log, scalars, images, metrics and progress (:class:`RunLog`).
+        validator: the val scores (None without val samples).
+    """
+
+    def __init__(self, options: TrainOptions, data: DataSource,
+                 strategy: Optional[tf.distribute.Strategy] = None):
+        self.options = options
+        self.data = data
+        keras.utils.set_random_seed(options.seed)
+        if options.deterministic:
+            make_deterministic()
+        devices, warning = strategy_devices(options.gpu) if strategy is None else (None, None)
+        self.strategy = strategy or make_strategy(devices)
+        # Across machines every worker trains; the chief writes the run folder, the others
+        # keep their own checkpoints in a hidden sub-folder so that nobody overwrites anybody.
+        worker = worker_index(self.strategy)
+        self.dir = options.run_dir if worker == 0 else options.run_dir / f".worker_{worker}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.logs = RunLog(self.dir, options.scales, options.batch_size, options.log_frequency,
+                           progress=terminal_stderr())
+        self.log = self.logs.logger
+        if warning:
+            self.log.warning(warning)
+        self.steps_per_epoch = len(data.train) // options.batch_size
+        if self.steps_per_epoch == 0:
+            raise OptionsError(f"--batch_size={options.batch_size} is larger than the "
+                               f"{len(data.train)} training samples")
+        self.trainer = Trainer(self.strategy, options.model_config(), options.loss_options(),
+                               options.learning_rate, options.scheduler_step_size,
+                               self.steps_per_epoch, options.jit_compile,
+                               options.mixed_precision)
+        self.system = self.trainer.system
+        self.checkpoints = RunCheckpoints(self.dir, self.trainer,
+                                          weights_config(options, self.system.pose is not None))
+        self.pipeline = PipelineOptions(options.height, options.width, options.all_frame_ids,
+                                        options.scales, augment=True, seed=options.seed)
+        self.validator = make_validator(data.layout, data.val, options, self.pipeline, self.log)
+
+    def initialize(self) -> None:
+        """Resume from the newest checkpoint, else set the starting weights as asked
+        (:func:`~monodepth_tf.training.checkpoints.initial_weights`) and write ``opt.json``."""
+        if self.checkpoints.restore_latest():
+            self.log.info("resumed from %s at epoch %d, step %d", self.checkpoints.latest,
+                          int(self.checkpoints.epoch.numpy()),
+                          int(self.trainer.iterations.numpy()))
+            return
+        loaded = initial_weights(self.options, self.trainer)
+        if loaded:
+            self.log.info("%s", loaded)
+        (self.dir / "opt.json").write_text(
+            json.dumps(dataclasses.asdict(self.options), indent=2) + "\n")
+
+    def validate(self, epoch: int) -> None:
+        """Scores the val samples and reports them (:meth:`RunLog.validation`); saves
+        ``weights_best`` when abs_rel improved. Epoch -1 is the untrained network (a baseline,
+        never saved as the best)."""
+        if self.validator is None:
+            return
+        result = self.validator(self.system)
+        self.logs.validation(epoch, int(self.trainer.iterations.numpy()), result)
+        if result.depth and epoch >= 0 and \
+                self.checkpoints.is_new_best(result.depth["abs_rel"]):
+            self.save_weights("weights_best", {"epoch": epoch, "val": result.depth})
+
+    def save_weights(self, name: str, extra: Optional[dict] = None) -> Path:
+        """Writes the weight folder ``models/<name>/`` and logs it."""
+        folder = self.checkpoints.save_weights(name, extra)
+        self.log.info("saved %s", folder)
+        return folder
+
+    def _dataset(self, epoch: int, skip_batches: int):
+        def dataset_fn(context):
+            per_replica = context.get_per_replica_batch_size(self.options.batch_size)
+            data = make_dataset(self.data.layout, self.data.train, self.pipeline, per_replica,
+                                epoch=epoch, input_context=context)
+            # a pipeline feeds its replicas one per-replica batch each per step
+            replicas_per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
+            return data.skip(skip_batches * replicas_per_pipeline)
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    def total_steps(self) -> int:
+        """The step the run ends at: ``num_epochs`` epochs, or ``max_steps`` when sooner."""
+        total = self.options.num_epochs * self.steps_per_epoch
+        return min(total, self.options.max_steps) if self.options.max_steps else total
+
+    def train(self) -> str:
+        """Trains until num_epochs or max_steps; returns why it stopped."""
+        o = self.options
+        self.initialize()
+        step, total_steps = int(self.trainer.iterations.numpy()), self.total_steps()
+        self.log.info("training %s on %d samples, %d steps per epoch, %d replica(s)",
+                      o.model_name, len(self.data.train), self.steps_per_epoch,
+                      self.strategy.num_replicas_in_sync)
+        if step == 0:  # a fresh run: the untrained network's score first, as epoch -1
+            self.validate(-1)
+        started, start_step = time.time(), step
+        while step < total_steps:
+            epoch = step // self.steps_per_epoch
+            self.checkpoints.epoch.assign(epoch)
+            for batch in self._dataset(epoch, step - epoch * self.steps_per_epoch):
+                result = self.trainer.train_step(batch)
+                loss = float(result.total)
+                if not math.isfinite(loss):
+                    self.log.error("loss is %s at step %d: stopping; the last good checkpoint "
+                                   "is %s", loss, step, self.checkpoints.latest)
+                    return "non-finite loss"
+                step += 1
+                self.logs.step(step, total_steps, result, self.trainer.optimizer.learning_rate,
+                               started, start_step, self.steps_per_epoch)
+                if step % o.log_frequency == 0 or step == start_step + 1:
+                    self._log_images(step, batch)
+                if o.save_steps and step % o.save_steps == 0:
+                    self.checkpoints.save(step)
+                if step >= total_steps or step % self.steps_per_epoch == 0:
+                    break
+            if step % self.steps_per_epoch == 0:
+                self._end_epoch(step // self.steps_per_epoch, step)
+            elif step >= total_steps:  # stopped inside an epoch (--max_steps)
+                self.validate(step // self.steps_per_epoch)
+        self.checkpoints.save(step)
+        self.save_weights("weights_final")
+        return "done"
+
+    def _end_epoch(self, finished: int, step: int) -> None:
+        """After ``finished`` epochs: validation, a checkpoint, every ``save_frequency``
+        epochs a weight folder."""
+        self.validate(finished - 1)
+        self.checkpoints.epoch.assign(finished)
+        self.checkpoints.save(step)
+        if finished % self.options.save_frequency == 0:
+            self.save_weights(f"weights_{finished - 1}")
+
+    def _log_images(self, step: int, distributed_batch) -> None:
+        """Up to four samples of the first replica's batch, through the networks in inference
+        mode (a training-mode pass would move BatchNorm's statistics), as TensorBoard images."""
+        local = self.strategy.experimental_local_results
+        batch = tf.nest.map_structure(lambda t: local(t)[0][:4], distributed_batch)
+        outputs, losses = self._preview(batch)
+        self.logs.images(step, batch, outputs, losses)
+
+    @tf.function
+    def _preview(self, batch):
+        outputs = as_float32(self.system(batch, training=False))
+        return outputs, self.system.loss(batch, outputs, self.options.loss_options())

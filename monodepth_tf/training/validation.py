@@ -1,0 +1,149 @@
+"""Validation during training: the val split's loss, and its depth metrics against LiDAR.
+
+At each epoch's end the networks (inference mode) run on the val samples, unaugmented: their
+mean training loss is always reported, and when the LiDAR scans are there each depth
+prediction is scored by the evaluation protocol (:func:`evaluation.evaluate_image`: disparity
+resized to the ground truth's size, Garg crop, per-image median scaling, depth range 1e-3..80),
+against the LiDAR depth of the sample's camera nearest-resized to 375x1242 as the
+original's validation does. The original scores one val batch at every log step; here a fixed,
+evenly spread subset of the list (``--val_samples``) is scored once per epoch, so that epochs
+are comparable and the best weights can be chosen by ``abs_rel``.
+"""
+
+import dataclasses
+import logging
+from typing import List, NamedTuple, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from monodepth_tf.data.layout import Layout
+from monodepth_tf.data.pipeline import PipelineOptions, make_dataset, make_validation_dataset
+from monodepth_tf.data.splits import SplitEntry
+from monodepth_tf.evaluation.depth import evaluate_image, summarize
+from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.losses.options import LossOptions
+from monodepth_tf.training.step import as_float32
+
+
+def spread_subset(entries: List[SplitEntry], count: int) -> List[SplitEntry]:
+    """``count`` entries spread evenly over the list (all of them when ``count`` is 0 or at
+    least the list's length), in list order."""
+    if count <= 0 or count >= len(entries):
+        return list(entries)
+    picks = np.linspace(0, len(entries) - 1, count).round().astype(int)
+    return [entries[i] for i in picks]
+
+
+def lidar_missing(layout: Layout, entries: List[SplitEntry]) -> Optional[str]:
+    """Why ``entries`` have no LiDAR ground truth (the first missing velodyne scan or
+    calibration file, or a layout without LiDAR at all, ``has_lidar = False``, such as your
+    own videos), or None when every file is there."""
+    if not layout.has_lidar:
+        return f"{layout.root} is a dataset without LiDAR"
+    for entry in entries:
+        calib = layout.calib_dir(entry.folder)
+        for path in (layout.velodyne_path(entry.folder, entry.frame_index),
+                     calib / "calib_cam_to_cam.txt", calib / "calib_velo_to_cam.txt"):
+            if not path.is_file():
+                return f"{path} is missing"
+    return None
+
+
+class ValidationResult(NamedTuple):
+    """What one validation pass measured.
+
+    Attributes:
+        loss: the mean training loss (photometric + smoothness) of the val samples, networks in
+            inference mode, no augmentation.
+        depth: :func:`evaluation.summarize` of the samples' depth metrics (``abs_rel`` ...,
+            ``ratio_median``, ``ratio_std``), or None without LiDAR ground truth.
+    """
+
+    loss: float
+    depth: Optional[dict]
+
+
+@dataclasses.dataclass
+class Validator:
+    """Scores the training system on val samples: the loss always, depth metrics against
+    LiDAR when every scan of the samples is there.
+
+    Args:
+        layout: where the frames and scans are.
+        entries: the val samples (see :func:`spread_subset`).
+        pipeline: the training pipeline's options (feed size, frames; augmentation is off).
+        loss_options: the training loss.
+        with_depth: score depth against LiDAR (see :func:`lidar_missing`).
+        batch_size: samples per forward pass.
+    """
+
+    layout: Layout
+    entries: List[SplitEntry]
+    pipeline: PipelineOptions
+    loss_options: LossOptions
+    with_depth: bool
+    batch_size: int = 8
+
+    def __post_init__(self):
+        self._forward_system = None  # the system self._forward was traced for
+        self._forward = None
+
+    def forward_function(self, system):
+        """The traced inference pass of ``system`` on a val batch -> (mean loss, scaled
+        disparity ``[B, H, W]``): one tf.function per system, kept across epochs, so it is
+        traced once per batch shape rather than at every validation."""
+        if self._forward_system is not system:
+            options = self.loss_options
+
+            @tf.function
+            def forward(batch):
+                outputs = as_float32(system(batch, training=False))
+                loss = system.loss(batch, outputs, options).total
+                disp = disp_to_depth(outputs.disps[0][..., 0], options.min_depth,
+                                     options.max_depth)[0]
+                return loss, disp
+
+            self._forward_system, self._forward = system, forward
+        return self._forward
+
+    def __call__(self, system) -> ValidationResult:
+        forward = self.forward_function(system)
+        pipeline = dataclasses.replace(self.pipeline, augment=False)
+        if self.with_depth:
+            data = make_validation_dataset(self.layout, self.entries, pipeline, self.batch_size)
+        else:
+            data = ((batch, None) for batch in make_dataset(
+                self.layout, self.entries, pipeline, self.batch_size, shuffle=False,
+                drop_remainder=False))
+        losses, counts, results = [], [], []
+        for batch, depth_gt in data:
+            loss, disps = forward(batch)
+            losses.append(float(loss))
+            counts.append(len(disps))
+            if self.with_depth:
+                results += [evaluate_image(gt, disp, garg_crop=True, median_scaling=True)
+                            for gt, disp in zip(depth_gt.numpy(), disps.numpy())]
+        depth = summarize(results, median_scaling=True) if self.with_depth else None
+        return ValidationResult(float(np.average(losses, weights=counts)), depth)
+
+
+def make_validator(layout: Layout, val: List[SplitEntry], options, pipeline: PipelineOptions,
+                   log: logging.Logger) -> Optional[Validator]:
+    """The run's validator: ``options.val_samples`` entries spread over ``val``, with depth
+    metrics when their LiDAR files are all there; None (logged) without val samples.
+
+    Args:
+        options: the run's :class:`~monodepth_tf.training.options.TrainOptions`.
+        pipeline: how training prepares samples (validation turns augmentation off).
+        log: where to say what validation will measure.
+    """
+    entries = spread_subset(val, options.val_samples)
+    if not entries:
+        log.info("no val samples: no validation")
+        return None
+    missing = lidar_missing(layout, entries)
+    if missing:
+        log.info("validation: loss only (no LiDAR ground truth: %s)", missing)
+    return Validator(layout, entries, pipeline, options.loss_options(),
+                     with_depth=missing is None, batch_size=options.batch_size)
