@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.cli.evaluate_pose import PoseEvalArgs, evaluate
-from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.geometry import (BackprojectDepth, Project3D, bilinear_sample,
                                    transformation_from_parameters)
 from monodepth_tf.pose_evaluation import (PoseEvaluationError, accumulate, compute_ate,

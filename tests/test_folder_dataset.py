@@ -19,7 +19,7 @@ from monodepth_tf.data.folder import (FolderLayout, FolderOptions, check_folder,
                                       read_kitti_calib)
 from monodepth_tf.data.kitti import KittiRawLayout, SplitEntry
 from monodepth_tf.data.pipeline import NORMALIZED_K, PipelineOptions, make_dataset
-from monodepth_tf.data.synthetic import BASELINE, Intrinsics, make_synthetic_kitti
+from monodepth_tf.synthetic import BASELINE, Intrinsics, make_synthetic_kitti
 from monodepth_tf.options import OptionsError, TrainOptions
 from tests.helpers import PROJECT_ROOT
 

@@ -12,7 +12,7 @@ from absl import flags
 
 from monodepth_tf import options as options_lib
 from monodepth_tf.cli.train import join_list_arguments
-from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.synthetic import make_synthetic_kitti
 from tests.helpers import PROJECT_ROOT, imagenet_file
 
 # The tutorial's commands after "python train.py".

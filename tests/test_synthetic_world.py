@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from monodepth_tf.data import gt_depth, synthetic
-from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.data import gt_depth
+from monodepth_tf.synthetic import Intrinsics, generate, make_synthetic_kitti
 from tests.helpers import PROJECT_ROOT
 
 H, W, FRAMES, SEED = 96, 320, 12, 3
@@ -321,8 +321,8 @@ def _fail(job) -> dict:
 
 
 def _jobs(root: Path) -> list:
-    intrinsics = synthetic.Intrinsics.kitti(32, 96)
-    return [synthetic._Job(str(root), 0, 1, 20, start, start + 10, intrinsics, "png", ())
+    intrinsics = Intrinsics.kitti(32, 96)
+    return [generate._Job(str(root), 0, 1, 20, start, start + 10, intrinsics, "png", ())
             for start in (0, 10)]
 
 
@@ -330,7 +330,7 @@ def test_a_worker_that_dies_fails_the_run_naming_the_job(tmp_path):
     started = time.monotonic()
     with pytest.raises(RuntimeError, match=re.escape(
             f"a worker process died while writing frames 0-9 of {DRIVES[1]} under {tmp_path}")):
-        synthetic._run_jobs(_jobs(tmp_path), 2, _die)
+        generate._run_jobs(_jobs(tmp_path), 2, _die)
     assert time.monotonic() - started < 120  # failed, not hung
 
 
@@ -338,4 +338,4 @@ def test_a_worker_that_raises_fails_the_run_with_its_error(tmp_path):
     with pytest.raises(RuntimeError, match=re.escape(
             f"writing frames 0-9 of {DRIVES[1]} under {tmp_path} failed: OSError: disk full "
             "(frame 0)")):
-        synthetic._run_jobs(_jobs(tmp_path), 2, _fail)
+        generate._run_jobs(_jobs(tmp_path), 2, _fail)

@@ -1,0 +1,1 @@
+from monodepth_tf.data.folder.layout import *  # noqa: F401,F403  (split next commit)
