@@ -55,9 +55,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from monodepth_tf.data.kitti import KittiRawLayout, read_split  # noqa: E402
-from monodepth_tf.synthetic import make_synthetic_kitti  # noqa: E402
 from monodepth_tf.evaluation import constant_depth_errors, evaluate_split  # noqa: E402
 from monodepth_tf.options import TrainOptions  # noqa: E402
+from monodepth_tf.synthetic import make_synthetic_kitti  # noqa: E402
 from monodepth_tf.train_loop import DataSource, Run  # noqa: E402
 from monodepth_tf.weights.folder import NetworkConfig, load_networks  # noqa: E402
 

@@ -16,13 +16,13 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.cli.evaluate_pose import PoseEvalArgs, evaluate
-from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.geometry import (BackprojectDepth, Project3D, bilinear_sample,
                                    transformation_from_parameters)
 from monodepth_tf.pose_evaluation import (PoseEvaluationError, accumulate, compute_ate,
                                           evaluate_poses, frame_to_frame_transforms,
                                           load_pose_network, predict_transforms, read_poses_file, relative_poses,
                                           snippet_frames)
+from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.weights.folder import NetworkConfig, build_networks, save_weights_folder
 from tests.helpers import PROJECT_ROOT
 from tests.reference import load_npz, nhwc

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.options import OptionsError, TrainOptions
+from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.train_loop import Run
 from monodepth_tf.weights.folder import load_networks
 from tests.helpers import PROJECT_ROOT

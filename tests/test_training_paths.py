@@ -16,9 +16,9 @@ import tensorflow as tf
 from monodepth_tf.batch import Batch
 from monodepth_tf.data.kitti import KittiRawLayout, read_split
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
-from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.losses import LossOptions
 from monodepth_tf.options import TrainOptions
+from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.system import ModelOptions
 from monodepth_tf.train_loop import Run, open_data
 from monodepth_tf.training import StepDecay, Trainer

@@ -69,7 +69,6 @@ class Intrinsics:
         return P
 
 
-
 def drive_path(rng: np.random.Generator, frames: int) -> Tuple[np.ndarray, np.ndarray]:
     """Left-camera centres ``[F, 3]`` and yaws ``[F]`` (radians, positive turning right):
     0.5-1.5 m per frame with smooth speed changes, weaving gently in the right-hand lane."""

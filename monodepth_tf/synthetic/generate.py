@@ -163,7 +163,6 @@ def _check_arguments(num_drives, frames_per_drive, height, width, ext) -> None:
         raise ValueError(f"--ext must be png or jpg, got {ext!r}")
 
 
-
 def make_synthetic_kitti(output_dir, seed: int = 0, num_drives: int = 3,
                          frames_per_drive: int = 100, height: int = KITTI_HEIGHT,
                          width: int = KITTI_WIDTH, ext: str = "png",

@@ -261,7 +261,6 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.round(image * 255.0).astype(np.uint8)
 
 
-
 def render_frame(world: World, table: FaceTable, intrinsics: Intrinsics, position: np.ndarray,
                  yaw: float, camera: int = 2) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One camera (2 left, 3 right) of the rig whose left camera is at ``position``:

@@ -40,7 +40,6 @@ def velo_to_cam_text() -> str:
                       _line("delta_c", [0.0, 0.0])]) + "\n"
 
 
-
 def split_frames(num_drives: int, frames: int) -> Dict[str, List[Tuple[int, int]]]:
     """``{train, val, test: [(drive, frame), ...]}``, deterministic.
 
@@ -88,7 +87,6 @@ def write_npz(path: Path, arrays: Dict[str, np.ndarray]) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, buffer.getvalue())
     path.with_name(path.name + ".partial").replace(path)
-
 
 
 def write_splits(split_dir: Path, splits: Dict[str, List[Tuple[int, int]]]) -> Dict[str, int]:
