@@ -13,7 +13,7 @@ from monodepth_tf.synthetic.street import (GROUND, GROUND_FLOOR, NUM_SPECIAL, SK
 from monodepth_tf.synthetic.textures import sample_texture
 from monodepth_tf.synthetic.world import FaceTable, World, weathering
 
-NEAR = 0.05
+NEAR = 0.05  # metres: nearer points of a face are not drawn
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 from monodepth_tf.synthetic.camera import BASELINE, Intrinsics, kitti_number, yaw_rotation
 from monodepth_tf.synthetic.lidar import VELO_TO_CAM_R, VELO_TO_CAM_T
 
-DATE = "2011_09_26"
+DATE = "2011_09_26"  # the recording day whose calibration (rescaled) the rig uses
 
 
 def _line(key: str, values) -> str:
