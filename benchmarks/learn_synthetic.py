@@ -59,7 +59,7 @@ from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.images import load_rgb  # noqa: E402
 from monodepth_tf.data.kitti import KittiRawLayout  # noqa: E402
 from monodepth_tf.data.splits import read_split  # noqa: E402
-from monodepth_tf.data.synthetic import make_synthetic_kitti  # noqa: E402
+from monodepth_tf.synthetic import make_synthetic_kitti  # noqa: E402
 from monodepth_tf.evaluation.depth import (  # noqa: E402
     constant_depth_errors, evaluate_disparities, summarize)
 from monodepth_tf.inference.predictor import predict_disparity  # noqa: E402

@@ -4,7 +4,7 @@ The public surface: the networks (``DepthNet``, ``PoseNet`` and their parts), th
 layers, the loss, and weights folders (``load_networks``, ``save_weights_folder``).
 
 They are imported on first use (PEP 562), so the tools and modules that do not need
-TensorFlow (``monodepth_tf.data.synthetic``, ``bin/make_synthetic_kitti`` and its worker
+TensorFlow (``monodepth_tf.synthetic``, ``bin/make_synthetic_kitti`` and its worker
 processes) start without importing it.
 """
 

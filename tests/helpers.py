@@ -1,13 +1,15 @@
 """Builders shared by several test modules: where the project and ../shared are, hand-made KITTI
-trees, PyTorch checkpoints assembled without PyTorch, and the Eigen depth protocol in float64.
-(Fixtures live in conftest.py; the readers of the original's reference outputs in
-reference.py.)"""
+trees, a KITTI drive exported as a folder dataset, PyTorch checkpoints assembled without
+PyTorch, and the Eigen depth protocol in float64. (Fixtures live in conftest.py; the readers of
+the original's reference outputs in reference.py.)"""
 
+import json
 import os
+import shutil
 import struct
 import zipfile
 from pathlib import Path
-from typing import Dict, Iterable
+from typing import Dict, Iterable, Optional
 
 import keras
 import numpy as np
@@ -15,6 +17,8 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.config import ModelConfig
+from monodepth_tf.data.folder import (INTRINSICS_FILE, KITTI_CALIB_FILE, REQUIRED_FIELDS,
+                                      read_kitti_calib)
 from monodepth_tf.data.resize import resize_lanczos
 from monodepth_tf.geometry.depth import disp_to_depth
 from monodepth_tf.weights.folder import build_networks, load_networks, save_weights_folder
@@ -68,6 +72,28 @@ def make_raw_tree(kitti_dir: Path, root: Path, frames: Iterable[int] = (FRAME,))
             (root / DRIVE / sub / f"{frame:010d}.{ext}").symlink_to(
                 real / sub / f"{FRAME:010d}.{ext}")
     return root
+
+
+def export_kitti_drive_as_folder(kitti_root: Path, drive: str, output_dir: Path,
+                                 name: str, ext: str = "png", stereo: bool = False,
+                                 camera: Optional[dict] = None) -> Path:
+    """Copies one KITTI raw drive's frames to ``output_dir/<name>/`` (``left/``, ``right/``
+    with ``stereo``) and writes ``output_dir/<name>/intrinsics.json``: ``camera`` (fx, fy, cx,
+    cy, width, height, ...) when given, else the drive's ``calib_cam_to_cam.txt``."""
+    source = Path(kitti_root) / drive
+    target = Path(output_dir) / name
+    sides = (("image_02", "left"), ("image_03", "right")) if stereo else (("image_02", ""),)
+    for camera_dir, side in sides:
+        destination = target / side if side else target
+        destination.mkdir(parents=True, exist_ok=True)
+        for path in sorted((source / camera_dir / "data").glob(f"*.{ext}")):
+            shutil.copyfile(path, destination / path.name)
+    if camera is None:
+        c = read_kitti_calib(Path(kitti_root) / Path(drive).parts[0] / KITTI_CALIB_FILE)
+        camera = {k: getattr(c, k) for k in REQUIRED_FIELDS + ("baseline",)
+                  if getattr(c, k) is not None}
+    (target / INTRINSICS_FILE).write_text(json.dumps(camera, indent=2) + "\n")
+    return target
 
 
 def replace_file(path: Path, content: bytes) -> None:

@@ -421,7 +421,7 @@ def trainer_check(world, out):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from monodepth_tf.data.synthetic import make_synthetic_kitti
+    from monodepth_tf.synthetic import make_synthetic_kitti
     root = tmp_path_factory.mktemp("world")
     make_synthetic_kitti(root, seed=2, num_drives=1, frames_per_drive=14, height=HEIGHT,
                          width=WIDTH)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from monodepth_tf.cli.evaluate_depth import EvalArgs, evaluate
-from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.evaluation.depth import EvaluationError
 from monodepth_tf.weights.folder import WeightsFolderError
 from tests.helpers import (NAMES, PROJECT_ROOT, direct_disparities, numpy_protocol,

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from monodepth_tf.cli.evaluate_pose import PoseEvalArgs, evaluate
 from monodepth_tf.config import ModelConfig
-from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.evaluation.pose import (PoseEvaluationError, accumulate, compute_ate,
                                           evaluate_poses, frame_to_frame_transforms,
                                           load_pose_network, predict_transforms, read_poses_file,

@@ -14,15 +14,14 @@ import pytest
 import tensorflow as tf
 
 from monodepth_tf.data.errors import DataError
-from monodepth_tf.data.folder import (FolderLayout, FolderOptions, check_folder,
-                                      export_kitti_drive_as_folder, frame_motion, make_splits,
-                                      read_kitti_calib)
+from monodepth_tf.data.folder import (FolderLayout, FolderOptions, check_folder, frame_motion,
+                                      make_splits, read_kitti_calib)
 from monodepth_tf.data.kitti import KittiRawLayout
 from monodepth_tf.data.pipeline import NORMALIZED_K, PipelineOptions, make_dataset
 from monodepth_tf.data.splits import SplitEntry
-from monodepth_tf.data.synthetic import BASELINE, Intrinsics, make_synthetic_kitti
+from monodepth_tf.synthetic import BASELINE, Intrinsics, make_synthetic_kitti
 from monodepth_tf.training.options import OptionsError, TrainOptions
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, export_kitti_drive_as_folder
 
 DRIVE = "2011_09_26/2011_09_26_drive_0001_sync"
 HEIGHT, WIDTH = 64, 192

@@ -11,7 +11,7 @@ import pytest
 from absl import flags
 
 from monodepth_tf.cli.train import join_list_arguments
-from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.training import options as options_lib
 from tests.helpers import PROJECT_ROOT, imagenet_file
 

@@ -40,7 +40,7 @@ import pytest
 from monodepth_tf.data import kitti_download as kd
 from monodepth_tf.data.standard_splits import (LICENSE_NAME, LICENSE_SHA256, SPLIT_FILES,
                                                sha256_of)
-from monodepth_tf.data.synthetic import drive_folder, make_synthetic_kitti
+from monodepth_tf.synthetic import drive_folder, make_synthetic_kitti
 from tests.helpers import PROJECT_ROOT, imagenet_file, shared_dir
 from tests.http_server import FileServer
 from tests.kitti_server import (CALIB_FILES, FRAME, SOURCE_DATE, depth_png, serve_kitti,
@@ -175,7 +175,7 @@ def build_assets(root: Path, reference_dir: Path, shared: Path) -> Dict[str, Pat
 def my_videos(folder: Path, world: Path) -> Path:
     """The README's footage folder: two 10 fps videos and their intrinsics."""
     folder.mkdir()
-    from monodepth_tf.data.synthetic import Intrinsics
+    from monodepth_tf.synthetic import Intrinsics
     k = Intrinsics.kitti(**WORLD_SIZE)
     (folder / "intrinsics.json").write_text(json.dumps(dict(
         fx=k.fx, fy=k.fy, cx=k.cx - 1, cy=k.cy - 1, width=k.width, height=k.height)))

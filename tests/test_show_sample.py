@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from monodepth_tf.cli.show_sample import depth_overlay
-from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.synthetic import make_synthetic_kitti
 from tests.helpers import PROJECT_ROOT
 
 

@@ -6,19 +6,17 @@ KITTI's LiDAR projection recipe must land every point on a pixel of the point's 
 """
 
 import hashlib
-import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from monodepth_tf.data import gt_depth, synthetic
-from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.data import gt_depth
+from monodepth_tf.synthetic import make_synthetic_kitti
 from tests.helpers import PROJECT_ROOT
 
 H, W, FRAMES, SEED = 96, 320, 12, 3
@@ -309,33 +307,3 @@ def test_tool_in_worker_processes_writes_the_bytes_of_one_process(world, tmp_pat
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"wrote {2 * FRAMES} stereo frames in 2 drives" in result.stdout
     assert digests(tmp_path) == digests(world)
-
-
-def _die(job) -> dict:
-    """A job that kills its worker process, as the out-of-memory killer would."""
-    os._exit(3)
-
-
-def _fail(job) -> dict:
-    raise OSError(f"disk full (frame {job.start})")
-
-
-def _jobs(root: Path) -> list:
-    intrinsics = synthetic.Intrinsics.kitti(32, 96)
-    return [synthetic._Job(str(root), 0, 1, 20, start, start + 10, intrinsics, "png", ())
-            for start in (0, 10)]
-
-
-def test_a_worker_that_dies_fails_the_run_naming_the_job(tmp_path):
-    started = time.monotonic()
-    with pytest.raises(RuntimeError, match=re.escape(
-            f"a worker process died while writing frames 0-9 of {DRIVES[1]} under {tmp_path}")):
-        synthetic._run_jobs(_jobs(tmp_path), 2, _die)
-    assert time.monotonic() - started < 120  # failed, not hung
-
-
-def test_a_worker_that_raises_fails_the_run_with_its_error(tmp_path):
-    with pytest.raises(RuntimeError, match=re.escape(
-            f"writing frames 0-9 of {DRIVES[1]} under {tmp_path} failed: OSError: disk full "
-            "(frame 0)")):
-        synthetic._run_jobs(_jobs(tmp_path), 2, _fail)

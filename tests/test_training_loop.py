@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.weights.folder import load_networks
 from tests.helpers import PROJECT_ROOT
@@ -106,8 +106,8 @@ def test_killed_run_resumes_with_the_weights_of_an_uninterrupted_run(world, tmp_
     continues at that step and, with --deterministic, ends at step 5 with every checkpointed
     value bitwise equal to an uninterrupted run's (which runs meanwhile, beside it).
 
-    Measured without --deterministic: two uninterrupted runs of this command differ in 705 of
-    709 checkpoint values, trainable weights by up to 3e-3 and BatchNorm moving variances by up
+    Measured without --deterministic: two uninterrupted runs of this command differ in nearly
+    every checkpoint value (705 of 709 when checkpoints held each weight twice), trainable weights by up to 3e-3 and BatchNorm moving variances by up
     to 0.26 (see monodepth_tf.training.devices.make_deterministic for the cause)."""
     steps = ("--max_steps", "5", "--num_epochs", "2", "--deterministic")
     errors = tmp_path / "uninterrupted.stderr"
@@ -146,7 +146,9 @@ def test_killed_run_resumes_with_the_weights_of_an_uninterrupted_run(world, tmp_
     assert uninterrupted.wait(timeout=600) == 0, errors.read_text()[-3000:]
     resumed_values = final_checkpoint_values(run_dir)
     reference = final_checkpoint_values(tmp_path / "uninterrupted" / "run")
-    assert sorted(resumed_values) == sorted(reference) and len(reference) > 700
+    assert sorted(resumed_values) == sorted(reference)
+    for kind in ("moving_variance", "optimizer/_variables/", "depth..encoder", "pose"):
+        assert any(kind in name for name in reference), kind  # the whole state is compared
     assert reference["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"] == 5
     for name, value in reference.items():
         np.testing.assert_array_equal(resumed_values[name], value, err_msg=name)
@@ -439,12 +441,13 @@ def test_a_checkpoint_holds_each_value_once(world, tmp_path):
     """What resumption needs and no more (issue 15: the weights were written twice, once for
     the networks and once for the optimizer): every network variable, and Adam's step and two
     moments per trainable weight; the file is that many float32 values."""
-    from monodepth_tf.options import MODES, TrainOptions
-    from monodepth_tf.training import Trainer, make_strategy
+    from monodepth_tf.training.devices import make_strategy
+    from monodepth_tf.training.options import MODES, TrainOptions
+    from monodepth_tf.training.step import Trainer
 
     options = TrainOptions(height=64, width=192, batch_size=2, weights_init="scratch",
                            **{k: v for k, v in MODES["mono"].items() if k != "split"}).validate()
-    trainer = Trainer(make_strategy(), options.model_options(), options.loss_options(), 1e-4,
+    trainer = Trainer(make_strategy(), options.model_config(), options.loss_options(), 1e-4,
                       15, 10)
     path = trainer.checkpoint().save(str(tmp_path / "ckpt"))
     saved = {name: int(np.prod(shape)) for name, shape in tf.train.list_variables(path)

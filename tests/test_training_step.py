@@ -18,7 +18,7 @@ from monodepth_tf.data.batch import Batch
 from monodepth_tf.data.kitti import KittiRawLayout
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
 from monodepth_tf.data.splits import read_split
-from monodepth_tf.data.synthetic import make_synthetic_kitti
+from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.losses.options import LossOptions
 from monodepth_tf.training.loop import Run, open_data
 from monodepth_tf.training.options import TrainOptions

@@ -4,7 +4,7 @@
     bin/check_data --data_path ~/kitti_data --split eigen_full --png --frame_ids 0 --use_stereo
     bin/check_data --dataset folder --data_path ~/my_videos --frame_stride 3
 
-With ``--dataset folder`` (your own frames and videos, see monodepth_tf/data/folder.py) it
+With ``--dataset folder`` (your own frames and videos, see monodepth_tf/data/folder/) it
 prints, per sequence, the kept frames, the usable samples for ``--frame_ids``, the estimated
 inter-frame motion (mean absolute difference between consecutive frames) and the sequences too
 short for the frame ids; it exits 2 when a file is broken or no sample is usable.

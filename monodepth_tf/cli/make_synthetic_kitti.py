@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags
 
-from monodepth_tf.data.synthetic import KITTI_HEIGHT, KITTI_WIDTH, make_synthetic_kitti
+from monodepth_tf.synthetic import KITTI_HEIGHT, KITTI_WIDTH, make_synthetic_kitti
 
 flags.DEFINE_string("output_dir", None, "Folder to write the dataset into (created).")
 flags.DEFINE_integer("seed", 0, "World, path and texture seed: same seed, same bytes.")

@@ -65,7 +65,7 @@ def apply_demo_defaults(values) -> Path:
     """Generates (once, at the feed size) a synthetic world under the log directory, points
     the data flags at it and sets the DEMO values of the flags not given (as if given, so
     that the mode preset does not replace them); returns the world's folder."""
-    from monodepth_tf.data.synthetic import make_synthetic_kitti
+    from monodepth_tf.synthetic import make_synthetic_kitti
 
     for name, value in DEMO.items():
         if name == "weights_init" and values["pretrained_base"].present:

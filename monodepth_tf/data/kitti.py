@@ -28,14 +28,10 @@ Frames of a sample are named as in :mod:`monodepth_tf.data.frames`.
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple, Union
 
-
 from monodepth_tf.data.errors import DataError, PathLike
 from monodepth_tf.data.frames import OTHER_SIDE, SIDE_CAMERA, STEREO, FrameId, frame_key
 from monodepth_tf.data.layout import KITTI_CAMERA, Camera, Where
 from monodepth_tf.data.splits import SplitEntry
-# data/folder.py reads these from here (they moved to data.frames and data.splits)
-from monodepth_tf.data.splits import read_split  # noqa: F401
-
 
 
 

@@ -63,8 +63,11 @@ class DataSource:
 def open_data(options: TrainOptions) -> DataSource:
     """The train and val lists, every file they need checked before training starts."""
     if options.dataset == "folder":  # your own frames and videos (split made when not given)
-        from monodepth_tf.data.folder import open_folder_data
-        return DataSource(*open_folder_data(options))
+        from monodepth_tf.data.folder import FolderOptions, open_folder_data
+        folder = FolderOptions(options.frame_stride, options.target_fps, options.skip_static)
+        return DataSource(*open_folder_data(options.data_path, options.all_frame_ids,
+                                            options.run_dir, folder, options.split_dir,
+                                            options.split))
     split_dir = Path(options.split_dir) if options.split_dir else default_split_dir()
     if options.split_dir and not split_dir.is_dir():
         raise OptionsError(f"--split_dir={split_dir} does not exist")

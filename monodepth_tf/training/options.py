@@ -195,7 +195,7 @@ def define_training_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     define.integer("num_layers", d.num_layers, "ResNet depth: 18, 34, 50, 101, 152.")
     define.string("dataset", d.dataset, "kitti, kitti_odom, kitti_depth, kitti_test, or "
                   "folder (your own frame folders and videos with an intrinsics.json; see "
-                  "monodepth_tf/data/folder.py).")
+                  "monodepth_tf/data/folder/).")
     define.bool("png", d.png, "Images are .png (default .jpg).")
     define.integer("height", d.height, "Input height (multiple of 32).")
     define.integer("width", d.width, "Input width (multiple of 32).")
