@@ -16,8 +16,16 @@ it (or in ``--output_dir``):
   as the original saves it; or, with ``--pred_metric_depth``, ``<name>_depth.npy``: the
   metric depth ``5.4 / scaled disparity`` (only meaningful for stereo-trained models).
 
+- with ``--point_cloud``, ``<name>.ply``: a coloured point cloud, every pixel back-projected at
+  the image's size with the disparity resized to it (:mod:`monodepth_tf.inference.point_cloud`):
+  intrinsics from ``--intrinsics`` (an ``intrinsics.json`` or a KITTI ``calib_cam_to_cam.txt``)
+  or KITTI's normalized ones; metric for stereo-trained models (depth = 5.4 / disparity), of
+  unknown scale for monocular ones (``--depth_scale`` multiplies it); ``--max_depth`` drops far
+  points.
+
 A video (``.mp4``, ``.avi``, ``.mov``, ``.mkv``) becomes ``<name>_disp.mp4``: every frame's
-colour-mapped disparity at the video's size and frame rate.
+colour-mapped disparity at the video's size and frame rate (and, with ``--point_cloud``,
+``<name>_<frame index, 6 digits>.ply`` per frame).
 """
 
 import dataclasses
@@ -53,6 +61,10 @@ class PredictArgs:
     output_dir: Optional[str] = None
     batch_size: int = 8
     pred_metric_depth: bool = False
+    point_cloud: bool = False
+    intrinsics: Optional[str] = None
+    depth_scale: Optional[float] = None
+    max_depth: Optional[float] = None
 
     @classmethod
     def from_flags(cls, values) -> "PredictArgs":
@@ -81,20 +93,21 @@ def disparity_at(scaled_disp: np.ndarray, height: int, width: int) -> np.ndarray
     return resize_bilinear(scaled_disp[None, :, :, None], (height, width))[0, :, :, 0].numpy()
 
 
-def colour_image(scaled_disp: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The colour-mapped disparity ``[height, width, 3]`` uint8 RGB at an input's size."""
-    return colorize_disparity(disparity_at(scaled_disp, height, width))
-
-
 def write_jpeg(path: Path, rgb: np.ndarray) -> None:
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"cannot write {path}")
 
 
 class Predictor:
-    """Loads the weights folder once; writes the outputs of images and videos."""
+    """Loads the weights folder once; writes the outputs of images and videos.
 
-    def __init__(self, args: PredictArgs):
+    Args:
+        args: the tool's flags.
+        camera: the ``--intrinsics`` file's camera, read beforehand (None: KITTI's).
+    """
+
+    def __init__(self, args: PredictArgs, camera=None):
+        from monodepth_tf.inference.point_cloud import CloudMaker
         from monodepth_tf.inference.predictor import DisparityPredictor
 
         self.args = args
@@ -107,6 +120,12 @@ class Predictor:
             print(f"warning: --pred_metric_depth: the model of {folder} was not trained with "
                   "stereo (config use_stereo is false), so its depths x5.4 are not metric",
                   file=sys.stderr)
+        self.clouds = None
+        if args.point_cloud:
+            self.clouds = CloudMaker.create(camera, self.config.use_stereo, args.depth_scale,
+                                            args.max_depth)
+            for line in self.clouds.describe():
+                print(f"-> Point clouds: {line}")
 
     def images(self, paths: List[Path], output_dir: Path) -> List[Path]:
         """Predicts ``paths`` in batches; returns the files written."""
@@ -117,14 +136,15 @@ class Predictor:
             images = [load_rgb(path) for path in chunk]
             disps = self.network.predict_images(images)
             for path, image, disp in zip(chunk, images, disps):
-                written += self.write_image_outputs(path.stem, image.shape[:2], disp, output_dir)
+                written += self.write_image_outputs(path.stem, image, disp, output_dir)
             bar.update(len(chunk))
         bar.close()
         return written
 
-    def write_image_outputs(self, stem: str, size, disp: np.ndarray,
+    def write_image_outputs(self, stem: str, image: np.ndarray, disp: np.ndarray,
                             output_dir: Path) -> List[Path]:
-        """``<stem>_disp.jpeg`` and ``<stem>_disp.npy`` (or ``<stem>_depth.npy``)."""
+        """``<stem>_disp.jpeg`` and ``<stem>_disp.npy`` (or ``<stem>_depth.npy``); with
+        ``--point_cloud``, ``<stem>.ply``."""
         if self.args.pred_metric_depth:
             npy = output_dir / f"{stem}_depth.npy"
             array = STEREO_SCALE_FACTOR / disp
@@ -132,12 +152,28 @@ class Predictor:
             npy = output_dir / f"{stem}_disp.npy"
             array = disp
         np.save(npy, array.astype(np.float32)[None, None])
+        full = disparity_at(disp, *image.shape[:2])
         jpeg = output_dir / f"{stem}_disp.jpeg"
-        write_jpeg(jpeg, colour_image(disp, *size))
-        return [jpeg, npy]
+        write_jpeg(jpeg, colorize_disparity(full))
+        return [jpeg, npy] + self.write_cloud(output_dir / f"{stem}.ply", full, image)
+
+    def write_cloud(self, path: Path, full_disp: np.ndarray, image: np.ndarray) -> List[Path]:
+        """``path``: the cloud of ``image`` from its disparity at its size (nothing without
+        ``--point_cloud``)."""
+        from monodepth_tf.inference.point_cloud import write_ply
+
+        if self.clouds is None:
+            return []
+        warning = self.clouds.size_warning(*full_disp.shape)
+        if warning:
+            print(warning, file=sys.stderr)
+        return [write_ply(path, self.clouds.cloud(full_disp, image), self.clouds.describe())]
 
     def video(self, path: Path, output_dir: Path) -> List[Path]:
-        """Writes ``<stem>_disp.mp4``: the colour-mapped disparity of every frame."""
+        """Writes ``<stem>_disp.mp4``: the colour-mapped disparity of every frame; with
+        ``--point_cloud``, also ``<stem>_<frame index, 6 digits>.ply`` per frame."""
+        from monodepth_tf.inference.predictor import batches
+
         capture = cv2.VideoCapture(str(path))
         try:
             if not capture.isOpened():
@@ -156,20 +192,24 @@ class Predictor:
                                      (width, height))
             if not writer.isOpened():
                 raise OSError(f"cannot write the video {out}")
+            written = [out]
             try:
                 bar = ProgressBar(total, "frames")
-                frames = _chain(first, frames)
-                for disps in self.network.iterate(frames, self.args.batch_size):
-                    for disp in disps:
-                        rgb = colour_image(disp, height, width)
-                        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-                    bar.update(len(disps))
+                index = 0
+                for chunk in batches(_chain(first, frames), self.args.batch_size):
+                    for frame, disp in zip(chunk, self.network.predict_images(chunk)):
+                        full = disparity_at(disp, height, width)
+                        writer.write(cv2.cvtColor(colorize_disparity(full), cv2.COLOR_RGB2BGR))
+                        written += self.write_cloud(
+                            output_dir / f"{path.stem}_{index:06d}.ply", full, frame)
+                        index += 1
+                    bar.update(len(chunk))
                 bar.close()
             finally:
                 writer.release()
         finally:
             capture.release()
-        return [out]
+        return written
 
 
 def _frames(capture) -> Iterator[np.ndarray]:
@@ -186,6 +226,32 @@ def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray
     yield from rest
 
 
+def check_point_cloud_flags(args: PredictArgs):
+    """Checks the point-cloud flags and reads ``--intrinsics`` (before any network loads).
+
+    Returns:
+        The camera file's :class:`~monodepth_tf.data.folder.CameraFile`, or None.
+
+    Raises:
+        ValueError: a flag out of range or given without ``--point_cloud``; DataError: the
+            intrinsics file is missing or unreadable (named).
+    """
+    from monodepth_tf.inference.point_cloud import read_camera
+
+    for name in ("depth_scale", "max_depth"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise ValueError(f"--{name}={value} must be positive")
+    if not args.point_cloud:
+        given = [f"--{name}" for name in ("intrinsics", "depth_scale", "max_depth")
+                 if getattr(args, name) is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} only apply to --point_cloud, which is "
+                             "not set")
+        return None
+    return read_camera(args.intrinsics) if args.intrinsics else None
+
+
 def predict(args: PredictArgs) -> List[Path]:
     """Predicts what ``args.image_path`` names; returns the files written.
 
@@ -195,6 +261,7 @@ def predict(args: PredictArgs) -> List[Path]:
     """
     if args.batch_size < 1:
         raise ValueError(f"--batch_size={args.batch_size} must be at least 1")
+    camera = check_point_cloud_flags(args)
     if not args.image_path:
         raise ValueError("--image_path is required: an image, a folder of images or a video")
     source = Path(args.image_path).expanduser()
@@ -207,7 +274,7 @@ def predict(args: PredictArgs) -> List[Path]:
     else:
         output_dir = source if source.is_dir() else source.parent
     output_dir.mkdir(parents=True, exist_ok=True)
-    predictor = Predictor(args)
+    predictor = Predictor(args, camera)
     written = predictor.video(source, output_dir) if is_video \
         else predictor.images(paths, output_dir)
     print(f"-> Wrote {len(written)} files to {output_dir}")
@@ -221,6 +288,13 @@ def main(argv):
 
 
 PROGRAM_FLAGS = tuple(f.name for f in dataclasses.fields(PredictArgs))
+# bin/predict --help: the flags by topic (monodepth_tf.cli.help)
+HELP_GROUPS = {
+    "Input and model": ["image_path", "ext", "load_weights_folder", "model_zoo", "model_name",
+                        "batch_size"],
+    "Outputs": ["output_dir", "pred_metric_depth"],
+    "Point clouds": ["point_cloud", "intrinsics", "depth_scale", "max_depth"],
+}
 
 
 def define_flags() -> None:
@@ -241,6 +315,19 @@ def define_flags() -> None:
     flags.DEFINE_integer("batch_size", 8, "Images or frames per forward pass.", lower_bound=1)
     flags.DEFINE_bool("pred_metric_depth", False, "Save metric depth (5.4 / scaled disparity, "
                       "for stereo-trained models) as <name>_depth.npy instead of the disparity.")
+    flags.DEFINE_bool("point_cloud", False, "Also write <name>.ply per image (a video: "
+                      "<name>_<frame>.ply per frame): every pixel back-projected with the "
+                      "camera's intrinsics, coloured by the image (binary PLY).")
+    flags.DEFINE_string("intrinsics", None, "The camera of --point_cloud: an intrinsics.json "
+                        "(fx, fy, cx, cy, width, height in pixels, as --dataset folder reads) "
+                        "or a KITTI calib_cam_to_cam.txt; default: KITTI's normalized "
+                        "intrinsics, what the networks were trained with.")
+    flags.DEFINE_float("depth_scale", None, "Multiplies the depth of --point_cloud: a "
+                       "monocular model's depth has an unknown scale (e.g. a known camera "
+                       "height over the cloud's); stereo-trained models are metric (x5.4) "
+                       "without it (default: 1).")
+    flags.DEFINE_float("max_depth", None, "--point_cloud drops the points farther than this "
+                       "depth (after scaling; default: keeps all).")
     flags.mark_flag_as_required("image_path")
 
 

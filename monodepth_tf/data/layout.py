@@ -18,6 +18,9 @@ from monodepth_tf.data.splits import SplitEntry
 NORMALIZED_K = np.array([[0.58, 0, 0.5, 0], [0, 1.92, 0.5, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
                         dtype=np.float32)
 STEREO_BASELINE = 0.1
+# Metric depth of a stereo-trained model: KITTI's 0.54 m baseline over the STEREO_BASELINE it
+# trains with, so depth = STEREO_SCALE_FACTOR / scaled disparity is in metres (as the original).
+STEREO_SCALE_FACTOR = 5.4
 
 
 class Camera(NamedTuple):

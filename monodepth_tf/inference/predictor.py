@@ -6,7 +6,7 @@ pipeline, the SavedModel and int8 calibration use it too), as the original does 
 both in its evaluation and in its prediction script.
 """
 
-from typing import Iterable, Iterator, List, Sequence
+from typing import Iterable, Iterator, List, Sequence, TypeVar
 
 import numpy as np
 import tensorflow as tf
@@ -16,6 +16,8 @@ from monodepth_tf.data.resize import network_input
 from monodepth_tf.geometry.depth import disp_to_depth
 from monodepth_tf.inference.post_process import post_process_disparity
 from monodepth_tf.networks.depth_net import DepthNet
+
+T = TypeVar("T")
 
 
 def prepare_images(images: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
@@ -83,16 +85,22 @@ class DisparityPredictor:
     def iterate(self, images: Iterable[np.ndarray], batch_size: int = 8,
                 post_process: bool = False) -> Iterator[np.ndarray]:
         """Predicts ``batch_size`` images at a time, yielding ``[b, height, width]`` per batch."""
-        if batch_size < 1:
-            raise ValueError(f"batch size {batch_size} must be at least 1")
-        chunk: List[np.ndarray] = []
-        for image in images:
-            chunk.append(image)
-            if len(chunk) == batch_size:
-                yield self.predict_images(chunk, post_process)
-                chunk = []
-        if chunk:
+        for chunk in batches(images, batch_size):
             yield self.predict_images(chunk, post_process)
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[List[T]]:
+    """Lists of ``size`` consecutive items (the last one may be shorter)."""
+    if size < 1:
+        raise ValueError(f"batch size {size} must be at least 1")
+    chunk: List[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def predict_disparity(depth_net: DepthNet, config: ModelConfig, images: Iterable[np.ndarray],
