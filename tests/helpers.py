@@ -5,11 +5,12 @@ the original's reference outputs in reference.py.)"""
 
 import json
 import os
+import re
 import shutil
 import struct
 import zipfile
 from pathlib import Path
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -263,3 +264,41 @@ def imagenet_file(reference_dir, path):
                if isinstance(v, np.ndarray) and v.dtype == np.float32}
     write_state_dict(path, tensors)
     return tensors
+
+
+# ---- point clouds: an independent PLY reader, projection, KITTI intrinsics by hand ----------
+
+def read_ply(path: Path) -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """(header lines, points [N, 3] float32, colours [N, 3] uint8) of a binary little-endian
+    PLY of ``float x, y, z, uchar red, green, blue`` vertices, parsed with ``struct``."""
+    data = path.read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    header = data[:end].decode("ascii").splitlines()
+    assert header[:2] == ["ply", "format binary_little_endian 1.0"], header
+    properties = [line.split()[1:] for line in header if line.startswith("property")]
+    assert properties == [["float", "x"], ["float", "y"], ["float", "z"], ["uchar", "red"],
+                          ["uchar", "green"], ["uchar", "blue"]], properties
+    count = int(next(line.split()[2] for line in header if line.startswith("element vertex")))
+    record = struct.Struct("<fffBBB")
+    body = data[end:]
+    assert len(body) == count * record.size, (len(body), count)
+    rows = list(record.iter_unpack(body))
+    values = np.array(rows, dtype=np.float64).reshape(count, 6)
+    return header, values[:, :3].astype(np.float32), values[:, 3:].astype(np.uint8)
+
+
+def reproject(points: np.ndarray, fx, fy, cx, cy) -> np.ndarray:
+    """Pixel coordinates ``[N, 2]`` (x, y) of camera points, in float64."""
+    p = points.astype(np.float64)
+    return np.stack([fx * p[:, 0] / p[:, 2] + cx, fy * p[:, 1] / p[:, 2] + cy], axis=1)
+
+
+def kitti_camera_by_hand(calib: Path) -> Dict[str, float]:
+    """fx, fy, cx, cy of P_rect_02 and width, height of S_rect_02, parsed here."""
+    values = {}
+    for line in calib.read_text().splitlines():
+        match = re.match(r"^(P_rect_02|S_rect_02):(.*)$", line)
+        if match:
+            values[match.group(1)] = [float(v) for v in match.group(2).split()]
+    P, S = values["P_rect_02"], values["S_rect_02"]
+    return dict(fx=P[0], fy=P[5], cx=P[2], cy=P[6], width=S[0], height=S[1])

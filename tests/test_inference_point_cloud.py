@@ -3,13 +3,11 @@ their pixels' rays at the predicted depth, the PLY files read back with an indep
 camera files and defaults give the intrinsics they should, and bad input is refused."""
 
 import json
-import re
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict
 
 import cv2
 import numpy as np
@@ -20,53 +18,18 @@ from monodepth_tf.data.errors import DataError
 from monodepth_tf.inference.point_cloud import (CloudMaker, PointCloud, camera_matrix,
                                                 cloud_from_depth, read_camera, write_ply)
 from tests.helpers import (DATE, DRIVE, FRAME, PROJECT_ROOT, bilinear_resize,
-                           direct_disparities, random_depth_weights)
+                           direct_disparities, kitti_camera_by_hand, random_depth_weights,
+                           read_ply, reproject)
 
 KITTI_SIZE = (375, 1242)  # the shared frame's height, width
 
 
 # ---- independent references -------------------------------------------------------------------
 
-def read_ply(path: Path) -> Tuple[List[str], np.ndarray, np.ndarray]:
-    """(header lines, points [N, 3] float32, colours [N, 3] uint8) of a binary little-endian
-    PLY of ``float x, y, z, uchar red, green, blue`` vertices, parsed with ``struct``."""
-    data = path.read_bytes()
-    end = data.index(b"end_header\n") + len(b"end_header\n")
-    header = data[:end].decode("ascii").splitlines()
-    assert header[:2] == ["ply", "format binary_little_endian 1.0"], header
-    properties = [line.split()[1:] for line in header if line.startswith("property")]
-    assert properties == [["float", "x"], ["float", "y"], ["float", "z"], ["uchar", "red"],
-                          ["uchar", "green"], ["uchar", "blue"]], properties
-    count = int(next(line.split()[2] for line in header if line.startswith("element vertex")))
-    record = struct.Struct("<fffBBB")
-    body = data[end:]
-    assert len(body) == count * record.size, (len(body), count)
-    rows = list(record.iter_unpack(body))
-    values = np.array(rows, dtype=np.float64).reshape(count, 6)
-    return header, values[:, :3].astype(np.float32), values[:, 3:].astype(np.uint8)
-
-
-def reproject(points: np.ndarray, fx, fy, cx, cy) -> np.ndarray:
-    """Pixel coordinates ``[N, 2]`` (x, y) of camera points, in float64."""
-    p = points.astype(np.float64)
-    return np.stack([fx * p[:, 0] / p[:, 2] + cx, fy * p[:, 1] / p[:, 2] + cy], axis=1)
-
-
 def pixel_coordinates(height: int, width: int) -> np.ndarray:
     """``[H * W, 2]`` (x, y) of every pixel in row-major order."""
     y, x = np.mgrid[0:height, 0:width]
     return np.stack([x.ravel(), y.ravel()], axis=1).astype(np.float64)
-
-
-def kitti_camera_by_hand(calib: Path) -> Dict[str, float]:
-    """fx, fy, cx, cy of P_rect_02 and width, height of S_rect_02, parsed here."""
-    values = {}
-    for line in calib.read_text().splitlines():
-        match = re.match(r"^(P_rect_02|S_rect_02):(.*)$", line)
-        if match:
-            values[match.group(1)] = [float(v) for v in match.group(2).split()]
-    P, S = values["P_rect_02"], values["S_rect_02"]
-    return dict(fx=P[0], fy=P[5], cx=P[2], cy=P[6], width=S[0], height=S[1])
 
 
 def random_scene(seed: int, height: int = 48, width: int = 160):

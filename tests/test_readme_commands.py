@@ -165,6 +165,12 @@ def build_assets(root: Path, reference_dir: Path, shared: Path) -> Dict[str, Pat
         for frame in left_frames(world, 0)[:count]:
             shutil.copy(frame, root / name / frame.name)
         assets[name] = root / name
+    (root / "kitti_frame").mkdir()  # the real KITTI frame and its calibration
+    raw = shared / "kitti" / "raw" / "2011_09_26"
+    shutil.copy(raw / "calib_cam_to_cam.txt", root / "kitti_frame")
+    shutil.copy(raw / "2011_09_26_drive_0000_sync" / "image_02" / "data" / "0000000001.png",
+                root / "kitti_frame")
+    assets["kitti_frame"] = root / "kitti_frame"
     write_video(root / "drive.mp4", left_frames(world, 1)[:6])
     assets["drive.mp4"] = root / "drive.mp4"
     assets["my_videos"] = my_videos(root / "my_videos", world)
@@ -372,6 +378,39 @@ def check_metric_frames(run: Run) -> None:
     names = sorted(p.stem for p in (run.cwd / "frames").glob("*.png"))
     written = sorted(p.name for p in (run.cwd / "frames").glob("*_depth.npy"))
     assert written == [f"{name}_depth.npy" for name in names] and len(names) == 2
+
+
+def check_kitti_cloud(run: Run) -> None:
+    """kitti/0000000001.ply: the pixels whose depth (scale / the saved disparity resized to the
+    frame) is at most 40, each on its pixel's ray through P_rect_02's intrinsics at that depth,
+    coloured by the frame; the tool said where its intrinsics and scale came from. The scale
+    follows the weights' config: here the cached "stereo" model is the reference checkpoint,
+    whose encoder.pth says use_stereo false (the release's says true), so the cloud must be
+    a monocular one, depth = 1 / disparity of unknown scale; the metric case (x5.4) and the PLY
+    against the network run directly are tests/test_inference_point_cloud.py's."""
+    from monodepth_tf.cli.predict import disparity_at
+    from monodepth_tf.data.images import load_rgb
+    from monodepth_tf.weights.folder import read_config
+    from tests.helpers import kitti_camera_by_hand, read_ply, reproject
+
+    config = read_config(run.home / ".keras" / "monodepth_tf" / "zoo" / STEREO_ZOO)
+    scale = 5.4 if config.use_stereo else 1.0
+    assert "intrinsics: kitti/calib_cam_to_cam.txt" in run.stdout, run.stdout
+    assert ("metric (metres)" if config.use_stereo else "unknown (monocular") in run.stdout
+    assert "depth > 40 dropped" in run.stdout
+    image = load_rgb(run.cwd / "kitti" / "0000000001.png")
+    disparity = np.load(run.cwd / "kitti" / "0000000001_disp.npy")[0, 0]
+    depth = scale / disparity_at(disparity, *image.shape[:2]).astype(np.float64)
+    _, points, colours = read_ply(run.cwd / "kitti" / "0000000001.ply")
+    cam = kitti_camera_by_hand(run.cwd / "kitti" / "calib_cam_to_cam.txt")
+    uv = reproject(points, cam["fx"], cam["fy"], cam["cx"], cam["cy"])
+    x, y = np.round(uv).astype(int).T
+    assert np.abs(uv - np.stack([x, y], 1)).max() < 2e-4
+    np.testing.assert_allclose(points[:, 2], depth[y, x], rtol=1e-6)
+    np.testing.assert_array_equal(colours, image[y, x])
+    expected = np.flatnonzero(depth <= 40.0)
+    np.testing.assert_array_equal(y * image.shape[1] + x, expected)
+    assert 0 < len(expected) < depth.size, len(expected)
 
 
 def check_pose(run: Run) -> None:
@@ -605,6 +644,11 @@ CASES: Dict[str, Case] = {
     "bin/predict --image_path drive.mp4 --load_weights_folder weights/mono_640x192": Case(
         depth_video("drive_disp.mp4", "drive.mp4"),
         cwd=dict(WEIGHTS_MONO, **{"drive.mp4": "drive.mp4"})),
+    "bin/predict --image_path kitti/0000000001.png --model_zoo "
+    "monodepth2_resnet18_kitti_stereo_640x192 --point_cloud --intrinsics "
+    "kitti/calib_cam_to_cam.txt --max_depth 40": Case(
+        check_kitti_cloud, cwd={"kitti": "kitti_frame"},
+        home={f".keras/monodepth_tf/zoo/{STEREO_ZOO}": "reference_pth"}),
     "bin/evaluate_pose --load_weights_folder ~/tmp/mdp/models/weights_19 --data_path "
     "~/kitti_odom --eval_split odom_9 --png": Case(
         check_pose, home={"tmp/mdp/models/weights_19": "weights", "kitti_odom": "kitti_odom"}),

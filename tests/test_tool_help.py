@@ -67,3 +67,14 @@ def test_train_help_groups_the_flags_and_documents_log_dir():
     # absl.logging defines --log_dir: the tool's help says what training does with it
     assert "Where runs are written" in listed["log_dir"]
     assert text.index("--batch_size") > text.index("Optimization:")
+
+
+def test_predict_help_groups_the_point_cloud_flags():
+    code, text = run_tool("predict", "--help")
+    assert code == 0
+    titles = re.findall(r"^(\S[^\n]*):$", text, re.MULTILINE)
+    assert titles[-4:] == ["Input and model", "Outputs", "Point clouds", "Other options"]
+    section = text[text.index("Point clouds:"):text.index("Other options:")]
+    assert sorted(re.findall(r"^  --(?:\[no\])?(\w+)", section, re.MULTILINE)) == \
+        ["depth_scale", "intrinsics", "max_depth", "point_cloud"]
+    assert "KITTI calib_cam_to_cam.txt" in listed_flags(text)["intrinsics"]
