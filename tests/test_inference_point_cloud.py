@@ -120,6 +120,12 @@ def test_kitti_calibration_and_its_intrinsics_json_give_the_same_cloud(kitti_dir
     np.testing.assert_allclose(K_half[:3, :3], [[by_hand["fx"], 0, by_hand["cx"]],
                                                 [0, by_hand["fy"], by_hand["cy"]], [0, 0, 1]],
                                rtol=1e-6)
+    # another aspect ratio (a crop?) is warned about, once per size; a resize is not
+    maker = CloudMaker.create(read_camera(calib), True)
+    assert maker.size_warning(187, 621) is None  # half size (aspect within 1%)
+    warning = maker.size_warning(300, 300)
+    assert f"--intrinsics {calib} describes 1242x375 images, these are 300x300" in warning
+    assert maker.size_warning(300, 300) is None
 
 
 # ---- the PLY file -----------------------------------------------------------------------------
@@ -129,9 +135,9 @@ def test_ply_reads_back_with_an_independent_parser(tmp_path):
     points = rng.normal(0, 30, (257, 3)).astype(np.float32)
     colours = rng.integers(0, 256, (257, 3), dtype=np.uint8)
     path = write_ply(tmp_path / "a.ply", PointCloud(points, colours),
-                     ("scale: metric   (metres)", "second"))
+                     ("scale: metric   (metres)", "from /home/zoë/cam.json"))
     header, read_points, read_colours = read_ply(path)
-    assert header[2:4] == ["comment scale: metric (metres)", "comment second"]
+    assert header[2:4] == ["comment scale: metric (metres)", "comment from /home/zo?/cam.json"]
     assert "element vertex 257" in header and header[-1] == "end_header"
     np.testing.assert_array_equal(read_points, points)
     np.testing.assert_array_equal(read_colours, colours)

@@ -16,7 +16,8 @@ pairs, as ``--pred_metric_depth`` and ``--eval_stereo`` use it, and 1 (an unknow
 monocular ones, times an optional user factor.
 
 PLY: ``format binary_little_endian 1.0``, one ``vertex`` element with ``float x, y, z`` and
-``uchar red, green, blue`` (15 bytes a point), as MeshLab, CloudCompare, Open3D and Blender read.
+``uchar red, green, blue`` (15 bytes a point): the standard header that point-cloud viewers
+read; ``comment`` lines say what the cloud's intrinsics and scale are.
 """
 
 import dataclasses
@@ -112,7 +113,7 @@ def ply_header(count: int, comments: Tuple[str, ...] = ()) -> bytes:
     lines += [f"element vertex {count}", "property float x", "property float y",
               "property float z", "property uchar red", "property uchar green",
               "property uchar blue", "end_header"]
-    return ("\n".join(lines) + "\n").encode("ascii")
+    return ("\n".join(lines) + "\n").encode("ascii", errors="replace")  # a PLY header is ASCII
 
 
 def write_ply(path: PathLike, cloud: PointCloud, comments: Tuple[str, ...] = ()) -> Path:
