@@ -29,6 +29,13 @@ def small(small_folder):
 
 
 @pytest.fixture(scope="module")
+def any_batch_model(small, tmp_path_factory):
+    """:func:`small`'s network written as an ONNX model of any batch."""
+    config, depth = small
+    return export.write_onnx(depth, config, tmp_path_factory.mktemp("any") / "any.onnx")
+
+
+@pytest.fixture(scope="module")
 def feed_images(shared):
     """The test photo and the KITTI raw frame's two cameras at 64x192: float32 in [0, 1]."""
     images = export.feed_size_images(real_image_paths(shared), SMALL["height"], SMALL["width"])
@@ -64,11 +71,10 @@ def test_reference_network_follows_keras(reference_dir, feed_images, tmp_path):
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_any_batch_model_follows_keras_on_real_images(small, feed_images, tmp_path_factory,
+def test_any_batch_model_follows_keras_on_real_images(small, any_batch_model, feed_images,
                                                       batch):
     config, depth = small
-    folder = tmp_path_factory.mktemp("any")
-    path = export.write_onnx(depth, config, folder / "any.onnx")
+    path = any_batch_model
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = session.get_inputs()[0]
     assert feed.name == "images" and not isinstance(feed.shape[0], int)  # any batch
@@ -76,7 +82,7 @@ def test_any_batch_model_follows_keras_on_real_images(small, feed_images, tmp_pa
     images = feed_images[:batch]
     disparity = session.run(None, {"images": images})[0]
     assert_follows_keras(disparity, config, depth, images)
-    assert sorted(p.name for p in folder.iterdir()) == ["any.onnx"]  # no staging file left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["any.onnx"]  # no staging file left
 
 
 def test_fixed_batch_model(small, feed_images, tmp_path):
