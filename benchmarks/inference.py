@@ -14,8 +14,8 @@ what the float head gains) and ``onnxruntime`` (bin/export --onnx's model, any b
 onnxruntime's CPU provider; needs ``pip install monodepth_tf[onnx]``).
 Each figure is the median of ``--runs`` timed runs after ``--warmup`` runs. Prints a table and one
 JSON line per configuration (``{"runtime", "batch", "ms_per_image", ...}``); for the TFLite and
-ONNX models also their disparity's difference to the SavedModel on real images (the test photo, both cameras
-of the KITTI raw frame, the odometry frames): max abs and mean abs relative, in %.
+ONNX models also their disparity's difference to the SavedModel on real images (the test photo,
+both cameras of the KITTI raw frame, the odometry frames): max abs and mean abs relative, in %.
 
 The network is the reference ResNet-18 (../shared/reference/monodepth2_r18_seed0: random weights
 and randomized BatchNorm statistics, which saturate its sigmoid: its logits span -18..49, half its

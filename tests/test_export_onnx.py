@@ -79,6 +79,9 @@ def test_any_batch_model_follows_keras_on_real_images(small, any_batch_model, fe
     feed = session.get_inputs()[0]
     assert feed.name == "images" and not isinstance(feed.shape[0], int)  # any batch
     assert feed.shape[1:] == [64, 192, 3] and feed.type == "tensor(float)"
+    output = session.get_outputs()[0]
+    assert len(session.get_outputs()) == 1 and output.name == "disparity"
+    assert output.shape[1:] == [64, 192] and output.type == "tensor(float)"
     images = feed_images[:batch]
     disparity = session.run(None, {"images": images})[0]
     assert_follows_keras(disparity, config, depth, images)

@@ -2,7 +2,7 @@
 format="onnx")``, which converts with tf2onnx).
 
 An ONNX model runs at the feed size, as the TFLite models do: float32 images ``images``
-``[B, height, width, 3]`` in [0, 1] -> the scaled disparity ``[B, height, width]``
+``[B, height, width, 3]`` in [0, 1] -> the scaled disparity ``disparity`` ``[B, height, width]``
 (``disp_to_depth`` of the network's sigmoid output, with the weights folder's depth range), of a
 fixed batch size or of any batch. The optional dependencies (tf2onnx, onnx, onnxruntime) come
 with ``pip install monodepth_tf[onnx]``; they are imported only when an ONNX model is written or
@@ -24,6 +24,7 @@ from monodepth_tf.geometry.depth import disp_to_depth
 from monodepth_tf.networks.depth_net import DepthNet
 
 ONNX_MODULES = ("tf2onnx", "onnx", "onnxruntime")
+OUTPUT_NAME = "disparity"
 ONNX_EXTRA = "monodepth_tf[onnx]"
 
 
@@ -87,10 +88,26 @@ def write_onnx(depth_net: DepthNet, config: ModelConfig, path,
     staging = path.with_name(f".{path.name}.tmp")
     try:
         model.export(str(staging), format="onnx", input_signature=[spec], verbose=False)
+        _rename_output(staging, OUTPUT_NAME)
         staging.replace(path)
     finally:
         staging.unlink(missing_ok=True)
     return path
+
+
+def _rename_output(path: Path, name: str) -> None:
+    """Renames the single output of the ONNX model at ``path`` (tf2onnx names it after the
+    graph's last op, ``Identity:0``) to ``name``, in place."""
+    import onnx
+
+    model = onnx.load(str(path))
+    old = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = [name if value == old else value for value in node.output]
+        node.input[:] = [name if value == old else value for value in node.input]
+    model.graph.output[0].name = name
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 def onnx_runner(path, num_threads: Optional[int] = None
