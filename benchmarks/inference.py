@@ -2,18 +2,20 @@
 
     .venv/bin/python benchmarks/inference.py [--runtimes keras_eager,xla,tflite_int8,...]
                                              [--batches 1,8] [--runs 10] [--tflite_threads 2]
+                                             [--onnxruntime_threads 2]
 
 Runtimes: ``keras_eager`` (the Keras model called eagerly), ``keras_function`` (the same call in
 a tf.function), ``saved_model`` (the exported ``serving_default`` on uint8 images at the feed size,
 what TF Serving runs, resizing included), ``xla`` (the tf.function with ``jit_compile=True``),
 ``tflite_float32``, ``tflite_dynamic`` (dynamic-range: int8 weights), ``tflite_int8`` (int8 body,
 float32 disparity head, calibrated on crops of ../shared/reference/test_image.jpg and the real
-KITTI raw frames) and ``tflite_int8_quantized_head`` (the same with the head quantized too, to see
-what the float head gains).
+KITTI raw frames), ``tflite_int8_quantized_head`` (the same with the head quantized too, to see
+what the float head gains) and ``onnxruntime`` (bin/export --onnx's model, any batch, under
+onnxruntime's CPU provider; needs ``pip install monodepth_tf[onnx]``).
 Each figure is the median of ``--runs`` timed runs after ``--warmup`` runs. Prints a table and one
-JSON line per configuration (``{"runtime", "batch", "ms_per_image", ...}``); for the TFLite models
-also their disparity's difference to the SavedModel on real images (the test photo, both cameras
-of the KITTI raw frame, the odometry frames): max abs and mean abs relative, in %.
+JSON line per configuration (``{"runtime", "batch", "ms_per_image", ...}``); for the TFLite and
+ONNX models also their disparity's difference to the SavedModel on real images (the test photo,
+both cameras of the KITTI raw frame, the odometry frames): max abs and mean abs relative, in %.
 
 The network is the reference ResNet-18 (../shared/reference/monodepth2_r18_seed0: random weights
 and randomized BatchNorm statistics, which saturate its sigmoid: its logits span -18..49, half its
@@ -59,7 +61,7 @@ from benchmarks.original import (add_original_flags, check_original,  # noqa: E4
                                  original_step_and_inference)
 
 RUNTIMES = ("keras_eager", "keras_function", "saved_model", "xla", "tflite_float32",
-            "tflite_dynamic", "tflite_int8", "tflite_int8_quantized_head")
+            "tflite_dynamic", "tflite_int8", "tflite_int8_quantized_head", "onnxruntime")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
@@ -95,6 +97,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--tflite_threads", type=int, default=2,
                         help="TFLite interpreter (XNNPACK) threads")
+    parser.add_argument("--onnxruntime_threads", type=int, default=2,
+                        help="onnxruntime intra-op threads")
     parser.add_argument("--calibration_crops", type=int, default=8,
                         help="random crops per calibration image for int8")
     parser.add_argument("--weights", default=str(SHARED / "reference" / "monodepth2_r18_seed0"),
@@ -156,6 +160,15 @@ def main():
         runners[name] = export.tflite_runner(model, num_threads=args.tflite_threads)
         notes[name] = export.compare_tflite(saved_model_dir, model, evaluation)
 
+    if "onnxruntime" in runtimes:
+        start = time.perf_counter()
+        path = export.write_onnx(depth_net, config, workdir / "model.onnx")  # any batch
+        print(f"onnxruntime: converted in {time.perf_counter() - start:.0f} s, "
+              f"{path.stat().st_size / 2 ** 20:.1f} MiB")
+        runners["onnxruntime"] = export.onnx_runner(path, num_threads=args.onnxruntime_threads)
+        notes["onnxruntime"] = export.compare_with_saved_model(
+            saved_model_dir, runners["onnxruntime"], evaluation)
+
     def original_ms():
         timed = original_step_and_inference(args, "stereo", 1, config.height, config.width, 1)
         return None if timed is None else timed["infer_ms"]
@@ -170,6 +183,8 @@ def main():
             row = {"runtime": runtime, "batch": batch_size, "ms_per_image": round(ms, 1)}
             if runtime.startswith("tflite"):
                 row["threads"] = args.tflite_threads
+            if runtime == "onnxruntime":
+                row["threads"] = args.onnxruntime_threads
             if runtime in notes:
                 row["disparity_vs_saved_model"] = {
                     "max_abs": float(f"{notes[runtime]['max_abs']:.3g}"),

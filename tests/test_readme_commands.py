@@ -41,7 +41,7 @@ from monodepth_tf.data import kitti_download as kd
 from monodepth_tf.data.standard_splits import (LICENSE_NAME, LICENSE_SHA256, SPLIT_FILES,
                                                sha256_of)
 from monodepth_tf.synthetic import drive_folder, make_synthetic_kitti
-from tests.helpers import PROJECT_ROOT, imagenet_file, shared_dir
+from tests.helpers import PROJECT_ROOT, direct_disparities, imagenet_file, shared_dir
 from tests.http_server import FileServer
 from tests.kitti_server import (CALIB_FILES, FRAME, SOURCE_DATE, depth_png, serve_kitti,
                                 serve_splits, source_file)
@@ -451,6 +451,22 @@ def check_export_int8(run: Run) -> None:
     assert tflite and all(p.stat().st_size > 1_000_000 for p in tflite), tflite
 
 
+def check_export_onnx(run: Run) -> None:
+    """serving/mdp/mdp_v3.onnx beside the version folder: onnxruntime's disparity of street.jpg
+    at the feed size equals the network's (weights/mono_640x192, called directly)."""
+    from monodepth_tf.data.images import load_rgb
+    from monodepth_tf.data.resize import resize_lanczos
+    from monodepth_tf.export import onnx_runner
+
+    assert sorted(p.name for p in (run.cwd / "serving" / "mdp").iterdir()) == ["3", "mdp_v3.onnx"]
+    image = load_rgb(run.cwd / "street.jpg")
+    disparity = onnx_runner(run.cwd / "serving" / "mdp" / "mdp_v3.onnx")(
+        resize_lanczos(image, 192, 640)[None] / np.float32(255.0))
+    expected = direct_disparities(run.cwd / "weights" / "mono_640x192", [image])
+    # the reference weights amplify summation order (tests/test_export_onnx.py): 1e-3
+    np.testing.assert_allclose(disparity, expected, rtol=1e-3)
+
+
 def check_converted(run: Run) -> None:
     folder = run.cwd / "weights" / "mono_640x192"
     config = json.loads((folder / "config.json").read_text())
@@ -658,6 +674,9 @@ CASES: Dict[str, Case] = {
     "--version 2 --tflite --tflite_quantize int8 --calibration_images some_frames/": Case(
         check_export_int8, cwd={"some_frames": "some_frames"},
         home={f".keras/monodepth_tf/zoo/{STEREO_ZOO}": "reference_pth"}, slow=True),
+    "bin/export --load_weights_folder weights/mono_640x192 --export_dir serving --version 3 "
+    "--onnx # + serving/mdp/mdp_v3.onnx": Case(
+        check_export_onnx, cwd=dict(WEIGHTS_MONO, **{"street.jpg": "street.jpg"})),
     "bin/convert_weights --pytorch_dir ~/models/mono_640x192 --output_dir weights/mono_640x192":
         Case(check_converted, home={"models/mono_640x192": "reference_pth"}),
     # splits/README.md

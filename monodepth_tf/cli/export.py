@@ -1,15 +1,17 @@
-"""bin/export: a weights folder -> a SavedModel for TF Serving (and TFLite models).
+"""bin/export: a weights folder -> a SavedModel for TF Serving (and TFLite and ONNX models).
 
     bin/export --load_weights_folder weights/mono_640x192 --export_dir serving
     bin/export --model_zoo monodepth2_resnet18_kitti_stereo_640x192 --export_dir serving \\
         --model_name stereo --version 2 --tflite --tflite_quantize int8 \\
         --calibration_images kitti_frames/
+    bin/export --load_weights_folder mono_640x192 --export_dir serving --onnx
 
 Writes ``<export_dir>/<model_name>/<version>/`` (serve it with ``tensorflow_model_server
 --model_base_path=<export_dir>/<model_name>``): ``serving_default`` takes uint8 images
 ``[B, H, W, 3]`` of any size and returns ``disparity``, ``depth`` (and ``metric_depth`` for
 stereo-trained weights) ``[B, H, W]``; see monodepth_tf/export.py. With ``--tflite`` /
-``--tflite_quantize`` the ``.tflite`` files go beside the version folder, and the largest
+``--tflite_quantize`` the ``.tflite`` files go beside the version folder, with ``--onnx``
+``<model_name>_v<version>.onnx`` (needs ``pip install monodepth_tf[onnx]``); the largest
 difference of their disparity to the SavedModel's is printed.
 """
 
@@ -35,6 +37,11 @@ flags.DEFINE_enum("tflite_quantize", None, ["dynamic", "int8"], "Also write a qu
                   ".tflite model: dynamic-range (int8 weights) or int8 (int8 weights and "
                   "activations calibrated on --calibration_images, the disparity head in "
                   "float32).")
+flags.DEFINE_bool("onnx", False, "Also write an ONNX model (at the feed size: float32 images "
+                  "[B, H, W, 3] in [0, 1] -> scaled disparity [B, H, W]); needs "
+                  "pip install 'monodepth_tf[onnx]'.")
+flags.DEFINE_integer("onnx_batch_size", None, "The ONNX model's fixed batch size (default: any "
+                     "batch).", lower_bound=1)
 flags.DEFINE_string("calibration_images", None, "Folder of images (jpg/png) for int8 "
                     "calibration; also used to compare the TFLite models with the SavedModel.")
 flags.DEFINE_integer("calibration_crops", 4, "Random crops per calibration image, besides the "
@@ -49,6 +56,10 @@ def main(argv):
     args = flags.FLAGS
     quantize = args.tflite_quantize
     images = None
+    if args.onnx:
+        export.check_onnx_available()  # before anything is loaded or written
+    elif args.onnx_batch_size is not None:
+        raise ValueError("--onnx_batch_size needs --onnx")
     if args.calibration_images:
         images = export.image_files(args.calibration_images)
     elif quantize == "int8":
@@ -64,12 +75,15 @@ def main(argv):
                                                 args.calibration_crops)
     result = export.export_depth_model(depth, config, args.export_dir, args.model_name,
                                        args.version, args.overwrite, args.tflite, quantize,
-                                       calibration)
+                                       calibration, args.onnx, args.onnx_batch_size)
     outputs = "disparity, depth" + (", metric_depth" if config.use_stereo else "")
     print(f"SavedModel -> {result.saved_model_dir} (serving_default: uint8 images [B, H, W, 3] "
           f"-> {outputs} [B, H, W]; feed size {config.width}x{config.height})")
-    lite = [p for p in (result.tflite_path, result.tflite_quantized_path) if p is not None]
-    if not lite:
+    runners = {path: export.tflite_runner for path in (result.tflite_path,
+                                                       result.tflite_quantized_path) if path}
+    if result.onnx_path is not None:
+        runners[result.onnx_path] = export.onnx_runner
+    if not runners:
         return
     if images:
         compared = export.feed_size_images(images, config.height, config.width)
@@ -78,9 +92,10 @@ def main(argv):
         rng = np.random.default_rng(0)
         compared = rng.integers(0, 256, (1, config.height, config.width, 3), dtype=np.uint8)
         what = "1 random-noise image (give --calibration_images to compare on real images)"
-    for path in lite:
-        diff = export.compare_tflite(result.saved_model_dir, path, compared)
-        print(f"TFLite -> {path}: disparity vs the SavedModel on {what}: max abs difference "
+    for path, runner in runners.items():
+        diff = export.compare_with_saved_model(result.saved_model_dir, runner(path), compared)
+        kind = "ONNX" if runner is export.onnx_runner else "TFLite"
+        print(f"{kind} -> {path}: disparity vs the SavedModel on {what}: max abs difference "
               f"{diff['max_abs']:.3g}, mean abs relative {diff['mean_abs_rel_percent']:.3g}%")
 
 

@@ -1,5 +1,5 @@
-"""Exporting a depth network: the SavedModel TF Serving loads and, on request, TFLite models
-beside it.
+"""Exporting a depth network: the SavedModel TF Serving loads and, on request, TFLite and ONNX
+models beside it.
 """
 
 import dataclasses
@@ -11,6 +11,7 @@ import numpy as np
 from monodepth_tf.config import ModelConfig
 from monodepth_tf.export.saved_model import (DepthServingModule, ExportError, check_target,
                                              version_dir, write_saved_model)
+from monodepth_tf.export.onnx import check_onnx_available, write_onnx
 from monodepth_tf.export.tflite import convert_tflite
 from monodepth_tf.networks.depth_net import DepthNet
 
@@ -23,20 +24,24 @@ class ExportResult:
         saved_model_dir: ``<export_dir>/<model_name>/<version>``.
         tflite_path: the float32 ``.tflite`` file, if written.
         tflite_quantized_path: the quantized ``.tflite`` file, if written.
+        onnx_path: the ``.onnx`` file, if written.
     """
 
     saved_model_dir: Path
     tflite_path: Optional[Path] = None
     tflite_quantized_path: Optional[Path] = None
+    onnx_path: Optional[Path] = None
 
 
 def export_depth_model(depth_net: DepthNet, config: ModelConfig, export_dir,
                        model_name: str = "mdp", version: int = 1, overwrite: bool = False,
                        tflite: bool = False, tflite_quantize: Optional[str] = None,
-                       calibration: Optional[np.ndarray] = None) -> ExportResult:
+                       calibration: Optional[np.ndarray] = None, onnx: bool = False,
+                       onnx_batch_size: Optional[int] = None) -> ExportResult:
     """Writes the SavedModel ``<export_dir>/<model_name>/<version>/`` and, on request, TFLite
-    models beside it (``<model_name>_v<version>[_<quantization>].tflite`` in
-    ``<export_dir>/<model_name>/``, outside the version folder TF Serving loads).
+    and ONNX models beside it (``<model_name>_v<version>[_<quantization>].tflite`` and
+    ``<model_name>_v<version>.onnx`` in ``<export_dir>/<model_name>/``, outside the version
+    folder TF Serving loads).
 
     Args:
         depth_net, config: a loaded depth network and its config.
@@ -45,6 +50,8 @@ def export_depth_model(depth_net: DepthNet, config: ModelConfig, export_dir,
         tflite: also write the float32 TFLite model.
         tflite_quantize: ``dynamic`` or ``int8``: also write a quantized TFLite model.
         calibration: float32 ``[N, height, width, 3]`` representative images for ``int8``.
+        onnx: also write the ONNX model (needs ``pip install monodepth_tf[onnx]``).
+        onnx_batch_size: the ONNX model's fixed batch size; None: any batch.
     """
     target = version_dir(export_dir, model_name, version)
     if tflite_quantize not in (None, "dynamic", "int8"):
@@ -52,6 +59,8 @@ def export_depth_model(depth_net: DepthNet, config: ModelConfig, export_dir,
     if tflite_quantize == "int8" and (calibration is None or len(calibration) == 0):
         raise ExportError("--tflite_quantize=int8 needs calibration images "
                           "(--calibration_images)")
+    if onnx:
+        check_onnx_available()
     check_target(target, overwrite)
     module = DepthServingModule(depth_net, config)
     result = ExportResult(write_saved_model(module, target, overwrite))
@@ -62,6 +71,8 @@ def export_depth_model(depth_net: DepthNet, config: ModelConfig, export_dir,
         result.tflite_quantized_path = _write_bytes(
             Path(f"{stem}_{tflite_quantize}.tflite"),
             convert_tflite(module, tflite_quantize, calibration))
+    if onnx:
+        result.onnx_path = write_onnx(depth_net, config, Path(f"{stem}.onnx"), onnx_batch_size)
     return result
 
 

@@ -174,7 +174,7 @@ def tflite_runner(model: Union[bytes, str, Path], num_threads: Optional[int] = N
                   ) -> Callable[[np.ndarray], np.ndarray]:
     """A function running a converted model: float32 ``[B, height, width, 3]`` -> ``[B, height,
     width]`` disparity. A batch-polymorphic model is resized to each batch; a model of fixed
-    batch b runs the images b at a time (B must then be a multiple of b)."""
+    batch b runs the images b at a time (:func:`run_in_batches`)."""
     if isinstance(model, bytes):
         interpreter = tf.lite.Interpreter(model_content=model, num_threads=num_threads)
     else:
@@ -193,17 +193,29 @@ def tflite_runner(model: Union[bytes, str, Path], num_threads: Optional[int] = N
         interpreter.invoke()
         return interpreter.get_tensor(output_index).copy()
 
-    def run(images: np.ndarray) -> np.ndarray:
-        images = np.ascontiguousarray(images, np.float32)
-        if fixed_batch is None:
-            return invoke(images)
-        if len(images) % fixed_batch:
-            raise ValueError(f"this TFLite model takes batches of {fixed_batch} images, got "
-                             f"{len(images)}")
-        return np.concatenate([invoke(images[i:i + fixed_batch])
-                               for i in range(0, len(images), fixed_batch)])
+    return lambda images: run_in_batches(invoke, images, fixed_batch, "TFLite")
 
-    return run
+
+def run_in_batches(invoke: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
+                   fixed_batch: Optional[int], kind: str) -> np.ndarray:
+    """Runs a converted model's ``invoke`` on float32 ``images`` ``[B, ...]``: at once when the
+    model takes any batch (``fixed_batch`` None), else ``fixed_batch`` images at a time, the
+    last batch filled up with copies of its last image (their outputs dropped).
+
+    Raises:
+        ValueError: no image (the message names ``kind``).
+    """
+    images = np.ascontiguousarray(images, np.float32)
+    if len(images) == 0:
+        raise ValueError(f"the {kind} model got an empty batch")
+    if fixed_batch is None:
+        return invoke(images)
+    outputs = []
+    for start in range(0, len(images), fixed_batch):
+        chunk = images[start:start + fixed_batch]
+        filler = np.repeat(chunk[-1:], fixed_batch - len(chunk), axis=0)
+        outputs.append(invoke(np.concatenate([chunk, filler]))[:len(chunk)])
+    return np.concatenate(outputs)
 
 
 def feed_size_images(paths: Iterable, height: int, width: int) -> np.ndarray:
@@ -217,14 +229,21 @@ def feed_size_images(paths: Iterable, height: int, width: int) -> np.ndarray:
 
 
 def compare_tflite(saved_model_dir, tflite_model, images: np.ndarray) -> Dict[str, float]:
-    """Disparity of a TFLite model vs the SavedModel on uint8 feed-size images ``[N, h, w, 3]``.
+    """Disparity of a TFLite model vs the SavedModel on uint8 feed-size images ``[N, h, w, 3]``
+    (see :func:`compare_with_saved_model`)."""
+    return compare_with_saved_model(saved_model_dir, tflite_runner(tflite_model), images)
+
+
+def compare_with_saved_model(saved_model_dir, run: Callable[[np.ndarray], np.ndarray],
+                             images: np.ndarray) -> Dict[str, float]:
+    """Disparity of a feed-size model's runner (float32 ``[B, h, w, 3]`` in [0, 1] -> ``[B, h,
+    w]``) vs the SavedModel on uint8 feed-size images ``[N, h, w, 3]``, one image at a time.
 
     Returns:
         ``max_abs`` (largest absolute difference) and ``mean_abs_rel_percent`` (mean of
-        ``|tflite - saved| / saved``, in percent).
+        ``|model - saved| / saved``, in percent).
     """
     serve = tf.saved_model.load(str(saved_model_dir)).signatures[SIGNATURE_KEY]
-    run = tflite_runner(tflite_model)
     reference = np.concatenate([serve(images=tf.constant(im[None]))["disparity"].numpy()
                                 for im in images])
     lite = np.concatenate([run(im[None].astype(np.float32) / 255.0) for im in images])

@@ -2,14 +2,15 @@
 (ResNet encoder + pose decoder, or PoseCNN), or the ``shared`` decoder on the depth encoder.
 """
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
 
-from monodepth_tf.config import SEPARATE_POSE_MODEL_TYPES, PoseModelType
+from monodepth_tf.config import SEPARATE_POSE_MODEL_TYPES, ModelConfig, PoseModelType
 from monodepth_tf.networks.pose_cnn import PoseCNN
 from monodepth_tf.networks.pose_decoder import PoseDecoder
+from monodepth_tf.networks.presets import load_preset
 from monodepth_tf.networks.resnet_encoder import ResnetEncoder
 
 
@@ -28,7 +29,13 @@ class PoseNet(keras.Model):
     Returns:
         axisangle, translation: ``[B, num_frames, 1, 3]`` each (num_frames = 2 for the ResNet
         pose decoder, as the original builds it; ``num_input_frames - 1`` for PoseCNN).
+
+    Attributes:
+        config: the weights' :class:`ModelConfig` (feed size, depth range) of a network from
+            :meth:`from_preset`; None otherwise.
     """
+
+    config: Optional[ModelConfig] = None
 
     def __init__(self, num_layers=18, num_input_frames=2, pose_model_type="separate_resnet",
                  **kwargs):
@@ -44,6 +51,17 @@ class PoseNet(keras.Model):
             self.decoder = PoseDecoder(self.encoder.num_ch_enc, 1, 2, name="pose")
         else:
             self.cnn = PoseCNN(num_input_frames, name="pose")
+
+    @classmethod
+    def from_preset(cls, name: str) -> "PoseNet":
+        """The pose network of a released model, e.g. ``PoseNet.from_preset("mono_640x192")``
+        (downloaded on first use), with its ``config``.
+
+        Raises:
+            ValueError: an unknown name, or a model without a pose network (stereo-only); the
+                zoo's errors.
+        """
+        return load_preset(name, pose=True)[1]
 
     def call(self, frames, training=None) -> Tuple[tf.Tensor, tf.Tensor]:
         if self.pose_model_type == PoseModelType.POSECNN:

@@ -416,12 +416,13 @@ def _convert_release(pytorch_dir: Path, folder: Path, release: Release, url: str
         raise ZooArchiveError(f"{url}: its checkpoints do not convert ({error})") from None
 
 
-def load(name: Union[str, Preset], with_pose: Optional[bool] = None):
-    """Loads a zoo model's networks: ``(ModelConfig, DepthNet, PoseNet or None)``.
+def load(name: Union[str, Preset], with_pose: Optional[bool] = None, with_depth: bool = True):
+    """Loads a zoo model's networks: ``(ModelConfig, DepthNet or None, PoseNet or None)``.
 
     Args:
         name: a release name or a GluonCV name.
         with_pose: also load the pose network (default: for pose names only).
+        with_depth: load the depth network (False: the pose network only).
 
     Raises:
         UnknownModelError, ZooDownloadError, ZooArchiveError (see :func:`weights_folder`);
@@ -440,4 +441,4 @@ def load(name: Union[str, Preset], with_pose: Optional[bool] = None):
     if with_pose and config.pose_model_type is None:
         raise WeightsFolderError(f"weights folder {folder} has no pose network, which "
                                  f"{preset.name} needs")
-    return load_networks(folder, with_pose=with_pose)
+    return load_networks(folder, with_pose=with_pose, with_depth=with_depth)
