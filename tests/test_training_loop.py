@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import cv2
@@ -17,7 +16,8 @@ import tensorflow as tf
 from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.weights.folder import load_networks
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import TRAIN_ENV as ENV
+from tests.helpers import train_command
 
 
 @pytest.fixture(scope="module")
@@ -25,18 +25,6 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
     make_synthetic_kitti(root, seed=1, num_drives=1, frames_per_drive=12, height=64, width=192)
     return root
-
-
-def train_command(world, log_dir, *extra):
-    return [sys.executable, str(PROJECT_ROOT / "bin" / "train"), "--mode=mono_stereo",
-            "--data_path", str(world), "--split_dir", str(world / "splits"),
-            "--split", "synthetic", "--png", "--height", "64", "--width", "192",
-            "--batch_size", "2", "--weights_init", "scratch", "--learning_rate", "1e-3",
-            "--log_dir", str(log_dir), "--model_name", "run", "--num_epochs", "1",
-            "--save_steps", "1", *extra]
-
-
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 @pytest.mark.parametrize("change,message", [
