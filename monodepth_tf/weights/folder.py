@@ -45,7 +45,7 @@ def require_finite(variables: Iterable, what: str) -> None:
     """Raises NonFiniteWeightsError naming the variables (Keras or TensorFlow, trainable or not)
     that hold a NaN or an infinity; ``what`` says what was about to be written."""
     bad = [getattr(v, "path", None) or v.name for v in variables
-           if not np.isfinite(np.asarray(v)).all()]
+           if not np.isfinite(v.numpy()).all()]
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise NonFiniteWeightsError(f"refusing to write {what}: {len(bad)} variable(s) hold NaN "
