@@ -27,7 +27,8 @@ MODES = {
 SPLITS = ("eigen_zhou", "eigen_full", "odom", "benchmark")
 
 
-# The numeric options' ranges: name -> (bound, strict: the bound itself is out, what 0 means).
+# The numeric options' ranges: name -> (lowest value, strict: the lowest value itself is refused,
+# a note for the message, e.g. what 0 means). Floats must also be finite.
 NUMBER_RANGES = {
     "height": (0, True, ""), "width": (0, True, ""),
     "batch_size": (1, False, ""),
