@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import keras
-import numpy as np
+import tensorflow as tf
 
 from monodepth_tf.config import (SEPARATE_POSE_MODEL_TYPES, ConfigError, ModelConfig,
                                  PoseModelType)
@@ -44,12 +44,19 @@ class NonFiniteWeightsError(ValueError):
 def require_finite(variables: Iterable, what: str) -> None:
     """Raises NonFiniteWeightsError naming the variables (Keras or TensorFlow, trainable or not)
     that hold a NaN or an infinity; ``what`` says what was about to be written."""
-    bad = [getattr(v, "path", None) or v.name for v in variables
-           if not np.isfinite(v.numpy()).all()]
+    bad = [getattr(v, "path", None) or v.name for v in variables if not _all_finite(v)]
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise NonFiniteWeightsError(f"refusing to write {what}: {len(bad)} variable(s) hold NaN "
                                     f"or infinity ({shown})")
+
+
+def _all_finite(variable) -> bool:
+    """Whether a float variable holds no NaN or infinity (computed where it lives; integer
+    variables, such as Adam's step, always are)."""
+    if not tf.as_dtype(variable.dtype).is_floating:
+        return True
+    return bool(tf.reduce_all(tf.math.is_finite(variable)))
 
 
 def build_networks(config: ModelConfig, with_pose: bool = True, with_depth: bool = True):
