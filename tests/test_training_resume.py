@@ -118,6 +118,21 @@ def test_a_resume_is_recorded_in_opt_json_and_its_history(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [OPTIONS_FILE, HISTORY_FILE]
 
 
+def test_a_run_refuses_an_incompatible_resume_before_building_or_writing(tmp_path):
+    """Run (the library's entry) checks too, before its networks are built or its log
+    opened."""
+    from monodepth_tf.training.loop import DataSource, Run
+
+    run = dataclasses.replace(RUN, log_dir=str(tmp_path), model_name="run")
+    (run.run_dir / CHECKPOINT_STATE).parent.mkdir(parents=True)
+    write_options(run.run_dir, run)
+    (run.run_dir / CHECKPOINT_STATE).write_text('model_checkpoint_path: "ckpt-3"\n')
+    before = files_and_times(run.run_dir)
+    with pytest.raises(OptionsError, match="--batch_size: run has 2, command gives 4"):
+        Run(dataclasses.replace(run, batch_size=4), DataSource(None, [], []))
+    assert files_and_times(run.run_dir) == before
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
