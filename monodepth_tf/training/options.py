@@ -91,9 +91,9 @@ RESUME_RULES = {
     "learning_rate": (FIXED, "Adam's schedule"),
     "scheduler_step_size": (FIXED, "Adam's schedule"),
     # where the run started: a resume takes the checkpoint's weights, so a new start is ignored
-    "weights_init": (FIXED, "the starting weights (a resume ignores it)"),
-    "load_weights_folder": (FIXED, "the starting weights (a resume ignores it)"),
-    "models_to_load": (FIXED, "the starting weights (a resume ignores it)"),
+    "weights_init": (FIXED, "the starting weights, which a resume ignores"),
+    "load_weights_folder": (FIXED, "the starting weights, which a resume ignores"),
+    "models_to_load": (FIXED, "the starting weights, which a resume ignores"),
     # where the run ends, what it logs, saves and scores
     "num_epochs": (MAY_CHANGE, "where the run ends"),
     "max_steps": (MAY_CHANGE, "where the run ends"),
