@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import struct
+import sys
 import zipfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -50,6 +51,23 @@ def real_image_paths(shared: Path):
     return [shared / "reference" / "test_image.jpg",
             frame / "image_02" / "data" / "0000000001.png",
             frame / "image_03" / "data" / "0000000001.png"]
+
+
+# ---- bin/train on a synthetic world -------------------------------------------------------
+
+TRAIN_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+
+def train_command(world: Path, log_dir: Path, *extra: str):
+    """bin/train's command line (run with :data:`TRAIN_ENV`): mono+stereo on the synthetic
+    ``world`` at 64x192, batch 2 from scratch, one epoch, a checkpoint every step, into
+    ``<log_dir>/run``; ``extra`` flags after (a later flag wins)."""
+    return [sys.executable, str(PROJECT_ROOT / "bin" / "train"), "--mode=mono_stereo",
+            "--data_path", str(world), "--split_dir", str(world / "splits"),
+            "--split", "synthetic", "--png", "--height", "64", "--width", "192",
+            "--batch_size", "2", "--weights_init", "scratch", "--learning_rate", "1e-3",
+            "--log_dir", str(log_dir), "--model_name", "run", "--num_epochs", "1",
+            "--save_steps", "1", *extra]
 
 
 # ---- KITTI raw trees made of links to the shared frame --------------------------------------

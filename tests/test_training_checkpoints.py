@@ -4,13 +4,14 @@ folders, through RunCheckpoints' public methods."""
 import json
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from monodepth_tf.config import JSON_FIELDS, ModelConfig
 from monodepth_tf.losses.options import LossOptions
 from monodepth_tf.training.checkpoints import RunCheckpoints
 from monodepth_tf.training.step import Trainer
-from monodepth_tf.weights.folder import load_networks
+from monodepth_tf.weights.folder import NonFiniteWeightsError, load_networks
 
 STEREO = (0, "s")
 
@@ -56,3 +57,35 @@ def test_a_checkpoint_restores_every_variable_and_a_weight_folder_loads(tmp_path
     image = tf.random.stateless_uniform([1, 64, 96, 3], seed=[1, 2])
     np.testing.assert_array_equal(depth(image, training=False)[0].numpy(),
                                   trainer.system.depth(image, training=False)[0].numpy())
+
+
+def first_variable(network, part: str):
+    """The first variable of ``network`` whose path contains ``part``."""
+    return next(v for v in network.variables if part in v.path)
+
+
+@pytest.mark.parametrize("part,value", [("moving_variance", np.nan), ("kernel", np.inf)])
+def test_non_finite_variables_are_never_written(tmp_path, part, value):
+    """A NaN BatchNorm statistic (not trainable) or an infinite kernel: no weights folder, no
+    checkpoint, the refusal naming the variable; nothing left behind."""
+    config = ModelConfig(scales=(0,), frame_ids=STEREO, pose_model_type=None)
+    trainer = stereo_trainer()
+    checkpoints = RunCheckpoints(tmp_path, trainer, config)
+    checkpoints.save(step=1)
+    variable = first_variable(trainer.system.depth.encoder, part)
+    assert variable.trainable == (part == "kernel")
+    broken = variable.numpy()
+    broken.flat[5] = value
+    variable.assign(broken)
+    with pytest.raises(NonFiniteWeightsError) as raised:
+        checkpoints.save_weights("weights_final")
+    assert str(raised.value) == (
+        f"refusing to write weights folder {tmp_path / 'models' / 'weights_final'}: 1 "
+        f"variable(s) hold NaN or infinity ({variable.path})")
+    with pytest.raises(NonFiniteWeightsError, match=f"refusing to write checkpoint 2 of "
+                                                    f"{tmp_path}: 1 variable"):
+        checkpoints.save(step=2)
+    assert not (tmp_path / "models").exists()
+    assert checkpoints.latest.endswith("ckpt-1")
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]

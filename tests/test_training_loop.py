@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import cv2
@@ -17,7 +16,8 @@ import tensorflow as tf
 from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.weights.folder import load_networks
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import TRAIN_ENV as ENV
+from tests.helpers import train_command
 
 
 @pytest.fixture(scope="module")
@@ -25,18 +25,6 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
     make_synthetic_kitti(root, seed=1, num_drives=1, frames_per_drive=12, height=64, width=192)
     return root
-
-
-def train_command(world, log_dir, *extra):
-    return [sys.executable, str(PROJECT_ROOT / "bin" / "train"), "--mode=mono_stereo",
-            "--data_path", str(world), "--split_dir", str(world / "splits"),
-            "--split", "synthetic", "--png", "--height", "64", "--width", "192",
-            "--batch_size", "2", "--weights_init", "scratch", "--learning_rate", "1e-3",
-            "--log_dir", str(log_dir), "--model_name", "run", "--num_epochs", "1",
-            "--save_steps", "1", *extra]
-
-
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 @pytest.mark.parametrize("change,message", [
@@ -362,6 +350,70 @@ def test_untrained_network_is_scored_first_and_every_validation_goes_to_metrics_
     records = [json.loads(line) for line in
                (tmp_path / "jsonl" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [-1, 0, 1, 2]
+
+
+def nan_statistic(run):
+    """Puts a NaN into the depth encoder's first BatchNorm moving variance: the training loss
+    (batch statistics) stays finite, inference (moving statistics) gives NaN."""
+    variable = next(v for v in run.system.depth.encoder.variables
+                    if "moving_variance" in v.path)
+    variable.assign(np.full(variable.shape, np.nan, np.float32))
+
+
+def nan_run(world, tmp_path, name, val):
+    """A 2-step Run on the synthetic world, a checkpoint every step, ``val`` its val samples."""
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.splits import read_split
+    from monodepth_tf.training.loop import DataSource, Run
+
+    options = TrainOptions(data_path=str(world), split="synthetic", png=True, height=64,
+                           width=192, batch_size=2, weights_init="scratch", use_stereo=True,
+                           log_dir=str(tmp_path), model_name=name, max_steps=2, save_steps=1,
+                           learning_rate=1e-3).validate()
+    train = read_split(world / "splits", "synthetic", "train")
+    return Run(options, DataSource(KittiRawLayout(world, "png"), train, val))
+
+
+def test_a_non_finite_validation_stops_the_run_keeping_the_last_good_checkpoint(world,
+                                                                                tmp_path):
+    """The untrained network's validation is finite; the networks go NaN (a BatchNorm
+    statistic) before the next: the run stops there, names the checkpoint of step 2 and writes
+    no weights folder (before: NaN scores were logged and the weights saved)."""
+    from monodepth_tf.data.splits import read_split
+
+    run = nan_run(world, tmp_path, "nan_val", read_split(world / "splits", "synthetic", "val"))
+    validator, calls = run.validator, []
+
+    def poisoned(system):
+        calls.append(len(calls))
+        if len(calls) == 2:
+            nan_statistic(run)
+        return validator(system)
+
+    run.validator = poisoned
+    assert run.train() == "non-finite validation"
+    assert len(calls) == 2
+    folder = tmp_path / "nan_val"
+    latest = str(folder / "checkpoints" / "ckpt-2")
+    assert tf.train.latest_checkpoint(str(folder / "checkpoints")) == latest
+    assert not (folder / "models").exists()
+    log = (folder / "train.log").read_text()
+    assert ("validation of epoch 0 at step 2: loss nan, abs_rel nan, sq_rel nan, rmse nan, "
+            f"rmse_log nan: stopping; the last good checkpoint is {latest}") in log
+
+
+def test_non_finite_weights_stop_the_run_before_a_checkpoint_is_written(world, tmp_path):
+    """Finite training losses, a NaN BatchNorm statistic: the first checkpoint is refused, the
+    run stops (no checkpoint, no weights folder)."""
+    run = nan_run(world, tmp_path, "nan_weights", [])
+    nan_statistic(run)
+    assert run.train() == "non-finite weights"
+    log = (tmp_path / "nan_weights" / "train.log").read_text()
+    assert "step 1/2 loss" in log and "loss nan" not in log
+    assert "refusing to write checkpoint 1 of" in log
+    assert "stopping; the last good checkpoint is None" in log
+    assert not (tmp_path / "nan_weights" / "checkpoints").exists()
+    assert not (tmp_path / "nan_weights" / "models").exists()
 
 
 QUIET_ENV = {k: v for k, v in os.environ.items()

@@ -29,6 +29,7 @@ from monodepth_tf.data.kitti import KittiRawLayout
 from monodepth_tf.data.splits import read_split
 from monodepth_tf.training import options as options_lib
 from monodepth_tf.training.logging import METRICS_FILE
+from monodepth_tf.training.resume import check_resume
 
 FLAGS = flags.FLAGS  # the training flags are defined by run(), so importing defines nothing
 
@@ -218,6 +219,7 @@ def main(argv):
     if not FLAGS.data_path and FLAGS.dataset != "folder":  # folder: options name the flag
         world = apply_demo_defaults(FLAGS)
     options = with_weights_folder(options_lib.from_flags(FLAGS))
+    check_resume(options, options.run_dir)  # an incompatible resume stops before data loads
     run = Run(options, open_data(options))
     outcome = run.train()
     print(f"{outcome}: run folder {options.run_dir}")

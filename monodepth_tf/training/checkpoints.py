@@ -17,7 +17,7 @@ from monodepth_tf.config import ModelConfig, PoseModelType
 from monodepth_tf.download import DownloadError, download
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.training.step import Trainer
-from monodepth_tf.weights.folder import load_weights_folder, save_weights_folder
+from monodepth_tf.weights.folder import load_weights_folder, require_finite, save_weights_folder
 from monodepth_tf.weights.torch_import import load_imagenet_resnet
 
 # The torchvision ImageNet checkpoints the original initializes its encoders from.
@@ -117,16 +117,26 @@ class RunCheckpoints:
         return True
 
     def save(self, step: int) -> None:
-        """A checkpoint numbered ``step`` (the manager keeps the newest ``max_to_keep``)."""
+        """A checkpoint numbered ``step`` (the manager keeps the newest ``max_to_keep``).
+
+        Raises:
+            NonFiniteWeightsError: a network or optimizer variable holds NaN or infinity;
+                nothing is written, the previous checkpoints stay the newest.
+        """
+        require_finite(self.trained_variables(), f"checkpoint {step} of {self.run_dir}")
         self._manager.save(checkpoint_number=step)
 
-    def variables(self) -> List[tf.Variable]:
-        """Every variable a checkpoint holds: networks (BatchNorm statistics included), Adam's
-        step and moments, the epoch and the best val abs_rel."""
+    def trained_variables(self) -> List[tf.Variable]:
+        """The networks' variables (BatchNorm statistics included) and Adam's step and
+        moments."""
         networks = self.trainer.system.networks().values()
-        variables = [v for net in networks for v in net.variables]
-        return variables + list(self.trainer.optimizer.variables) + [self.epoch,
-                                                                      self.best_abs_rel]
+        return [v for net in networks for v in net.variables] + list(
+            self.trainer.optimizer.variables)
+
+    def variables(self) -> List[tf.Variable]:
+        """Every variable a checkpoint holds: :meth:`trained_variables`, the epoch and the best
+        val abs_rel."""
+        return self.trained_variables() + [self.epoch, self.best_abs_rel]
 
     def is_new_best(self, abs_rel: float) -> bool:
         """Whether ``abs_rel`` beats the best so far (then it becomes the best)."""
@@ -136,7 +146,12 @@ class RunCheckpoints:
         return True
 
     def save_weights(self, name: str, extra: Optional[Dict] = None) -> Path:
-        """Writes ``models/<name>/`` (the config, the step and ``extra`` in config.json)."""
+        """Writes ``models/<name>/`` (the config, the step and ``extra`` in config.json).
+
+        Raises:
+            NonFiniteWeightsError: a network variable holds NaN or infinity (nothing written;
+                see :func:`~monodepth_tf.weights.folder.save_weights_folder`).
+        """
         system = self.trainer.system
         extra = dict(extra or {}, step=int(self.trainer.iterations.numpy()))
         return save_weights_folder(self.run_dir / "models" / name, self.config, system.depth,

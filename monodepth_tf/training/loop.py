@@ -2,7 +2,8 @@
 
 Layout of a run (``<log_dir>/<model_name>/``)::
 
-    opt.json                      the options, as JSON
+    opt.json                      the options, as JSON (rewritten when a resume changes one)
+    opt_history.jsonl             one line per resume that changed options (see resume.py)
     train.log                     the plain-text log
     metrics.jsonl                 one line per validation: epoch (-1: before the first step),
                                   step, val loss and, with ground truth, the 7 depth metrics
@@ -23,11 +24,17 @@ data order and augmentation of an epoch depend only on (seed, epoch), so it sees
 interrupted run would have seen. Checkpoints are written by TensorFlow's manager, which renames
 complete files into place: an interruption leaves the previous checkpoint intact. With
 ``--deterministic`` (see :func:`monodepth_tf.training.devices.make_deterministic`) the resumed
-run also ends with the weights of an uninterrupted one, bit for bit.
+run also ends with the weights of an uninterrupted one, bit for bit. A resume whose options
+change what the checkpoint means is refused before anything is built
+(:mod:`monodepth_tf.training.resume`).
+
+A run stops (outcome ``non-finite ...``, exit status 1 from bin/train) at the first NaN or
+infinity in a training loss, a validation score, or a variable about to be written: no
+checkpoint or weight folder is ever written with one, so the newest checkpoint stays the last
+good one.
 """
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -47,8 +54,18 @@ from monodepth_tf.training.devices import (make_deterministic, make_strategy, st
                                            worker_index)
 from monodepth_tf.training.logging import RunLog, terminal_stderr
 from monodepth_tf.training.options import OptionsError, TrainOptions
+from monodepth_tf.training.resume import check_resume, record_resume, write_options
 from monodepth_tf.training.step import Trainer, as_float32
 from monodepth_tf.training.validation import make_validator
+from monodepth_tf.weights.folder import NonFiniteWeightsError
+
+
+class NonFiniteError(ArithmeticError):
+    """A training loss or a validation score is NaN or infinite (``kind``: what was)."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclasses.dataclass
@@ -106,6 +123,8 @@ class Run:
         # keep their own checkpoints in a hidden sub-folder so that nobody overwrites anybody.
         worker = worker_index(self.strategy)
         self.dir = options.run_dir if worker == 0 else options.run_dir / f".worker_{worker}"
+        # a resume with incompatible options stops here, before anything is built or written
+        self.resume = check_resume(options, self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs = RunLog(self.dir, options.scales, options.batch_size, options.log_frequency,
                            progress=terminal_stderr())
@@ -128,18 +147,23 @@ class Run:
         self.validator = make_validator(data.layout, data.val, options, self.pipeline, self.log)
 
     def initialize(self) -> None:
-        """Resume from the newest checkpoint, else set the starting weights as asked
-        (:func:`~monodepth_tf.training.checkpoints.initial_weights`) and write ``opt.json``."""
+        """Resume from the newest checkpoint (the options it changes said and recorded:
+        :func:`~monodepth_tf.training.resume.record_resume`), else set the starting weights as
+        asked (:func:`~monodepth_tf.training.checkpoints.initial_weights`) and write
+        ``opt.json``."""
         if self.checkpoints.restore_latest():
+            step = int(self.trainer.iterations.numpy())
             self.log.info("resumed from %s at epoch %d, step %d", self.checkpoints.latest,
-                          int(self.checkpoints.epoch.numpy()),
-                          int(self.trainer.iterations.numpy()))
+                          int(self.checkpoints.epoch.numpy()), step)
+            if self.resume is not None:
+                for line in self.resume.messages():
+                    self.log.info("%s", line)
+                record_resume(self.dir, self.options, self.resume, step)
             return
         loaded = initial_weights(self.options, self.trainer)
         if loaded:
             self.log.info("%s", loaded)
-        (self.dir / "opt.json").write_text(
-            json.dumps(dataclasses.asdict(self.options), indent=2) + "\n")
+        write_options(self.dir, self.options)
 
     def validate(self, epoch: int) -> None:
         """Scores the val samples and reports them (:meth:`RunLog.validation`); saves
@@ -148,7 +172,12 @@ class Run:
         if self.validator is None:
             return
         result = self.validator(self.system)
-        self.logs.validation(epoch, int(self.trainer.iterations.numpy()), result)
+        step = int(self.trainer.iterations.numpy())
+        self.logs.validation(epoch, step, result)
+        non_finite = result.non_finite()
+        if non_finite:
+            raise NonFiniteError("validation", f"validation of epoch {epoch} at step {step}: "
+                                 f"{', '.join(non_finite)}")
         if result.depth and epoch >= 0 and \
                 self.checkpoints.is_new_best(result.depth["abs_rel"]):
             self.save_weights("weights_best", {"epoch": epoch, "val": result.depth})
@@ -175,13 +204,34 @@ class Run:
         return min(total, self.options.max_steps) if self.options.max_steps else total
 
     def train(self) -> str:
-        """Trains until num_epochs or max_steps; returns why it stopped."""
-        o = self.options
+        """Trains until num_epochs or max_steps; returns why it stopped: ``done``, or
+        ``non-finite loss|validation|weights`` (logged with the last good checkpoint)."""
         self.initialize()
-        step, total_steps = int(self.trainer.iterations.numpy()), self.total_steps()
         self.log.info("training %s on %d samples, %d steps per epoch, %d replica(s)",
-                      o.model_name, len(self.data.train), self.steps_per_epoch,
+                      self.options.model_name, len(self.data.train), self.steps_per_epoch,
                       self.strategy.num_replicas_in_sync)
+        try:
+            self._train_steps()
+        except NonFiniteError as error:
+            return self._stop(error.kind, error)
+        except NonFiniteWeightsError as error:
+            return self._stop("weights", error)
+        return "done"
+
+    def _stop(self, kind: str, error: Exception) -> str:
+        """Logs why the run stops at a non-finite value; returns the outcome."""
+        self.log.error("%s: stopping; the last good checkpoint is %s", error,
+                       self.checkpoints.latest)
+        return f"non-finite {kind}"
+
+    def _train_steps(self) -> None:
+        """The loop of :meth:`train`, from the restored step to the last.
+
+        Raises:
+            NonFiniteError, NonFiniteWeightsError: see :meth:`train`.
+        """
+        o = self.options
+        step, total_steps = int(self.trainer.iterations.numpy()), self.total_steps()
         if step == 0:  # a fresh run: the untrained network's score first, as epoch -1
             self.validate(-1)
         started, start_step = time.time(), step
@@ -192,9 +242,7 @@ class Run:
                 result = self.trainer.train_step(batch)
                 loss = float(result.total)
                 if not math.isfinite(loss):
-                    self.log.error("loss is %s at step %d: stopping; the last good checkpoint "
-                                   "is %s", loss, step, self.checkpoints.latest)
-                    return "non-finite loss"
+                    raise NonFiniteError("loss", f"loss is {loss} at step {step}")
                 step += 1
                 self.logs.step(step, total_steps, result, self.trainer.optimizer.learning_rate,
                                started, start_step, self.steps_per_epoch)
@@ -210,7 +258,6 @@ class Run:
                 self.validate(step // self.steps_per_epoch)
         self.checkpoints.save(step)
         self.save_weights("weights_final")
-        return "done"
 
     def _end_epoch(self, finished: int, step: int) -> None:
         """After ``finished`` epochs: validation, a checkpoint, every ``save_frequency``

@@ -6,6 +6,7 @@ the flag at fault.
 """
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Optional, Tuple
@@ -16,6 +17,7 @@ from monodepth_tf.config import POSE_MODEL_TYPES, ModelConfig, PoseModelType
 from monodepth_tf.data.frames import FrameId, frame_key
 from monodepth_tf.losses.options import LossOptions
 from monodepth_tf.weights import zoo
+from monodepth_tf.weights.folder import MODEL_NAMES as MODELS_TO_LOAD
 
 MODES = {
     "mono": dict(frame_ids=("0", "-1", "1"), use_stereo=False),
@@ -23,6 +25,100 @@ MODES = {
     "mono_stereo": dict(frame_ids=("0", "-1", "1"), use_stereo=True),
 }
 SPLITS = ("eigen_zhou", "eigen_full", "odom", "benchmark")
+
+
+# The numeric options' ranges: name -> (lowest value, strict: the lowest value itself is refused,
+# a note for the message, e.g. what 0 means). Floats must also be finite.
+NUMBER_RANGES = {
+    "height": (0, True, ""), "width": (0, True, ""),
+    "batch_size": (1, False, ""),
+    "learning_rate": (0, True, ""),
+    "num_epochs": (1, False, ""),
+    "scheduler_step_size": (1, False, " (epochs between learning-rate drops)"),
+    "disparity_smoothness": (0, False, " (0: no smoothness term)"),
+    "min_depth": (0, True, ""), "max_depth": (0, True, ""),
+    "log_frequency": (1, False, " (steps between log lines)"),
+    "save_frequency": (1, False, " (epochs between weight folders)"),
+    "save_steps": (0, False, " (0: checkpoints at epoch ends only)"),
+    "max_steps": (0, False, " (0: no limit)"),
+    "val_samples": (0, False, " (0: all)"),
+    "num_workers": (0, False, ""),
+    "seed": (0, False, ""),
+    "frame_stride": (1, False, ""),
+    "target_fps": (0, False, " (0: off)"),
+    "skip_static": (0, False, " (0: off)"),
+}
+
+# What a resumed run may change. A run started again while its folder holds a checkpoint is
+# compared with its opt.json (monodepth_tf.training.resume): an option that changes what the
+# checkpoint means (FIXED) refuses the resume, before any data loads or graph builds; one that
+# does not (MAY_CHANGE) is taken, said in the log and recorded (opt.json, opt_history.jsonl);
+# the run folder's own names (RUN_FOLDER) are what is resumed, not compared. --mode and
+# --pretrained_base are presets of options compared here (frame_ids, use_stereo, split;
+# weights_init); --verbose is not an option of the run. Every TrainOptions field is listed.
+FIXED, MAY_CHANGE, RUN_FOLDER = "fixed", "may change", "run folder"
+RESUME_RULES = {
+    # the data: which samples, in which order (the resumed data position), as which pixels
+    "dataset": (FIXED, "how frames are found and read"),
+    "split": (FIXED, "which samples an epoch holds, hence where a resumed epoch continues"),
+    "png": (FIXED, "which image files are read (JPEG or PNG pixels)"),
+    "frame_stride": (FIXED, "which frames a folder dataset trains on"),
+    "target_fps": (FIXED, "which frames a folder dataset trains on"),
+    "skip_static": (FIXED, "which frames a folder dataset trains on"),
+    "seed": (FIXED, "each epoch's order and augmentation, hence where a resumed epoch "
+             "continues"),
+    "batch_size": (FIXED, "what a step is: the step counter and the data position count "
+                   "batches of this size"),
+    # the networks and what their outputs mean
+    "height": (FIXED, "the networks' input size"),
+    "width": (FIXED, "the networks' input size"),
+    "num_layers": (FIXED, "the encoders' architecture"),
+    "scales": (FIXED, "the decoder's outputs and the loss"),
+    "frame_ids": (FIXED, "the pose network's inputs and the loss"),
+    "use_stereo": (FIXED, "the loss's source frames"),
+    "pose_model_type": (FIXED, "the pose network"),
+    "pose_model_input": (FIXED, "the pose network's inputs"),
+    "predictive_mask": (FIXED, "the depth decoder and the loss"),
+    "min_depth": (FIXED, "how disparities map to depths"),
+    "max_depth": (FIXED, "how disparities map to depths"),
+    "mixed_precision": (FIXED, "the compute dtype and the loss scale the checkpoint holds"),
+    # the objective and the optimizer
+    "disparity_smoothness": (FIXED, "the loss"),
+    "v1_multiscale": (FIXED, "the loss"),
+    "avg_reprojection": (FIXED, "the loss"),
+    "disable_automasking": (FIXED, "the loss"),
+    "no_ssim": (FIXED, "the loss"),
+    "learning_rate": (FIXED, "Adam's schedule"),
+    "scheduler_step_size": (FIXED, "Adam's schedule"),
+    # where the run started: a resume takes the checkpoint's weights, so a new start is ignored
+    "weights_init": (FIXED, "the starting weights, which a resume ignores"),
+    "load_weights_folder": (FIXED, "the starting weights, which a resume ignores"),
+    "models_to_load": (FIXED, "the starting weights, which a resume ignores"),
+    # where the run ends, what it logs, saves and scores
+    "num_epochs": (MAY_CHANGE, "where the run ends"),
+    "max_steps": (MAY_CHANGE, "where the run ends"),
+    "log_frequency": (MAY_CHANGE, "how often it logs"),
+    "save_frequency": (MAY_CHANGE, "how often it writes weight folders"),
+    "save_steps": (MAY_CHANGE, "how often it checkpoints"),
+    "val_samples": (MAY_CHANGE, "how many val samples are scored (weights_best then compares "
+                    "scores of different subsets)"),
+    # how the same step is computed: rounding and devices only
+    "num_workers": (MAY_CHANGE, "unused (tf.data decodes in parallel)"),
+    "jit_compile": (MAY_CHANGE, "XLA compiles the same step"),
+    "deterministic": (MAY_CHANGE, "op determinism of the same step"),
+    "exact_loss": (MAY_CHANGE, "the same loss, the original's roundings"),
+    "gpu": (MAY_CHANGE, "which devices share the same global batch"),
+    # where the data is: a moved copy of it (the split names the samples)
+    "data_path": (MAY_CHANGE, "where the frames are (a moved copy)"),
+    "split_dir": (MAY_CHANGE, "where the split lists are (a moved copy)"),
+    # presets: what they set (num_layers, height, width, frames) is compared on its own
+    "model_zoo": (MAY_CHANGE, "a preset of options compared on their own"),
+    "model_zoo_pose": (MAY_CHANGE, "a preset of options compared on their own"),
+    "log_dir": (RUN_FOLDER, "the run folder is <log_dir>/<model_name>"),
+    "model_name": (RUN_FOLDER, "the run folder is <log_dir>/<model_name>"),
+}
+# Options naming files or folders: compared as absolute paths.
+PATH_OPTIONS = ("data_path", "split_dir", "load_weights_folder", "log_dir")
 
 
 class OptionsError(ValueError):
@@ -115,10 +211,14 @@ class TrainOptions:
                            pose_model_input=self.pose_model_input, exact=self.exact_loss)
 
     def validate(self) -> "TrainOptions":
-        """Raises OptionsError naming the flag when options contradict each other."""
+        """Raises OptionsError naming the flag when options contradict each other or a number
+        is out of its range (see :data:`NUMBER_RANGES`)."""
+        self._validate_numbers()
+        if not self.model_name:
+            raise OptionsError("--model_name is empty: it names the run folder under --log_dir")
         for name in ("height", "width"):
             value = getattr(self, name)
-            if value <= 0 or value % 32:
+            if value % 32:
                 raise OptionsError(f"--{name}={value} must be a positive multiple of 32 "
                                    "(the encoder downsamples by 32)")
         try:
@@ -145,23 +245,31 @@ class TrainOptions:
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
                 raise OptionsError(f"--{name}={getattr(self, name)} is not one of {allowed}")
-        if self.batch_size < 1:
-            raise OptionsError(f"--batch_size={self.batch_size} must be at least 1")
-        if self.val_samples < 0:
-            raise OptionsError(f"--val_samples={self.val_samples} must be 0 (all) or more")
+        unknown = [m for m in self.models_to_load if m not in MODELS_TO_LOAD]
+        if unknown:
+            raise OptionsError(f"--models_to_load names {','.join(unknown)}: choose among "
+                               f"{','.join(MODELS_TO_LOAD)}")
         if self.gpu and not all(g.strip().isdigit() for g in self.gpu.split(",")):
             raise OptionsError(f"--gpu={self.gpu} must be GPU indices such as 0 or 0,1")
         self._validate_folder()
-        if not 0 < self.min_depth < self.max_depth:
+        if not self.min_depth < self.max_depth:
             raise OptionsError(f"--min_depth={self.min_depth} and --max_depth={self.max_depth} "
                                "must satisfy 0 < min_depth < max_depth")
         return self
 
+    def _validate_numbers(self) -> None:
+        """Every numeric option within :data:`NUMBER_RANGES` (and finite)."""
+        for name, (low, strict, meaning) in NUMBER_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise OptionsError(f"--{name}={value} must be a finite number")
+            if value < low or (strict and value == low):
+                bound = f"greater than {low}" if strict else f"at least {low}"
+                raise OptionsError(f"--{name}={value} must be {bound}{meaning}")
+        if self.seed >= 2 ** 32:
+            raise OptionsError(f"--seed={self.seed} must be below 2**32 (NumPy's seed range)")
+
     def _validate_folder(self) -> None:
-        if self.frame_stride < 1:
-            raise OptionsError(f"--frame_stride={self.frame_stride} must be at least 1")
-        if self.target_fps < 0 or self.skip_static < 0:
-            raise OptionsError("--target_fps and --skip_static must be 0 (off) or positive")
         if self.target_fps and self.frame_stride != 1:
             raise OptionsError("give --frame_stride or --target_fps, not both")
         if self.dataset != "folder":

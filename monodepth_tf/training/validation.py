@@ -12,6 +12,7 @@ are comparable and the best weights can be chosen by ``abs_rel``.
 
 import dataclasses
 import logging
+import math
 from typing import List, NamedTuple, Optional
 
 import numpy as np
@@ -20,7 +21,7 @@ import tensorflow as tf
 from monodepth_tf.data.layout import Layout
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset, make_validation_dataset
 from monodepth_tf.data.splits import SplitEntry
-from monodepth_tf.evaluation.depth import evaluate_image, summarize
+from monodepth_tf.evaluation.depth import METRIC_NAMES, evaluate_image, summarize
 from monodepth_tf.geometry.depth import disp_to_depth
 from monodepth_tf.losses.options import LossOptions
 from monodepth_tf.training.step import as_float32
@@ -62,6 +63,13 @@ class ValidationResult(NamedTuple):
 
     loss: float
     depth: Optional[dict]
+
+    def non_finite(self) -> List[str]:
+        """``name value`` of each score (the loss, the depth metrics) that is NaN or
+        infinite."""
+        scores = dict(loss=self.loss, **{m: self.depth[m] for m in METRIC_NAMES
+                                          if self.depth and m in self.depth})
+        return [f"{name} {value}" for name, value in scores.items() if not math.isfinite(value)]
 
 
 @dataclasses.dataclass

@@ -15,9 +15,10 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import keras
+import tensorflow as tf
 
 from monodepth_tf.config import (SEPARATE_POSE_MODEL_TYPES, ConfigError, ModelConfig,
                                  PoseModelType)
@@ -33,6 +34,29 @@ MODEL_NAMES = ("encoder", "depth", "pose_encoder", "pose")
 
 class WeightsFolderError(ValueError):
     """A weights folder is missing, incomplete, or does not fit the requested networks."""
+
+
+class NonFiniteWeightsError(ValueError):
+    """Variables holding NaN or infinity, which are never written (weights folders,
+    checkpoints)."""
+
+
+def require_finite(variables: Iterable, what: str) -> None:
+    """Raises NonFiniteWeightsError naming the variables (Keras or TensorFlow, trainable or not)
+    that hold a NaN or an infinity; ``what`` says what was about to be written."""
+    bad = [getattr(v, "path", None) or v.name for v in variables if not _all_finite(v)]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise NonFiniteWeightsError(f"refusing to write {what}: {len(bad)} variable(s) hold NaN "
+                                    f"or infinity ({shown})")
+
+
+def _all_finite(variable) -> bool:
+    """Whether a float variable holds no NaN or infinity (computed where it lives; integer
+    variables, such as Adam's step, always are)."""
+    if not tf.as_dtype(variable.dtype).is_floating:
+        return True
+    return bool(tf.reduce_all(tf.math.is_finite(variable)))
 
 
 def build_networks(config: ModelConfig, with_pose: bool = True, with_depth: bool = True):
@@ -61,12 +85,20 @@ def named_parts(depth: Optional[DepthNet], pose: Optional[PoseNet]) -> Dict[str,
 
 def save_weights_folder(folder, config: ModelConfig, depth: DepthNet,
                         pose: Optional[PoseNet] = None, extra: Optional[Dict] = None) -> Path:
-    """Writes a complete weights folder atomically (a temporary sibling renamed into place)."""
+    """Writes a complete weights folder atomically (a temporary sibling renamed into place).
+
+    Raises:
+        NonFiniteWeightsError: a variable of the networks (BatchNorm statistics included)
+            holds NaN or infinity; nothing is written.
+    """
     folder = Path(folder)
+    parts = named_parts(depth, pose)
+    require_finite([v for network in parts.values() for v in network.variables],
+                   f"weights folder {folder}")
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        for name, network in named_parts(depth, pose).items():
+        for name, network in parts.items():
             network.save_weights(str(staging / f"{name}.weights.h5"))
         (staging / CONFIG_FILE).write_text(config.to_json(extra))
         # mkdtemp makes the folder private (0700); give it the usual permissions
