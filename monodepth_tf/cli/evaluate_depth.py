@@ -47,6 +47,7 @@ from monodepth_tf.evaluation.kitti_submission import (BENCHMARK_SPLIT, EIGEN_TO_
                                                       eigen_to_benchmark,
                                                       read_eigen_to_benchmark_ids,
                                                       write_submission)
+from monodepth_tf.files import check_output_folder
 from monodepth_tf.progress import ProgressBar
 
 GT_SPLITS_EXPORTED = ("eigen", "eigen_benchmark")
@@ -161,7 +162,8 @@ def output_dir_flag(args) -> Optional[Path]:
         raise ValueError(f"--eval_out_dir {args.eval_out_dir} and --output_dir "
                          f"{args.output_dir} differ: give one (--output_dir is its older name)")
     chosen = args.eval_out_dir or args.output_dir
-    return Path(chosen).expanduser() if chosen else None
+    flag = "--eval_out_dir" if args.eval_out_dir else "--output_dir"
+    return check_output_folder(chosen, flag) if chosen else None
 
 
 def check_flags(args: EvalArgs) -> None:
