@@ -118,6 +118,11 @@ class RunCheckpoints:
         """The newest checkpoint's path prefix (None before the first save)."""
         return self._manager.latest_checkpoint
 
+    @property
+    def latest_step(self) -> Optional[int]:
+        """The newest checkpoint's number (the step it was saved at), None before the first."""
+        return int(self.latest.rsplit("-", 1)[1]) if self.latest else None
+
     def restore_latest(self) -> bool:
         """Restores the newest checkpoint, if any (every saved object must match)."""
         if not self.latest:

@@ -77,6 +77,8 @@ def save_weights_folder(folder, config: ModelConfig, depth: DepthNet,
     size = variable_bytes(v for network in parts.values() for v in network.variables)
     check_free_space(folder.parent, size, f"weights folder {folder}")
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.parent.glob(f".{folder.name}.*"):  # of a write that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         for name, network in parts.items():
