@@ -15,8 +15,8 @@ PACKAGE = PROJECT_ROOT / "monodepth_tf"
 # Layers, bottom first: a module may import its own layer or a lower one, never a higher one
 # (a module belongs to the first entry naming it or a package above it).
 LAYERS = [
-    ("monodepth_tf.progress", "monodepth_tf.download", "monodepth_tf.data.errors",
-     "monodepth_tf.data.frames"),
+    ("monodepth_tf.progress", "monodepth_tf.download", "monodepth_tf.files",
+     "monodepth_tf.data.errors", "monodepth_tf.data.frames"),
     ("monodepth_tf.config",),
     ("monodepth_tf.geometry", "monodepth_tf.data", "monodepth_tf.synthetic"),
     ("monodepth_tf.networks",),
@@ -42,7 +42,8 @@ LAZY_IMPORTS_ALLOWED = {
 # model zoo, which builds networks and so sits above them.
 UPWARD_IMPORTS_ALLOWED = {("monodepth_tf.networks.presets", "monodepth_tf.weights.zoo")}
 TENSORFLOW_FREE = ["monodepth_tf", "monodepth_tf.config", "monodepth_tf.progress",
-                   "monodepth_tf.download", "monodepth_tf.data.frames", "monodepth_tf.data.splits",
+                   "monodepth_tf.download", "monodepth_tf.files", "monodepth_tf.data.frames",
+                   "monodepth_tf.data.splits",
                    "monodepth_tf.data.images", "monodepth_tf.data.layout",
                    "monodepth_tf.data.kitti", "monodepth_tf.data.calibration",
                    "monodepth_tf.data.standard_splits", "monodepth_tf.evaluation.pose",

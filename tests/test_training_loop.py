@@ -16,8 +16,8 @@ import tensorflow as tf
 from monodepth_tf.synthetic import make_synthetic_kitti
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.weights.folder import load_networks
+from tests.helpers import PROJECT_ROOT, train_command
 from tests.helpers import TRAIN_ENV as ENV
-from tests.helpers import train_command
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +90,17 @@ def final_checkpoint_values(run_dir):
 
 
 def test_killed_run_resumes_with_the_weights_of_an_uninterrupted_run(world, tmp_path):
-    """SIGKILL mid-run leaves a restorable checkpoint and no half-written weights; the restart
-    continues at that step and, with --deterministic, ends at step 5 with every checkpointed
-    value bitwise equal to an uninterrupted run's (which runs meanwhile, beside it).
+    """SIGKILL inside a checkpoint's write (its data written to TensorFlow's temporary shard,
+    not yet merged: tests/pausing_train.py holds the run there) leaves the previous checkpoint
+    as the newest and no half-written weights; the restart continues at that step and, with
+    --deterministic, ends at step 5 with every checkpointed value bitwise equal to an
+    uninterrupted run's (which runs meanwhile, beside it). benchmarks/kill_resume.py kills a
+    run at ten such points in turn.
 
     Measured without --deterministic: two uninterrupted runs of this command differ in nearly
-    every checkpoint value (705 of 709 when checkpoints held each weight twice), trainable weights by up to 3e-3 and BatchNorm moving variances by up
-    to 0.26 (see monodepth_tf.training.devices.make_deterministic for the cause)."""
+    every checkpoint value (705 of 709 when checkpoints held each weight twice), trainable
+    weights by up to 3e-3 and BatchNorm moving variances by up to 0.26 (see
+    monodepth_tf.training.devices.make_deterministic for the cause)."""
     steps = ("--max_steps", "5", "--num_epochs", "2", "--deterministic")
     errors = tmp_path / "uninterrupted.stderr"
     with errors.open("w") as stderr:
@@ -104,19 +108,23 @@ def test_killed_run_resumes_with_the_weights_of_an_uninterrupted_run(world, tmp_
                                          stdout=subprocess.DEVNULL, stderr=stderr, env=ENV)
     run_dir = tmp_path / "killed" / "run"
     command = train_command(world, tmp_path / "killed", *steps)
-    process = subprocess.Popen(command,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    marker = tmp_path / "paused"
+    process = subprocess.Popen(
+        [command[0], str(PROJECT_ROOT / "tests" / "pausing_train.py"), *command[2:]],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(ENV, MONODEPTH_PAUSE="shards:3", MONODEPTH_PAUSE_MARKER=str(marker)))
     checkpoints = run_dir / "checkpoints"
-    deadline = time.time() + 300
-    while not (checkpoints / "ckpt-2.index").exists() and time.time() < deadline:
+    deadline = time.time() + 600
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert (checkpoints / "ckpt-2.index").exists()
+    assert marker.read_text() == "shards:3"
+    assert (checkpoints / "ckpt-3_temp").is_dir() and not (checkpoints / "ckpt-3.index").exists()
     assert not (run_dir / "models" / "weights_final").exists()
     latest = tf.train.latest_checkpoint(str(checkpoints))
     killed_at = int(latest.rsplit("-", 1)[1])
-    assert killed_at < 5
+    assert killed_at == 2
     assert tf.train.load_variable(latest, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") \
         == killed_at
 

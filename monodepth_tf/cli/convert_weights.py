@@ -10,6 +10,7 @@ pose.pth), in either PyTorch format, without PyTorch. The architecture and the f
 from absl import flags
 
 from monodepth_tf.cli.common import run_tool
+from monodepth_tf.files import check_output_folder
 from monodepth_tf.weights.folder import convert_pytorch_folder
 
 flags.DEFINE_string("pytorch_dir", None, "Folder with the original's encoder.pth, depth.pth, "
@@ -21,6 +22,7 @@ flags.mark_flags_as_required(["pytorch_dir", "output_dir"])
 def main(argv):
     del argv
     args = flags.FLAGS
+    check_output_folder(args.output_dir, "--output_dir")
     config, parts = convert_pytorch_folder(args.pytorch_dir, args.output_dir,
                                            extra={"converted_from": str(args.pytorch_dir)})
     print(f"converted {', '.join(parts)} (ResNet-{config.num_layers}, feed size "

@@ -36,17 +36,18 @@ from monodepth_tf.cli.common import (load_networks_from_flags, run_tool,
 from monodepth_tf.cli.progress import show_in_help
 from monodepth_tf.data.images import load_rgb
 from monodepth_tf.data.kitti import KittiRawLayout
+from monodepth_tf.data.layout import STEREO_SCALE_FACTOR
 from monodepth_tf.data.splits import default_split_dir, read_split
-from monodepth_tf.evaluation.depth import (GARG_CROP_SPLITS, GT_FILE, STEREO_SCALE_FACTOR,
-                                           EvaluationError, check_test_images,
-                                           evaluate_disparities, format_table, load_gt_depths,
-                                           summarize)
+from monodepth_tf.evaluation.depth import (GARG_CROP_SPLITS, GT_FILE, EvaluationError,
+                                           check_test_images, evaluate_disparities,
+                                           format_table, load_gt_depths, summarize)
 from monodepth_tf.evaluation.kitti_submission import (BENCHMARK_SPLIT, EIGEN_TO_BENCHMARK_FILE,
                                                       PREDICTIONS_DIR, SUBMISSION_HEIGHT,
                                                       SUBMISSION_WIDTH, benchmark_image_paths,
                                                       eigen_to_benchmark,
                                                       read_eigen_to_benchmark_ids,
                                                       write_submission)
+from monodepth_tf.files import check_output_folder
 from monodepth_tf.progress import ProgressBar
 
 GT_SPLITS_EXPORTED = ("eigen", "eigen_benchmark")
@@ -161,7 +162,8 @@ def output_dir_flag(args) -> Optional[Path]:
         raise ValueError(f"--eval_out_dir {args.eval_out_dir} and --output_dir "
                          f"{args.output_dir} differ: give one (--output_dir is its older name)")
     chosen = args.eval_out_dir or args.output_dir
-    return Path(chosen).expanduser() if chosen else None
+    flag = "--eval_out_dir" if args.eval_out_dir else "--output_dir"
+    return check_output_folder(chosen, flag) if chosen else None
 
 
 def check_flags(args: EvalArgs) -> None:

@@ -26,6 +26,7 @@ from monodepth_tf.evaluation.pose import (PROTOCOLS, SNIPPET_LENGTH, PoseEvaluat
                                           check_pose_config, evaluate_poses, format_result,
                                           iterate_frames, parse_sequences, predict_transforms,
                                           read_poses_file)
+from monodepth_tf.files import check_output_folder
 from monodepth_tf.progress import ProgressBar
 
 
@@ -91,7 +92,8 @@ def evaluate(args: PoseEvalArgs) -> dict:
     Raises:
         ValueError (PoseEvaluationError, WeightsFolderError, DataError): bad input, named.
     """
-
+    if args.output_dir:
+        check_output_folder(args.output_dir, "--output_dir")
     if args.batch_size < 1:
         raise ValueError(f"--batch_size={args.batch_size} must be at least 1")
     if args.camera not in (0, 1, 2, 3):

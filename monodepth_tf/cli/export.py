@@ -20,6 +20,7 @@ import numpy as np
 from absl import flags
 
 from monodepth_tf.cli.common import load_networks_from_flags, run_tool
+from monodepth_tf.files import check_output_folder
 
 flags.DEFINE_string("load_weights_folder", None, "Weights folder to export (ours, or the "
                     "original's .pth files), or a released model's name (e.g. mono_640x192, "
@@ -65,6 +66,7 @@ def main(argv):
     elif quantize == "int8":
         raise ValueError("--tflite_quantize=int8 needs --calibration_images (a folder of "
                          "images to calibrate the activation ranges on)")
+    check_output_folder(args.export_dir, "--export_dir")
     target = export.version_dir(args.export_dir, args.model_name, args.version)
     export.check_target(target, args.overwrite)
     loaded = load_networks_from_flags(args)

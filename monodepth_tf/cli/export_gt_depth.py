@@ -20,6 +20,7 @@ from absl import app, flags
 from monodepth_tf.data.errors import DataError
 from monodepth_tf.data.gt_depth import GT_SPLITS, export_gt_depths
 from monodepth_tf.data.splits import default_split_dir
+from monodepth_tf.files import OutputPathError, check_output_folder
 
 EXIT_DATA_PROBLEM = 2
 
@@ -45,9 +46,11 @@ def main(argv) -> int:
     split_dir = Path(args.split_dir) if args.split_dir else default_split_dir()
     output = Path(args.output_dir or split_dir / args.split) / "gt_depths.npz"
     try:
+        if args.output_dir:
+            check_output_folder(args.output_dir, "--output_dir")
         count = export_gt_depths(args.data_path, args.split, split_dir, output,
                                  args.velodyne_depth)
-    except DataError as error:
+    except (DataError, OutputPathError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_DATA_PROBLEM
     print(f"wrote {count} ground-truth maps to {output}")

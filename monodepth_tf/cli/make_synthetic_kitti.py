@@ -12,6 +12,7 @@ import sys
 
 from absl import app, flags
 
+from monodepth_tf.files import check_output_folder
 from monodepth_tf.synthetic import KITTI_HEIGHT, KITTI_WIDTH, make_synthetic_kitti
 
 flags.DEFINE_string("output_dir", None, "Folder to write the dataset into (created).")
@@ -31,6 +32,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
+        check_output_folder(FLAGS.output_dir, "--output_dir")
         summary = make_synthetic_kitti(FLAGS.output_dir, FLAGS.seed, FLAGS.num_drives,
                                        FLAGS.frames_per_drive, FLAGS.height, FLAGS.width,
                                        FLAGS.ext, FLAGS.workers)

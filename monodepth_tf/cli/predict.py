@@ -40,7 +40,7 @@ from absl import flags
 from monodepth_tf.cli.common import load_networks_from_flags, run_tool
 from monodepth_tf.cli.progress import show_in_help
 from monodepth_tf.data.images import load_rgb
-from monodepth_tf.evaluation.depth import STEREO_SCALE_FACTOR
+from monodepth_tf.data.layout import STEREO_SCALE_FACTOR
 from monodepth_tf.inference.colormap import colorize_disparity
 from monodepth_tf.progress import ProgressBar
 

@@ -27,6 +27,7 @@ from monodepth_tf.cli.launch import define_verbose_flag
 from monodepth_tf.data.images import load_rgb
 from monodepth_tf.data.kitti import KittiRawLayout
 from monodepth_tf.data.splits import read_split
+from monodepth_tf.files import check_output_folder
 from monodepth_tf.training import options as options_lib
 from monodepth_tf.training.logging import METRICS_FILE
 from monodepth_tf.training.resume import check_resume
@@ -215,6 +216,8 @@ def main(argv):
             raise options_lib.OptionsError(
                 f"--model_zoo without --data_path reads KITTI where GluonCV keeps it, "
                 f"{FLAGS.data_path}, which does not exist: pass --data_path")
+    log_dir = check_output_folder(FLAGS.log_dir or options_lib.TrainOptions.log_dir, "--log_dir")
+    check_output_folder(log_dir / FLAGS.model_name, "--model_name")
     world: Optional[Path] = None
     if not FLAGS.data_path and FLAGS.dataset != "folder":  # folder: options name the flag
         world = apply_demo_defaults(FLAGS)

@@ -15,8 +15,6 @@ from typing import List, NamedTuple, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from monodepth_tf.data.layout import STEREO_SCALE_FACTOR  # noqa: F401  (re-exported)
-
 MIN_DEPTH, MAX_DEPTH = 1e-3, 80.0
 GARG_CROP = (0.40810811, 0.99189189, 0.03594771, 0.96405229)  # rows, then columns
 GARG_CROP_SPLITS = ("eigen",)  # the original crops on eigen only (not eigen_benchmark)

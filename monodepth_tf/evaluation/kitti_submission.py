@@ -24,7 +24,8 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 
-from monodepth_tf.evaluation.depth import STEREO_SCALE_FACTOR, EvaluationError, check_test_images
+from monodepth_tf.data.layout import STEREO_SCALE_FACTOR
+from monodepth_tf.evaluation.depth import EvaluationError, check_test_images
 
 BENCHMARK_SPLIT = "benchmark"
 SUBMISSION_HEIGHT, SUBMISSION_WIDTH = 352, 1216

@@ -37,8 +37,8 @@ import numpy as np
 import tensorflow as tf
 
 from monodepth_tf.config import ModelConfig
+from monodepth_tf.data.layout import STEREO_SCALE_FACTOR
 from monodepth_tf.data.resize import network_input, resize_bilinear
-from monodepth_tf.evaluation.depth import STEREO_SCALE_FACTOR
 from monodepth_tf.geometry.depth import disp_to_depth
 from monodepth_tf.networks.depth_net import DepthNet
 from monodepth_tf.weights.folder import replace_dir

@@ -8,6 +8,7 @@ epoch and the best val abs_rel) and the weight folders ``models/weights_<name>/`
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -15,9 +16,11 @@ import tensorflow as tf
 
 from monodepth_tf.config import ModelConfig, PoseModelType
 from monodepth_tf.download import DownloadError, download
+from monodepth_tf.files import WriteError, check_free_space
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.training.step import Trainer
-from monodepth_tf.weights.folder import load_weights_folder, require_finite, save_weights_folder
+from monodepth_tf.weights.folder import (first_line, load_weights_folder, require_finite,
+                                         save_weights_folder, variable_bytes)
 from monodepth_tf.weights.torch_import import load_imagenet_resnet
 
 # The torchvision ImageNet checkpoints the original initializes its encoders from.
@@ -33,6 +36,11 @@ IMAGENET_URL = "https://download.pytorch.org/models/"
 # the photometric loss has no useful gradient there, and training may collapse to a constant
 # or saturated disparity (benchmarks/learn_synthetic.py measures both).
 SCRATCH_DISPARITY = 0.03
+CHECKPOINT_PREFIX = "ckpt"
+
+
+class CheckpointWriteError(WriteError):
+    """Writing a checkpoint failed (an I/O error, the disk filled up); the previous ones stand."""
 
 
 def imagenet_checkpoint(num_layers: int) -> Path:
@@ -102,12 +110,18 @@ class RunCheckpoints:
         self.best_abs_rel = tf.Variable(float("inf"), dtype=tf.float64, trainable=False)
         self._checkpoint = trainer.checkpoint(epoch=self.epoch, best_abs_rel=self.best_abs_rel)
         self._manager = tf.train.CheckpointManager(self._checkpoint, self.run_dir / "checkpoints",
+                                                   checkpoint_name=CHECKPOINT_PREFIX,
                                                    max_to_keep=max_to_keep)
 
     @property
     def latest(self) -> Optional[str]:
         """The newest checkpoint's path prefix (None before the first save)."""
         return self._manager.latest_checkpoint
+
+    @property
+    def latest_step(self) -> Optional[int]:
+        """The newest checkpoint's number (the step it was saved at), None before the first."""
+        return int(self.latest.rsplit("-", 1)[1]) if self.latest else None
 
     def restore_latest(self) -> bool:
         """Restores the newest checkpoint, if any (every saved object must match)."""
@@ -119,12 +133,31 @@ class RunCheckpoints:
     def save(self, step: int) -> None:
         """A checkpoint numbered ``step`` (the manager keeps the newest ``max_to_keep``).
 
+        Written only when the disk has room for it; a write that fails midway (an I/O error,
+        the disk filling up meanwhile) is removed, and the previous checkpoints stay as they
+        were, the newest still the one a restart resumes from.
+
         Raises:
             NonFiniteWeightsError: a network or optimizer variable holds NaN or infinity;
                 nothing is written, the previous checkpoints stay the newest.
+            DiskSpaceError: too little space (checked first: nothing is written).
+            CheckpointWriteError: the write failed; the message names the intact checkpoint.
         """
         require_finite(self.trained_variables(), f"checkpoint {step} of {self.run_dir}")
-        self._manager.save(checkpoint_number=step)
+        folder = self.run_dir / "checkpoints"
+        check_free_space(folder, self.size_bytes(), f"checkpoint {step} in {folder}")
+        try:
+            self._manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:
+            remove_partial_checkpoint(folder, step)
+            kept = (f"the newest checkpoint, {self.latest}, is intact: resume from it with the "
+                    "same command" if self.latest else "no earlier checkpoint exists")
+            raise CheckpointWriteError(f"writing checkpoint {step} in {folder} failed "
+                                       f"({first_line(error)}); {kept}") from None
+
+    def size_bytes(self) -> int:
+        """What a checkpoint takes on disk: the bytes of every variable it holds."""
+        return variable_bytes(self.variables())
 
     def trained_variables(self) -> List[tf.Variable]:
         """The networks' variables (BatchNorm statistics included) and Adam's step and
@@ -156,3 +189,14 @@ class RunCheckpoints:
         extra = dict(extra or {}, step=int(self.trainer.iterations.numpy()))
         return save_weights_folder(self.run_dir / "models" / name, self.config, system.depth,
                                    system.pose, extra=extra)
+
+
+def remove_partial_checkpoint(folder: Path, step: int) -> None:
+    """Deletes what a failed write of checkpoint ``step`` left: its index and data files and
+    TensorFlow's temporary folder (the other checkpoints and the manager's state are untouched).
+    """
+    for path in folder.glob(f"{CHECKPOINT_PREFIX}-{step}[._]*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

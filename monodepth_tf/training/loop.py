@@ -248,25 +248,28 @@ class Run:
                                started, start_step, self.steps_per_epoch)
                 if step % o.log_frequency == 0 or step == start_step + 1:
                     self._log_images(step, batch)
+                ends_epoch = step >= total_steps or step % self.steps_per_epoch == 0
+                if ends_epoch:  # checkpointed after the epoch's validation and weights
+                    break
                 if o.save_steps and step % o.save_steps == 0:
                     self.checkpoints.save(step)
-                if step >= total_steps or step % self.steps_per_epoch == 0:
-                    break
             if step % self.steps_per_epoch == 0:
                 self._end_epoch(step // self.steps_per_epoch, step)
             elif step >= total_steps:  # stopped inside an epoch (--max_steps)
                 self.validate(step // self.steps_per_epoch)
-        self.checkpoints.save(step)
+        if self.checkpoints.latest_step != step:  # (an epoch's end has just saved it)
+            self.checkpoints.save(step)
         self.save_weights("weights_final")
 
     def _end_epoch(self, finished: int, step: int) -> None:
-        """After ``finished`` epochs: validation, a checkpoint, every ``save_frequency``
-        epochs a weight folder."""
+        """After ``finished`` epochs: validation, every ``save_frequency`` epochs a weight
+        folder, then the checkpoint: a run killed before that checkpoint resumes from an
+        earlier one and does the epoch's end again, so none of it is lost."""
         self.validate(finished - 1)
-        self.checkpoints.epoch.assign(finished)
-        self.checkpoints.save(step)
         if finished % self.options.save_frequency == 0:
             self.save_weights(f"weights_{finished - 1}")
+        self.checkpoints.epoch.assign(finished)
+        self.checkpoints.save(step)
 
     def _log_images(self, step: int, distributed_batch) -> None:
         """Up to four samples of the first replica's batch, through the networks in inference

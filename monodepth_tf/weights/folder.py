@@ -10,10 +10,13 @@ Folders are written atomically: into a temporary sibling first, then renamed int
 interruption never leaves a half-written folder under the final name.
 """
 
+import errno
+import math
 import os
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
@@ -22,6 +25,7 @@ import tensorflow as tf
 
 from monodepth_tf.config import (SEPARATE_POSE_MODEL_TYPES, ConfigError, ModelConfig,
                                  PoseModelType)
+from monodepth_tf.files import WriteError, check_free_space
 from monodepth_tf.networks.depth_net import DepthNet
 from monodepth_tf.networks.layers import build
 from monodepth_tf.networks.pose_net import PoseNet
@@ -90,16 +94,26 @@ def save_weights_folder(folder, config: ModelConfig, depth: DepthNet,
     Raises:
         NonFiniteWeightsError: a variable of the networks (BatchNorm statistics included)
             holds NaN or infinity; nothing is written.
+        DiskSpaceError: the disk lacks room for it (checked first: nothing is written).
+        WriteError: the write failed (named); ``folder`` is left as it was.
     """
     folder = Path(folder)
     parts = named_parts(depth, pose)
-    require_finite([v for network in parts.values() for v in network.variables],
-                   f"weights folder {folder}")
+    variables = [v for network in parts.values() for v in network.variables]
+    require_finite(variables, f"weights folder {folder}")
+    check_free_space(folder.parent, variable_bytes(variables), f"weights folder {folder}")
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.parent.glob(f".{folder.name}.*"):  # of a write that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         for name, network in parts.items():
-            network.save_weights(str(staging / f"{name}.weights.h5"))
+            try:
+                network.save_weights(str(staging / f"{name}.weights.h5"))
+            except OSError as error:
+                raise WriteError(f"writing weights folder {folder} failed ({first_line(error)}); "
+                                 f"{folder} is left as it was", error.errno or errno.EIO) \
+                    from None
         (staging / CONFIG_FILE).write_text(config.to_json(extra))
         # mkdtemp makes the folder private (0700); give it the usual permissions
         umask = os.umask(0)
@@ -110,6 +124,11 @@ def save_weights_folder(folder, config: ModelConfig, depth: DepthNet,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
+
+
+def variable_bytes(variables: Iterable) -> int:
+    """The bytes that Keras or TensorFlow variables hold (what saving them writes)."""
+    return sum(math.prod(tuple(v.shape)) * tf.as_dtype(v.dtype).size for v in variables)
 
 
 def replace_dir(new: Path, target: Path) -> None:
@@ -209,6 +228,7 @@ def load_weights_folder(folder, depth: Optional[DepthNet] = None, pose: Optional
     unknown = [m for m in models_to_load if m not in MODEL_NAMES]
     if unknown:
         raise WeightsFolderError(f"models_to_load names {unknown}: choose among {MODEL_NAMES}")
+    check_architecture(folder, config, depth, pose, models_to_load)
     pytorch = is_pytorch_folder(folder)
     for name in models_to_load:
         if name not in parts:
@@ -220,12 +240,86 @@ def load_weights_folder(folder, depth: Optional[DepthNet] = None, pose: Optional
             assign_state_dict(parts[name], unwrap_state_dict(load_state_dict(path)),
                               source=str(path))
         else:
-            try:
-                parts[name].load_weights(str(path))
-            except ValueError as error:
-                raise WeightsFolderError(f"{path} does not fit the {name} network: {error}") \
-                    from None
+            load_keras_weights(parts[name], path, name)
     return config
+
+
+def check_architecture(folder: Path, config: ModelConfig, depth: Optional[DepthNet],
+                       pose: Optional[PoseNet], models_to_load: Sequence[str]) -> None:
+    """Refuses a folder whose networks are not the ones built, naming the setting that differs,
+    before any weight is read (Keras' own report of a mismatch is pages of variable dumps).
+
+    Args:
+        folder: the weights folder; config: what it holds (its ``config.json``).
+        depth, pose: the networks to load into (either may be None).
+        models_to_load: the parts asked for (``encoder``, ``depth``, ``pose_encoder``, ``pose``).
+
+    Raises:
+        WeightsFolderError: the depth encoder, the pose network's type, frame count or depth
+            differ.
+    """
+    wanted = set(models_to_load)
+    differences = []
+    if depth is not None and wanted & {"encoder", "depth"} and \
+            depth.num_layers != config.num_layers:
+        differences.append(f"a ResNet-{config.num_layers} depth encoder (num_layers "
+                           f"{config.num_layers}), the network built has num_layers "
+                           f"{depth.num_layers}")
+    if pose is not None and wanted & {"pose_encoder", "pose"} and \
+            config.pose_model_type is not None:
+        folder_type = PoseModelType(config.pose_model_type).value
+        if pose.pose_model_type != folder_type:
+            differences.append(f"a {folder_type} pose network, the one built is "
+                               f"{pose.pose_model_type}")
+        elif pose.num_input_frames != config.num_pose_frames:
+            differences.append(f"a pose network of {config.num_pose_frames} input frames, "
+                               f"the one built takes {pose.num_input_frames}")
+        elif folder_type == PoseModelType.SEPARATE_RESNET.value and \
+                pose.num_layers != config.num_layers:
+            differences.append(f"a ResNet-{config.num_layers} pose encoder, the network built "
+                               f"has num_layers {pose.num_layers}")
+    if differences:
+        raise WeightsFolderError(f"weights folder {folder} holds {'; '.join(differences)}: "
+                                 f"build the networks its {CONFIG_FILE} describes (e.g. "
+                                 f"--num_layers {config.num_layers}) or choose another folder")
+
+
+def load_keras_weights(network: keras.Model, path: Path, name: str) -> None:
+    """Reads one ``.weights.h5`` file into a built network, every variable or none.
+
+    Raises:
+        WeightsFolderError: naming the file, when it is not a readable HDF5 weights file
+            (damaged, truncated), does not fit the network, or Keras skipped part of it (it
+            only warns, and would leave those layers with their initial weights).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            network.load_weights(str(path))
+        except OSError as error:
+            raise WeightsFolderError(f"{path} is not a readable weights file ({first_line(error)})"
+                                     ": the file is damaged or incomplete; write or download "
+                                     "the folder again") from None
+        except ValueError as error:
+            raise WeightsFolderError(f"{path} does not fit the {name} network: "
+                                     f"{first_line(error)}") from None
+    skipped = [w for w in caught if issubclass(w.category, UserWarning)
+               and {"keras", "saving"} <= set(Path(w.filename).parts)]
+    for warning in caught:
+        if warning not in skipped:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    if skipped:
+        raise WeightsFolderError(f"{path} does not hold all of the {name} network's weights "
+                                 f"(Keras: {first_line(skipped[0].message)})")
+
+
+def first_line(error) -> str:
+    """The first non-empty line of an error's message (Keras' messages run on for pages),
+    without TensorFlow's ``{{function_node ...}}`` prefix."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def convert_pytorch_folder(pytorch_dir, output_dir,
