@@ -115,8 +115,32 @@ def test_layout_is_what_tf_serving_loads(small):
 def test_signature_takes_uint8_images_of_any_size(small):
     serve = small["serve"]
     assert serve.structured_input_signature[1] == {
-        "images": tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")}
+        "images": tf.TensorSpec([None, None, None, None], tf.uint8, name="images")}
     assert sorted(serve.structured_outputs) == ["depth", "disparity"]  # mono: no metric_depth
+
+
+@pytest.mark.parametrize("mode,channels", [("L", 1), ("LA", 2), ("RGBA", 4)])
+def test_gray_and_alpha_images_are_served_as_bin_predict_reads_their_files(small, tmp_path,
+                                                                           mode, channels):
+    """Such an image, sent as is, gives the disparity of the RGB image bin/predict decodes
+    from its PNG file (gray repeated, alpha dropped), exactly."""
+    pixels = np.random.default_rng(channels).integers(0, 256, (40, 120, channels), np.uint8)
+    path = tmp_path / "image.png"
+    Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode).save(path)
+    rgb = load_rgb(path)
+    expected_rgb = np.repeat(pixels[..., :1], 3, -1) if channels < 3 else pixels[..., :3]
+    np.testing.assert_array_equal(rgb, expected_rgb)
+    served = small["serve"](images=tf.constant(pixels[None]))["disparity"].numpy()
+    from_rgb = small["serve"](images=tf.constant(rgb[None]))["disparity"].numpy()
+    np.testing.assert_array_equal(served, from_rgb)
+
+
+def test_another_channel_count_is_refused_naming_it(small):
+    images = np.zeros((1, 32, 96, 5), np.uint8)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"images must have 3 channels \(RGB\), or 4 \(RGBA\), 1 or 2 "
+                             r"\(gray, gray \+ alpha\); got\] \[5\]"):
+        small["serve"](images=tf.constant(images))
 
 
 @pytest.mark.parametrize("size", [(2, 50, 170), (1, 100, 300)])

@@ -84,7 +84,7 @@ class DepthServingModule(tf.Module):
         self.min_depth, self.max_depth = float(config.min_depth), float(config.max_depth)
         self.use_stereo = bool(config.use_stereo)
         self.serve = tf.function(self._serve, input_signature=[
-            tf.TensorSpec([None, None, None, 3], tf.uint8, name=INPUT_NAME)])
+            tf.TensorSpec([None, None, None, None], tf.uint8, name=INPUT_NAME)])
 
     def disparity_at_feed_size(self, images: tf.Tensor) -> tf.Tensor:
         """float32 ``[B, height, width, 3]`` in [0, 1] -> scaled disparity ``[B, height, width]``."""
@@ -92,7 +92,9 @@ class DepthServingModule(tf.Module):
         return disp_to_depth(disp, self.min_depth, self.max_depth)[0]
 
     def _serve(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """uint8 ``[B, H, W, 3]`` -> ``disparity``, ``depth`` (and ``metric_depth``) ``[B, H, W]``."""
+        """uint8 ``[B, H, W, C]`` (see :func:`rgb_images`) -> ``disparity``, ``depth`` (and
+        ``metric_depth``) ``[B, H, W]``."""
+        images = rgb_images(images)
         size = tf.shape(images)[1:3]
         feed = network_input(images, self.height, self.width)
         disp = self.disparity_at_feed_size(feed)
@@ -101,6 +103,26 @@ class DepthServingModule(tf.Module):
         if self.use_stereo:
             outputs["metric_depth"] = STEREO_SCALE_FACTOR / disp
         return outputs
+
+
+def rgb_images(images: tf.Tensor) -> tf.Tensor:
+    """uint8 ``[B, H, W, C]`` as RGB ``[B, H, W, 3]``, as bin/predict reads an image file
+    (OpenCV's colour decoding): gray (C = 1, or 2 with alpha) repeated to three channels, RGBA
+    (C = 4) without its alpha.
+
+    Raises (when run):
+        InvalidArgumentError: another channel count, named in the message (what TF Serving
+            answers such a request with).
+    """
+    channels = tf.shape(images)[-1]
+    known = tf.logical_and(channels >= 1, channels <= 4)
+    check = tf.debugging.Assert(known, [
+        "images must have 3 channels (RGB), or 4 (RGBA), 1 or 2 (gray, gray + alpha); got",
+        channels])
+    with tf.control_dependencies([check]):
+        rgb = tf.cond(channels < 3, lambda: tf.tile(images[..., :1], [1, 1, 1, 3]),
+                      lambda: images[..., :3])
+    return tf.ensure_shape(rgb, [None, None, None, 3])
 
 
 def version_dir(export_dir, model_name: str, version: int) -> Path:
