@@ -30,11 +30,11 @@ LAYERS = [
 ]
 # Function-local imports of the package that stay: each keeps a TensorFlow-free module free of
 # TensorFlow until the function runs (the tools parse flags and report mistakes first), or
-# belongs to the folder dataset / synthetic world modules that another change reorganizes.
+# reaches up a layer at call time (below).
 LAZY_IMPORTS_ALLOWED = {
     "monodepth_tf.cli.check_data", "monodepth_tf.cli.common", "monodepth_tf.cli.evaluate_depth",
     "monodepth_tf.cli.export", "monodepth_tf.cli.predict", "monodepth_tf.cli.show_sample",
-    "monodepth_tf.cli.train", "monodepth_tf.evaluation.pose", "monodepth_tf.training.loop",
+    "monodepth_tf.cli.train", "monodepth_tf.evaluation.pose",
     "monodepth_tf.networks.presets",
 }
 # Imports that go up a layer, each function-local (at call time, never at import time): the

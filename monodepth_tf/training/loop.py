@@ -44,6 +44,7 @@ import keras
 import tensorflow as tf
 
 from monodepth_tf.data.check import raise_on_problems, split_problems
+from monodepth_tf.data.folder import FolderOptions, open_folder_data
 from monodepth_tf.data.kitti import KittiRawLayout
 from monodepth_tf.data.layout import Layout
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
@@ -80,7 +81,6 @@ class DataSource:
 def open_data(options: TrainOptions) -> DataSource:
     """The train and val lists, every file they need checked before training starts."""
     if options.dataset == "folder":  # your own frames and videos (split made when not given)
-        from monodepth_tf.data.folder import FolderOptions, open_folder_data
         folder = FolderOptions(options.frame_stride, options.target_fps, options.skip_static)
         return DataSource(*open_folder_data(options.data_path, options.all_frame_ids,
                                             options.run_dir, folder, options.split_dir,
