@@ -385,8 +385,9 @@ def nan_run(world, tmp_path, name, val):
 def test_a_non_finite_validation_stops_the_run_keeping_the_last_good_checkpoint(world,
                                                                                 tmp_path):
     """The untrained network's validation is finite; the networks go NaN (a BatchNorm
-    statistic) before the next: the run stops there, names the checkpoint of step 2 and writes
-    no weights folder (before: NaN scores were logged and the weights saved)."""
+    statistic) before the next, at the epoch's end: the run stops there, before that epoch's
+    checkpoint (written after its validation), names the checkpoint of step 1 and writes no
+    weights folder (before: NaN scores were logged and the weights saved)."""
     from monodepth_tf.data.splits import read_split
 
     run = nan_run(world, tmp_path, "nan_val", read_split(world / "splits", "synthetic", "val"))
@@ -402,7 +403,7 @@ def test_a_non_finite_validation_stops_the_run_keeping_the_last_good_checkpoint(
     assert run.train() == "non-finite validation"
     assert len(calls) == 2
     folder = tmp_path / "nan_val"
-    latest = str(folder / "checkpoints" / "ckpt-2")
+    latest = str(folder / "checkpoints" / "ckpt-1")
     assert tf.train.latest_checkpoint(str(folder / "checkpoints")) == latest
     assert not (folder / "models").exists()
     log = (folder / "train.log").read_text()
