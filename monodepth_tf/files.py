@@ -4,6 +4,7 @@ message instead of a half-written file."""
 
 import errno
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Union
@@ -90,3 +91,11 @@ def check_free_space(path: PathLike, needed: int, what: str) -> None:
         raise DiskSpaceError(f"{what}: {folder} has {human_bytes(free)} free, the write needs "
                              f"about {human_bytes(needed + SPARE_BYTES)}; free some space "
                              "(nothing was written)")
+
+
+def first_line(error) -> str:
+    """The first non-empty line of an error's message (Keras' messages run on for pages),
+    without TensorFlow's ``{{function_node ...}}`` prefix."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

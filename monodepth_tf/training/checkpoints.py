@@ -16,11 +16,11 @@ import tensorflow as tf
 
 from monodepth_tf.config import ModelConfig, PoseModelType
 from monodepth_tf.download import DownloadError, download
-from monodepth_tf.files import WriteError, check_free_space
+from monodepth_tf.files import WriteError, check_free_space, first_line
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.training.step import Trainer
-from monodepth_tf.weights.folder import (first_line, load_weights_folder, require_finite,
-                                         save_weights_folder, variable_bytes)
+from monodepth_tf.weights.folder import (load_weights_folder, require_finite, save_weights_folder,
+                                         variable_bytes)
 from monodepth_tf.weights.torch_import import load_imagenet_resnet
 
 # The torchvision ImageNet checkpoints the original initializes its encoders from.

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from monodepth_tf.config import (SEPARATE_POSE_MODEL_TYPES, ConfigError, ModelConfig,
                                  PoseModelType)
-from monodepth_tf.files import WriteError, check_free_space
+from monodepth_tf.files import WriteError, check_free_space, first_line
 from monodepth_tf.networks.depth_net import DepthNet
 from monodepth_tf.networks.layers import build
 from monodepth_tf.networks.pose_net import PoseNet
@@ -312,14 +312,6 @@ def load_keras_weights(network: keras.Model, path: Path, name: str) -> None:
     if skipped:
         raise WeightsFolderError(f"{path} does not hold all of the {name} network's weights "
                                  f"(Keras: {first_line(skipped[0].message)})")
-
-
-def first_line(error) -> str:
-    """The first non-empty line of an error's message (Keras' messages run on for pages),
-    without TensorFlow's ``{{function_node ...}}`` prefix."""
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(error))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
 
 
 def convert_pytorch_folder(pytorch_dir, output_dir,
