@@ -309,7 +309,47 @@ def trained(run_dir: Path, **options) -> Callable[[Run], None]:
 
 
 def check_demo(run: Run) -> None:
-    assert (run.home / "tmp" / "mdp" / "models" / "weights_final" / "config.json").is_file()
+    """The set-up command's demo learned: its best val abs_rel is at most half the untrained
+    network's (scored first, as epoch -1); the summary says so and names the weights and a
+    command to try them; demo.png shows a test frame, the best weights' disparity of it and
+    its exact depth."""
+    from monodepth_tf.data.images import load_rgb
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.splits import read_split
+    from monodepth_tf.inference.colormap import colorize_disparity
+    from monodepth_tf.inference.predictor import predict_disparity
+    from monodepth_tf.weights.folder import load_networks
+
+    run_dir = run.home / "tmp" / "mdp"
+    assert (run_dir / "models" / "weights_final" / "config.json").is_file()
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["epoch"] == -1 and records[0]["step"] == 0
+    untrained = records[0]["abs_rel"]
+    best = min(r["abs_rel"] for r in records[1:])
+    assert best <= 0.5 * untrained, records
+    weights = run_dir / "models" / "weights_best"
+    assert f"untrained {untrained:.3f} -> best {best:.3f}" in run.stdout
+    assert f"bin/predict --load_weights_folder {weights} --image_path " in run.stdout
+    world = run.home / "tmp" / "synthetic_kitti"
+    entry = read_split(world / "splits", "synthetic", "test")[0]
+    frame = load_rgb(KittiRawLayout(world, "png").image_path(entry.folder, entry.frame_index,
+                                                             entry.side))
+    gt = np.load(world / "splits" / "synthetic" / "gt_depths.npz")["data"][0]
+    picture = cv2.cvtColor(cv2.imread(str(run_dir / "demo.png")), cv2.COLOR_BGR2RGB)
+    height, width = frame.shape[:2]
+    assert picture.shape == (height, 3 * width, 3)
+    image_panel, disp_panel, depth_panel = np.split(picture, 3, axis=1)
+    np.testing.assert_array_equal(image_panel, frame)
+    np.testing.assert_array_equal(depth_panel, colorize_disparity(1.0 / gt.astype(np.float64)))
+    config, depth_net, _ = load_networks(weights, with_pose=False)
+    assert (config.height, config.width) == (height, width)  # the world is at the feed size
+    disp = predict_disparity(depth_net, config, [frame])[0]
+    # (another process: its float32 sums may round differently at a colour step or two)
+    same = np.all(disp_panel == colorize_disparity(disp), axis=-1)
+    assert same.mean() > 0.99
+    # near things are bright in both: the disparity ranks pixels as the exact depth does
+    near = gt < np.median(gt)
+    assert disp[near].mean() > 1.5 * disp[~near].mean()
 
 
 def check_folder_data(run: Run) -> None:

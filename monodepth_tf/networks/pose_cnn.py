@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from monodepth_tf.networks.layers import PaddedConv2D, check_divisible
-from monodepth_tf.networks.pose_decoder import split_pose
+from monodepth_tf.networks.pose_decoder import split_pose, start_translations_at
 
 
 # (output channels, kernel, padding) of PoseCNN's seven stride-2 convolutions.
@@ -42,6 +42,11 @@ class PoseCNN(keras.Model):
             x = tf.nn.relu(conv(x))
         x = self.pose_conv(x)
         return split_pose(tf.reduce_mean(x, axis=[1, 2]), self.num_input_frames - 1)
+
+    def start_translations_at(self, z: float) -> None:
+        """Starts every predicted translation around ``(0, 0, z)`` (see
+        pose_decoder.start_translations_at)."""
+        start_translations_at(self.pose_conv, z)
 
     def torch_modules(self, prefix: str = ""):
         """The original: ``net.0`` .. ``net.6`` convolutions and ``pose_conv``."""

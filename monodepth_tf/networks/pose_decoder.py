@@ -11,6 +11,22 @@ from monodepth_tf.networks.layers import PaddedConv2D
 POSE_SCALE = 0.01
 
 
+def start_translations_at(conv: PaddedConv2D, z: float) -> None:
+    """Sets the bias of a pose output convolution (6 raw numbers per frame: axis-angle, then
+    translation x, y, z) so that, with :data:`POSE_SCALE`, the translations start around
+    ``(0, 0, z)`` and the rotations around 0 (the convolution's weights add a small
+    image-dependent part). An initialization: what the layer computes is unchanged.
+
+    Args:
+        conv: the 1x1 convolution whose outputs :func:`split_pose` splits.
+        z: the starting z translation, in the network's depth units (negative: forward
+            motion between an earlier and a later frame).
+    """
+    channels = conv.bias.shape[0]
+    is_z = tf.equal(tf.range(channels) % 6, 5)
+    conv.bias.assign(tf.where(is_z, z / POSE_SCALE, 0.0))
+
+
 def split_pose(raw: tf.Tensor, num_frames: int) -> Tuple[tf.Tensor, tf.Tensor]:
     """``[B, 6 * num_frames]`` raw outputs -> axis-angle and translation ``[B, num_frames, 1, 3]``
     each, scaled by 0.01 as the original does."""
@@ -68,6 +84,11 @@ class PoseDecoder(keras.Model):
             if i < len(self.convs) - 1:
                 x = tf.nn.relu(x)
         return split_pose(tf.reduce_mean(x, axis=[1, 2]), self.num_frames_to_predict_for)
+
+    def start_translations_at(self, z: float) -> None:
+        """Starts every predicted translation around ``(0, 0, z)`` (see
+        :func:`start_translations_at`)."""
+        start_translations_at(self.convs[-1], z)
 
     def torch_modules(self, prefix: str = "net"):
         """The original keeps squeeze, pose_0, pose_1, pose_2 in one ModuleList named ``net``."""

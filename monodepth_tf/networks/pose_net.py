@@ -68,6 +68,12 @@ class PoseNet(keras.Model):
             return self.cnn(frames)
         return self.decoder([self.encoder(frames, training=training)])
 
+    def start_translations_at(self, z: float) -> None:
+        """Starts every predicted translation around ``(0, 0, z)`` (see
+        pose_decoder.start_translations_at)."""
+        head = self.cnn if self.pose_model_type == PoseModelType.POSECNN else self.decoder
+        head.start_translations_at(z)
+
     def get_config(self):
         config = super().get_config()
         config.update(num_layers=self.num_layers, num_input_frames=self.num_input_frames,

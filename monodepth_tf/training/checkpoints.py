@@ -36,6 +36,15 @@ IMAGENET_URL = "https://download.pytorch.org/models/"
 # the photometric loss has no useful gradient there, and training may collapse to a constant
 # or saturated disparity (benchmarks/learn_synthetic.py measures both).
 SCRATCH_DISPARITY = 0.03
+# Where a scratch mono run's translations start (the pose output's bias; see
+# PoseDecoder.start_translations_at): forward motion of about 1 m per frame (KITTI's 10 Hz at
+# 36 km/h), in the units of SCRATCH_DISPARITY (0.54 m is 0.1). The original's pose networks
+# start near zero translation (0.01 times a small output). Without stereo nothing else sets the
+# scale, and the depth consistent with a ~0.01 translation lies below min_depth: the disparity
+# sigmoid saturates and some seeds never recover; starting at this motion, the depth that
+# explains the frames starts where SCRATCH_DISPARITY puts it. A stereo run takes its scale from
+# stereo_T and keeps the original's start.
+SCRATCH_TRANSLATION = -0.2
 CHECKPOINT_PREFIX = "ckpt"
 
 
@@ -64,7 +73,8 @@ def initial_weights(options: TrainOptions, trainer: Trainer) -> Optional[str]:
 
     A weights folder loads ``models_to_load``; ``pretrained`` loads ImageNet into the encoders
     (the pose encoder too with ``separate_resnet``); ``scratch`` starts the disparity heads at
-    :data:`SCRATCH_DISPARITY`.
+    :data:`SCRATCH_DISPARITY`, and in a run without stereo the translations at
+    :data:`SCRATCH_TRANSLATION`.
     """
     system = trainer.system
     if options.load_weights_folder:
@@ -78,6 +88,9 @@ def initial_weights(options: TrainOptions, trainer: Trainer) -> Optional[str]:
             load_imagenet_resnet(system.pose.encoder, path)
         return f"encoders initialized from ImageNet weights {path}"
     system.depth.decoder.start_disparities_at(SCRATCH_DISPARITY)
+    pose = system.pose if system.pose is not None else system.shared_pose
+    if pose is not None and not options.use_stereo:
+        pose.start_translations_at(SCRATCH_TRANSLATION)
     return None
 
 
