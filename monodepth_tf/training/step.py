@@ -21,6 +21,7 @@ from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.batch import Batch
 from monodepth_tf.losses.options import LossOptions, Pose
 from monodepth_tf.model import Monodepth2, NetworkOutputs
+from monodepth_tf.training.optimizer import FusedAdam
 from monodepth_tf.training.schedule import StepDecay
 
 MIXED_PRECISION_POLICIES = {None: "float32", "float16": "mixed_float16",
@@ -79,7 +80,8 @@ class Trainer:
         strategy: the tf.distribute strategy (see
             :func:`monodepth_tf.training.devices.make_strategy`).
         model_config, loss_options: the configuration.
-        learning_rate, scheduler_step_size, steps_per_epoch: Adam's step-decay schedule.
+        learning_rate, scheduler_step_size, steps_per_epoch: Adam's step-decay schedule
+            (Adam as Keras computes it, in TensorFlow's fused kernel: training.optimizer).
         jit_compile: compile the forward and backward pass with XLA (only the loss's, with
             more than one replica).
         mixed_precision: None, ``"float16"`` (with dynamic loss scaling) or ``"bfloat16"``.
@@ -102,7 +104,7 @@ class Trainer:
             with strategy.scope():
                 self.system = Monodepth2(model_config)
                 self.variables = self.system.trainable_variables
-                optimizer = keras.optimizers.Adam(
+                optimizer = FusedAdam(
                     StepDecay(learning_rate, scheduler_step_size, steps_per_epoch))
                 if mixed_precision == "float16":
                     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

@@ -1,0 +1,147 @@
+"""Where a training step's time goes: TensorFlow's profiler over a few steps, summed per op type.
+
+    .venv/bin/python benchmarks/step_profile.py [--mode mono] [--batch 4] [--height 192]
+        [--width 640] [--steps 3] [--mixed_precision bfloat16] [--top 25] [--json FILE]
+
+Builds the Trainer and in-memory batch of benchmarks/train_step.py, runs two warm-up steps,
+then traces ``--steps`` steps with ``tf.profiler.experimental`` and reads the trace (the
+XPlane protobuf TensorFlow writes): every executed op's duration, summed per op type over the
+steps and divided by their number. Ops run in parallel on the CPU's threads, so the op seconds
+of a step may exceed its wall time; the shares are of the summed op time. Groups: the
+convolutions (forward, input and filter gradients: what the networks' FLOPs are), and the rest
+by what it belongs to (BatchNorm, padding, the loss's sampling, elementwise math, Adam...).
+Prints the top op types and the groups; with ``--json``, one JSON line per group.
+"""
+
+import argparse
+import collections
+import glob
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import tensorflow as tf  # noqa: E402
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
+
+from benchmarks.machine import machine_fields  # noqa: E402
+from benchmarks.train_step import synthetic_batch  # noqa: E402
+from monodepth_tf.training.devices import make_strategy  # noqa: E402
+from monodepth_tf.training.options import MODES, TrainOptions  # noqa: E402
+from monodepth_tf.training.step import Trainer  # noqa: E402
+
+# op type without oneDNN's prefix (_MklNative, _Mkl) -> group; convolutions are the networks'
+# (forward, input and filter gradients, fused with bias/BatchNorm/ReLU or not)
+GROUPS = (("Conv2D", "convolutions"), ("FusedConv2D", "convolutions"),
+          ("FusedBatchNorm", "batchnorm"), ("MirrorPad", "padding"), ("Pad", "padding"),
+          ("ResourceApplyAdam", "adam"), ("Assign", "adam"), ("Gather", "sampling"),
+          ("ScatterNd", "sampling"), ("UnsortedSegmentSum", "sampling"),
+          ("AvgPool", "ssim pooling"), ("DepthwiseConv2dNative", "loss filters"),
+          ("MaxPool", "pooling"), ("Relu", "activations"), ("Elu", "activations"),
+          ("Sigmoid", "activations"), ("Resize", "resize"), ("Sum", "reductions"),
+          ("Mean", "reductions"), ("Min", "reductions"), ("ArgMin", "reductions"),
+          ("Max", "reductions"), ("Transpose", "layout"), ("ToTf", "layout"),
+          ("ConcatV2", "layout"), ("Slice", "layout"), ("StridedSlice", "layout"),
+          ("Tile", "layout"), ("Unpack", "layout"), ("Pack", "layout"), ("Cast", "casts"),
+          ("BatchMatMul", "matmul"), ("MatMul", "matmul"), ("Einsum", "matmul"))
+
+
+def group_of(op_type: str) -> str:
+    """The group an op type's time counts in (see GROUPS; unlisted: ``elementwise/other``)."""
+    for prefix in ("_MklNative", "_Mkl"):
+        if op_type.startswith(prefix):
+            op_type = op_type[len(prefix):]
+            break
+    for start, group in GROUPS:
+        if op_type.startswith(start):
+            return group
+    return "elementwise/other"
+
+
+def op_seconds(trace_dir: str) -> collections.Counter:
+    """Seconds per op type summed over every op event on the host's threads of a trace."""
+    totals: collections.Counter = collections.Counter()
+    for path in glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True):
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(Path(path).read_bytes())
+        for plane in space.planes:
+            if not plane.name.startswith("/host:CPU"):
+                continue
+            for line in plane.lines:
+                for event in line.events:
+                    name = plane.event_metadata[event.metadata_id].name
+                    if ":" not in name or "::" in name:  # not an op: the executor's spans
+                        continue
+                    op_type = name.rsplit(":", 1)[1]
+                    if op_type and op_type[0].isupper() or op_type.startswith("_"):
+                        totals[op_type] += event.duration_ps * 1e-12
+    return totals
+
+
+def profile(mode: str, batch: int, height: int, width: int, steps: int,
+            mixed_precision=None) -> tuple:
+    """(op seconds per step by op type, wall seconds per step) of ``steps`` traced steps."""
+    options = TrainOptions(height=height, width=width, batch_size=batch, weights_init="scratch",
+                           **{k: v for k, v in MODES[mode].items() if k != "split"}).validate()
+    strategy = make_strategy()
+    trainer = Trainer(strategy, options.model_config(), options.loss_options(),
+                      options.learning_rate, options.scheduler_step_size, 1000,
+                      mixed_precision=mixed_precision)
+    data = synthetic_batch(options.all_frame_ids, batch, height, width, options.scales)
+    distributed = strategy.experimental_distribute_values_from_function(lambda _: data)
+    for _ in range(2):
+        float(trainer.train_step(distributed).total)
+    with tempfile.TemporaryDirectory() as trace_dir:
+        tf.profiler.experimental.start(trace_dir)
+        started = time.perf_counter()
+        for _ in range(steps):
+            float(trainer.train_step(distributed).total)
+        wall = (time.perf_counter() - started) / steps
+        tf.profiler.experimental.stop()
+        totals = op_seconds(trace_dir)
+    return collections.Counter({k: v / steps for k, v in totals.items()}), wall
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=sorted(MODES), default="mono")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--height", type=int, default=192)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--mixed_precision", choices=["float16", "bfloat16"])
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--json", help="append one JSON line per group to this file")
+    args = parser.parse_args()
+    per_type, wall = profile(args.mode, args.batch, args.height, args.width, args.steps,
+                             args.mixed_precision)
+    total = sum(per_type.values())
+    print(f"{args.mode}, batch {args.batch}, {args.height}x{args.width}, "
+          f"{args.mixed_precision or 'float32'}: {wall:.3f} s/step (traced), "
+          f"{total:.3f} op-seconds/step\n")
+    print("| op type | group | s/step | share |\n| --- | --- | --- | --- |")
+    for op_type, seconds in per_type.most_common(args.top):
+        print(f"| {op_type} | {group_of(op_type)} | {seconds:.4f} | {seconds / total:.1%} |")
+    groups: collections.Counter = collections.Counter()
+    for op_type, seconds in per_type.items():
+        groups[group_of(op_type)] += seconds
+    print("\n| group | s/step | share |\n| --- | --- | --- |")
+    for group, seconds in groups.most_common():
+        print(f"| {group} | {seconds:.4f} | {seconds / total:.1%} |")
+    if args.json:
+        with open(args.json, "a") as out:
+            for group, seconds in groups.most_common():
+                out.write(json.dumps(dict(
+                    mode=args.mode, batch=args.batch, height=args.height, width=args.width,
+                    precision=args.mixed_precision or "float32", group=group,
+                    op_s_per_step=round(seconds, 4), share=round(seconds / total, 4),
+                    wall_s_per_step=round(wall, 3), **machine_fields())) + "\n")
+
+
+if __name__ == "__main__":
+    main()
