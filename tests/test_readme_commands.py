@@ -238,6 +238,8 @@ class Case:
         repository: runs in a copy of the repository's code (``bin/``, ``monodepth_tf/``,
             ``splits/`` without lists) with no ``$MONODEPTH_SPLIT_DIR``: the default split
             folder is the copy's ``splits/``.
+        user_log_level: runs with TensorFlow's log level as a user has it (unset), not
+            silenced: for checking that the tool's output has no TensorFlow chatter.
     """
 
     check: Callable[[Run], None]
@@ -247,6 +249,7 @@ class Case:
     slow: bool = False
     mirror: bool = False
     repository: bool = False
+    user_log_level: bool = False
 
 
 def copy_repository(cwd: Path) -> None:
@@ -277,7 +280,8 @@ def run_command(command: str, case: Case, assets: Dict[str, Path], base: Path,
     env = dict(os.environ, HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                MONODEPTH_SPLIT_DIR=str(assets["splits_lists"]), **(mirror or {}))
-    for name in ("KERAS_HOME", "MONODEPTH_ZOO_DIR", "PYTHONPATH"):
+    for name in ("KERAS_HOME", "MONODEPTH_ZOO_DIR", "PYTHONPATH") + \
+            (("TF_CPP_MIN_LOG_LEVEL", "MONODEPTH_VERBOSE") if case.user_log_level else ()):
         env.pop(name, None)
     if case.repository:
         copy_repository(cwd)
@@ -322,6 +326,9 @@ def check_demo(run: Run) -> None:
 
     run_dir = run.home / "tmp" / "mdp"
     assert (run_dir / "models" / "weights_final" / "config.json").is_file()
+    assert not re.search(r"oneDNN|cuda|cuInit|absl::InitializeLog|retracing",
+                         run.stdout + run.stderr, re.IGNORECASE), run.stderr[-3000:]
+    assert run.stdout.count(" val loss ") == 6
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert records[0]["epoch"] == -1 and records[0]["step"] == 0
     untrained = records[0]["abs_rel"]
@@ -644,7 +651,7 @@ DOWNLOAD = dict(mirror=True, repository=True)
 
 CASES: Dict[str, Case] = {
     # the set-up command's bin/train (see NOT_RUN)
-    "bin/train": Case(check_demo, slow=True),
+    "bin/train": Case(check_demo, slow=True, user_log_level=True),
     "bin/train --mode=mono --data_path ~/kitti_data --split eigen_zhou --png": Case(
         trained("tmp/mdp", split="eigen_zhou", frame_ids=[0, -1, 1], use_stereo=False,
                 data_path="~/kitti_data"), home=KITTI, append=SMALL_TRAINING, slow=True),
