@@ -196,6 +196,9 @@ def parse_args():
     for flag in ("height", "width"):
         if getattr(args, flag) <= 0 or getattr(args, flag) % 32:
             parser.error(f"--{flag}={getattr(args, flag)} must be a positive multiple of 32")
+    for flag in ("steps", "batch", "rounds", "step_repeats", "original_batches"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag}={getattr(args, flag)} must be at least 1")
     check_original(args, "original_end_to_end.py")
     return args
 
