@@ -6,6 +6,8 @@ constants: with ``--original_python`` (a Python with the original's dependencies
 ../shared/bench/setup-original.sh) and ``--original_ref`` (the original's source), each round runs
 the original's timing script from ``--original_bench`` (../shared/bench by default) in a child
 process, between our own measurements. Without them, the tables show our figures only.
+Every row the original's script prints also gets that child's peak resident memory
+(``peak_rss_mb``, see benchmarks/memory.py).
 """
 
 import json
@@ -16,9 +18,8 @@ from pathlib import Path
 from typing import List, Optional
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-# runs a script with time.perf_counter swapped for time.process_time (CPU seconds)
-CPU_CLOCK_RUNNER = ("import runpy, sys, time; time.perf_counter = time.process_time; "
-                    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+# runs a script, then prints its process's peak resident memory (standard library only)
+PEAK_MEMORY_RUNNER = Path(__file__).resolve().parent / "memory.py"
 
 
 def add_original_flags(parser) -> None:
@@ -48,21 +49,27 @@ def check_original(args, script: str) -> bool:
 
 def run_original(args, script: str, arguments: List[str], cpu_clock: bool = False) -> List[dict]:
     """The JSON lines that ``script`` (in ``--original_bench``) prints when run by
-    ``--original_python`` with ``arguments``; ``cpu_clock``: its ``time.perf_counter`` reads
-    CPU seconds instead. Exits with the script's error output when it fails."""
+    ``--original_python`` with ``arguments``, each with the child's ``peak_rss_mb`` (its main
+    process: the original's DataLoader workers are processes of their own); ``cpu_clock``: its
+    ``time.perf_counter`` reads CPU seconds instead. Exits with the script's error output when
+    it fails."""
     path = str(Path(args.original_bench) / script)
-    command = [args.original_python] + (["-c", CPU_CLOCK_RUNNER] if cpu_clock else [])
+    command = [args.original_python, str(PEAK_MEMORY_RUNNER)] + (
+        ["--cpu_clock"] if cpu_clock else [])
     output = subprocess.run(command + [path] + arguments, text=True, capture_output=True,
                             env={**os.environ, "MONODEPTH2_REF": args.original_ref})
     if output.returncode != 0:
         sys.exit(f"the original's {script} failed:\n{output.stderr[-3000:]}")
-    return [json.loads(line) for line in output.stdout.splitlines() if line.startswith("{")]
+    rows = [json.loads(line) for line in output.stdout.splitlines() if line.startswith("{")]
+    peak = [row["peak_rss_mb"] for row in rows if set(row) == {"peak_rss_mb"}]
+    return [dict(row, peak_rss_mb=peak[-1]) for row in rows if set(row) != {"peak_rss_mb"}]
 
 
 def original_step_and_inference(args, mode: str, batch: int, height: int, width: int,
                                 steps: int) -> Optional[dict]:
-    """The original's training step (``train_step_s``, median of ``steps``) and depth
-    inference at batch 1 (``infer_ms``), or None when the original is not set up."""
+    """The original's training step (``train_step_s``, median of ``steps``), depth
+    inference at batch 1 (``infer_ms``) and the process's ``peak_rss_mb`` (the step's, which
+    needs more than the inference), or None when the original is not set up."""
     if args.original_python is None:
         return None
     rows = run_original(args, "original_step_and_inference.py",

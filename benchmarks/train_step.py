@@ -25,15 +25,24 @@ Each row also gives the networks' convolution FLOPs per step (benchmarks/flops.p
 that the step time makes of them; with ``--peak`` the machine's float32 peak is measured first
 and the rate is given as a fraction of it.
 
+Every configuration is measured in a fresh process (spawned, so nothing of this one is
+inherited), whose peak resident memory is the row's ``peak_rss_mb`` (benchmarks/memory.py: the
+high-water mark of a process that built the Trainer and ran its steps, TensorFlow's own
+footprint included).
+
 With ``--original_python`` and ``--original_ref`` (see benchmarks/original.py), every round first
 times the original's step for the same mode, batch and size
 (../shared/bench/original_step_and_inference.py: its networks, loss and Adam on an in-memory
-batch, median of ``--repeats`` steps), and the table divides the two from that round.
+batch, median of ``--repeats`` steps), and the table divides the two from that round; the
+original's process's peak resident memory is ``original_peak_rss_mb`` (PyTorch's footprint
+included).
 """
 
 import argparse
+import concurrent.futures
 import dataclasses
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -53,6 +62,7 @@ from monodepth_tf.training.devices import make_strategy  # noqa: E402
 from monodepth_tf.training.options import MODES, TrainOptions  # noqa: E402
 from monodepth_tf.training.step import Trainer  # noqa: E402
 from benchmarks.flops import peak_gflops, step_convolution_flops  # noqa: E402
+from benchmarks.memory import peak_rss_mb  # noqa: E402
 from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
                                  original_step_and_inference)
 
@@ -115,6 +125,19 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
             "load_average": round(os.getloadavg()[0], 2)}
 
 
+def measure_with_peak_memory(*args, **kwargs) -> dict:
+    """:func:`measure`'s row with this process's ``peak_rss_mb``."""
+    return dict(measure(*args, **kwargs), peak_rss_mb=peak_rss_mb())
+
+
+def measure_in_child(*args, **kwargs) -> dict:
+    """:func:`measure` (same arguments) in a fresh spawned process, with that process's peak
+    resident memory (``peak_rss_mb``): one configuration's, whatever ran here before."""
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as child:
+        return child.submit(measure_with_peak_memory, *args, **kwargs).result()
+
+
 def parse_bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes", "on"):
         return True
@@ -160,8 +183,9 @@ def main():
                 original = original_step_and_inference(args, mode, args.batch, args.height,
                                                        args.width, args.repeats)
                 for exact in args.exact:
-                    result = measure(mode, args.batch, args.height, args.width, xla,
-                                     args.repeats, args.warmup, args.mixed_precision, exact)
+                    result = measure_in_child(mode, args.batch, args.height, args.width, xla,
+                                              args.repeats, args.warmup, args.mixed_precision,
+                                              exact)
                     if peak:
                         result["float32_peak_gflops"] = peak
                         result["fraction_of_peak"] = round(
@@ -170,6 +194,7 @@ def main():
                         result["original_step_s"] = original["train_step_s"]
                         result["x_original"] = round(result["step_s"] /
                                                      original["train_step_s"], 3)
+                        result["original_peak_rss_mb"] = original["peak_rss_mb"]
                     results.append(result)
                     print(json.dumps(result), flush=True)
     print_table(results, args)
@@ -181,16 +206,18 @@ def print_table(results, args) -> None:
     print(f"\nbatch {args.batch}, {args.height}x{args.width}, median of {args.repeats} steps "
           f"after {args.warmup} warm-up steps; {os.cpu_count()} CPUs\n")
     print("| mode | XLA | precision | loss | s/step | samples/s | CPU s/step | load | "
-          "conv GFLOP/step | GFLOP/s | of float32 peak | original s/step | x original |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "conv GFLOP/step | GFLOP/s | of float32 peak | peak RSS MiB | original s/step | "
+          "x original | original peak RSS MiB |")
+    print("| --- " * 15 + "|")
     for r in results:
-        theirs = (f"{r['original_step_s']:.3f} | {r['x_original']:.2f}"
-                  if "original_step_s" in r else "- | -")
+        theirs = (f"{r['original_step_s']:.3f} | {r['x_original']:.2f} | "
+                  f"{r['original_peak_rss_mb']:.0f}" if "original_step_s" in r else "- | - | -")
         print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | "
               f"{r['mixed_precision'] or 'float32'} | {'exact' if r['exact'] else 'float32'} | "
               f"{r['step_s']:.3f} | {r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | "
               f"{r['load_average']} | {r['conv_gflop_per_step']} | "
-              f"{r['conv_gflops_achieved']} | {r.get('fraction_of_peak', '-')} | {theirs} |")
+              f"{r['conv_gflops_achieved']} | {r.get('fraction_of_peak', '-')} | "
+              f"{r['peak_rss_mb']:.0f} | {theirs} |")
 
 if __name__ == "__main__":
     main()

@@ -358,6 +358,31 @@ def test_untrained_network_is_scored_first_and_every_validation_goes_to_metrics_
     records = [json.loads(line) for line in
                (tmp_path / "jsonl" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [-1, 0, 1, 2]
+    check_timings(tmp_path / "jsonl", steps_per_epoch)
+
+
+def check_timings(run_dir, steps_per_epoch):
+    """timings.jsonl of a 2-epoch run resumed for a third: one line per process, every step,
+    validation, checkpoint and weight folder the log reports timed once, the parts within the
+    wall time."""
+    lines = (run_dir / "timings.jsonl").read_text().splitlines()
+    first, resumed = [json.loads(line) for line in lines]
+    log = (run_dir / "train.log").read_text()
+    weights = log.count(" saved ")  # weights_0, weights_1, weights_best (1 or 2), final; again
+    assert [(t["start_step"], t["end_step"]) for t in (first, resumed)] == [
+        (0, 2 * steps_per_epoch), (2 * steps_per_epoch, 3 * steps_per_epoch)]
+    assert [t["steps"] for t in (first, resumed)] == [2 * steps_per_epoch - 1,
+                                                      steps_per_epoch - 1]
+    assert [len(t["validation_s"]) for t in (first, resumed)] == [3, 1]
+    assert [len(t["checkpoint_s"]) for t in (first, resumed)] == [2, 1]
+    assert len(first["weights_s"]) + len(resumed["weights_s"]) == weights
+    assert [len(t["images_s"]) for t in (first, resumed)] == [1, 1]  # each process's first
+    for t in (first, resumed):
+        parts = t["first_step_s"] + t["steps_s"] + sum(
+            sum(t[f"{name}_s"]) for name in ("validation", "checkpoint", "weights", "images"))
+        assert 0 < parts <= t["wall_s"] + 0.01
+        assert t["samples_per_s"] == pytest.approx(t["steps"] * 2 / t["steps_s"], rel=1e-2)
+    assert len(re.findall(r"time [0-9.]+ s: first step [0-9.]+ s, [0-9]+ steps", log)) == 2
 
 
 def nan_statistic(run):

@@ -1,5 +1,5 @@
 """What a run reports: ``train.log`` (and stdout), TensorBoard scalars and images,
-``metrics.jsonl`` and the progress bar.
+``metrics.jsonl``, ``timings.jsonl`` and the progress bar.
 
 Scalars (losses, learning rate, samples/s) are written every ``log_frequency`` steps (and at the
 first and last step), the losses as the mean of the steps since the last write.
@@ -19,6 +19,7 @@ from monodepth_tf.evaluation.depth import METRIC_NAMES
 from monodepth_tf.progress import bar
 from monodepth_tf.training.summaries import (disparity_images, mask_images, to_uint8, write_images,
                                              write_scalar)
+from monodepth_tf.training.timings import TIMINGS_FILE, summary_line
 
 # One JSON object per validation (see RunLog.validation), in the run folder.
 METRICS_FILE = "metrics.jsonl"
@@ -142,3 +143,10 @@ class RunLog:
             return
         metrics = " ".join(f"{m} {result.depth[m]:.4f}" for m in METRIC_NAMES)
         self.logger.info("epoch %d val loss %.5f %s", epoch, result.loss, metrics)
+
+    def timings(self, record: dict) -> None:
+        """A training process's timings (:meth:`~monodepth_tf.training.timings.PhaseTimes.record`):
+        a line of ``timings.jsonl`` and a log line."""
+        with open(self.run_dir / TIMINGS_FILE, "a") as timings_file:
+            timings_file.write(json.dumps(record) + "\n")
+        self.logger.info("%s", summary_line(record))

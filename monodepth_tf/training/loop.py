@@ -5,6 +5,9 @@ Layout of a run (``<log_dir>/<model_name>/``)::
     opt.json                      the options, as JSON (rewritten when a resume changes one)
     opt_history.jsonl             one line per resume that changed options (see resume.py)
     train.log                     the plain-text log
+    timings.jsonl                 one line per training process: the seconds of its steps,
+                                  validations, checkpoints, weight folders and images
+                                  (see monodepth_tf.training.timings)
     metrics.jsonl                 one line per validation: epoch (-1: before the first step),
                                   step, val loss and, with ground truth, the 7 depth metrics
     checkpoints/                  tf.train.CheckpointManager (networks, Adam, epoch, step)
@@ -57,6 +60,7 @@ from monodepth_tf.training.logging import RunLog, terminal_stderr
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.training.resume import check_resume, record_resume, write_options
 from monodepth_tf.training.step import Trainer, as_float32
+from monodepth_tf.training.timings import PhaseTimes
 from monodepth_tf.training.validation import make_validator
 from monodepth_tf.weights.folder import NonFiniteWeightsError
 
@@ -108,6 +112,8 @@ class Run:
         checkpoints: checkpoints and weight folders (:class:`RunCheckpoints`).
         logs: log, scalars, images, metrics and progress (:class:`RunLog`).
         validator: the val scores (None without val samples).
+        times: where this process's time goes (:class:`PhaseTimes`; restarted by
+            :meth:`train`, written to ``timings.jsonl`` when it stops).
     """
 
     def __init__(self, options: TrainOptions, data: DataSource,
@@ -145,6 +151,7 @@ class Run:
         self.pipeline = PipelineOptions(options.height, options.width, options.all_frame_ids,
                                         options.scales, augment=True, seed=options.seed)
         self.validator = make_validator(data.layout, data.val, options, self.pipeline, self.log)
+        self.times = PhaseTimes(options.batch_size)
 
     def initialize(self) -> None:
         """Resume from the newest checkpoint (the options it changes said and recorded:
@@ -171,9 +178,10 @@ class Run:
         never saved as the best)."""
         if self.validator is None:
             return
-        result = self.validator(self.system)
-        step = int(self.trainer.iterations.numpy())
-        self.logs.validation(epoch, step, result)
+        with self.times.phase("validation"):
+            result = self.validator(self.system)
+            step = int(self.trainer.iterations.numpy())
+            self.logs.validation(epoch, step, result)
         non_finite = result.non_finite()
         if non_finite:
             raise NonFiniteError("validation", f"validation of epoch {epoch} at step {step}: "
@@ -184,9 +192,15 @@ class Run:
 
     def save_weights(self, name: str, extra: Optional[dict] = None) -> Path:
         """Writes the weight folder ``models/<name>/`` and logs it."""
-        folder = self.checkpoints.save_weights(name, extra)
+        with self.times.phase("weights"):
+            folder = self.checkpoints.save_weights(name, extra)
         self.log.info("saved %s", folder)
         return folder
+
+    def save_checkpoint(self, step: int) -> None:
+        """Writes checkpoint ``step`` (see :meth:`RunCheckpoints.save`)."""
+        with self.times.phase("checkpoint"):
+            self.checkpoints.save(step)
 
     def _dataset(self, epoch: int, skip_batches: int):
         def dataset_fn(context):
@@ -210,12 +224,15 @@ class Run:
         self.log.info("training %s on %d samples, %d steps per epoch, %d replica(s)",
                       self.options.model_name, len(self.data.train), self.steps_per_epoch,
                       self.strategy.num_replicas_in_sync)
+        self.times = PhaseTimes(self.options.batch_size, int(self.trainer.iterations.numpy()))
         try:
             self._train_steps()
         except NonFiniteError as error:
             return self._stop(error.kind, error)
         except NonFiniteWeightsError as error:
             return self._stop("weights", error)
+        finally:
+            self.logs.timings(self.times.record(int(self.trainer.iterations.numpy())))
         return "done"
 
     def _stop(self, kind: str, error: Exception) -> str:
@@ -246,19 +263,20 @@ class Run:
                 step += 1
                 self.logs.step(step, total_steps, result, self.trainer.optimizer.learning_rate,
                                started, start_step, self.steps_per_epoch)
+                self.times.step_done()
                 if step % o.log_frequency == 0 or step == start_step + 1:
                     self._log_images(step, batch)
                 ends_epoch = step >= total_steps or step % self.steps_per_epoch == 0
                 if ends_epoch:  # checkpointed after the epoch's validation and weights
                     break
                 if o.save_steps and step % o.save_steps == 0:
-                    self.checkpoints.save(step)
+                    self.save_checkpoint(step)
             if step % self.steps_per_epoch == 0:
                 self._end_epoch(step // self.steps_per_epoch, step)
             elif step >= total_steps:  # stopped inside an epoch (--max_steps)
                 self.validate(step // self.steps_per_epoch)
         if self.checkpoints.latest_step != step:  # (an epoch's end has just saved it)
-            self.checkpoints.save(step)
+            self.save_checkpoint(step)
         self.save_weights("weights_final")
 
     def _end_epoch(self, finished: int, step: int) -> None:
@@ -269,15 +287,16 @@ class Run:
         if finished % self.options.save_frequency == 0:
             self.save_weights(f"weights_{finished - 1}")
         self.checkpoints.epoch.assign(finished)
-        self.checkpoints.save(step)
+        self.save_checkpoint(step)
 
     def _log_images(self, step: int, distributed_batch) -> None:
         """Up to four samples of the first replica's batch, through the networks in inference
         mode (a training-mode pass would move BatchNorm's statistics), as TensorBoard images."""
         local = self.strategy.experimental_local_results
-        batch = tf.nest.map_structure(lambda t: local(t)[0][:4], distributed_batch)
-        outputs, losses = self._preview(batch)
-        self.logs.images(step, batch, outputs, losses)
+        with self.times.phase("images"):
+            batch = tf.nest.map_structure(lambda t: local(t)[0][:4], distributed_batch)
+            outputs, losses = self._preview(batch)
+            self.logs.images(step, batch, outputs, losses)
 
     @tf.function
     def _preview(self, batch):
