@@ -2,17 +2,19 @@
 
 Keras 3's Adam updates each variable with about ten separate elementwise ops (two for the
 first moment, three for the second, five for the step), each a full pass over the variable in
-memory: for Monodepth2's ~28 million weights, about 2 GB of memory traffic a step, a tenth of
-a stereo step on a 2-core CPU. TensorFlow's ``ResourceApplyAdam`` kernel computes the same
-formulas in one pass (on the CPU and on GPUs):
+memory: for Monodepth2's ~28 million weights, about 2 GB of memory traffic a step.
+TensorFlow's ``ResourceApplyAdam`` kernel computes the same formulas in one pass (on the CPU
+and on GPUs):
 
     m <- m + (g - m) (1 - beta_1)
     v <- v + (g^2 - v) (1 - beta_2)
     w <- w - (m lr sqrt(1 - beta_2^t) / (1 - beta_1^t)) / (sqrt(v) + epsilon)
 
 with the same epsilon placement as Keras (outside the square root of the uncorrected second
-moment). The optimizer's variables (iterations, moments) are Keras Adam's, so checkpoints of
-either load in the other.
+moment). One rounding differs: the kernel forms ``1 - beta`` in float32 (1 - 0.999f is
+0.00100004673), where Keras and PyTorch round 0.001 itself, so the second moment's averaging
+weight is 4.7e-5 larger in relative terms (the first moment's, 2.4e-7). The optimizer's
+variables (iterations, moments) are Keras Adam's, so checkpoints of either load in the other.
 """
 
 import keras
