@@ -11,12 +11,14 @@ folder under ``--workdir``, so each run generates its own world as the first run
 machine does) and reads the run's ``metrics.jsonl``: the untrained network's score (epoch -1)
 and the best after it. The wall time includes the world's generation, building the networks,
 every validation and the demo picture. Prints one row per run and, with ``--json``, appends
-the same as JSON lines with the date, the CPU and the load average.
+the same as JSON lines with the run's CPU seconds (all threads), the date, the CPU and the
+load average before and after.
 """
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -33,6 +35,13 @@ TARGETS = {"mono_stereo": 0.5, "mono": 0.7, "stereo": 0.5}
 MINUTES = 6.0
 
 
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's finished children (on a shared machine
+    the wall time depends on the other processes, the CPU time much less)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_demo(mode: str, seed: int, workdir: Path) -> dict:
     """One demo run: its wall time, untrained and best val abs_rel, and the ratio."""
     home = workdir / f"{mode}_seed{seed}"
@@ -44,9 +53,11 @@ def run_demo(mode: str, seed: int, workdir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_HOME", "MONODEPTH_VERBOSE")}
     env["HOME"] = str(home)
     load_before = os.getloadavg()[0]
+    cpu_before = children_cpu_seconds()
     start = time.perf_counter()
     result = subprocess.run(command, cwd=home, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    cpu = children_cpu_seconds() - cpu_before
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
     lines = (home / "tmp" / "mdp" / "metrics.jsonl").read_text().splitlines()
@@ -57,7 +68,7 @@ def run_demo(mode: str, seed: int, workdir: Path) -> dict:
     return dict(mode=mode, seed=seed, untrained_abs_rel=round(untrained, 4),
                 best_abs_rel=round(best["abs_rel"], 4), best_step=best["step"],
                 ratio=round(ratio, 3), target=TARGETS[mode],
-                learned=bool(ratio <= TARGETS[mode]), wall_s=round(wall, 1),
+                learned=bool(ratio <= TARGETS[mode]), wall_s=round(wall, 1), cpu_s=round(cpu),
                 within_time=bool(wall <= MINUTES * 60),
                 load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)],
                 date=time.strftime("%Y-%m-%d"), cpu=cpu_model())
@@ -75,13 +86,14 @@ def main():
         if mode not in TARGETS:
             sys.exit(f"--modes: {mode!r} is not one of {', '.join(TARGETS)}")
     print(f"{'mode':12} {'seed':>4} {'untrained':>9} {'best':>6} {'step':>5} {'ratio':>6} "
-          f"{'target':>6} {'wall':>7}")
+          f"{'target':>6} {'wall':>7} {'CPU s':>6}")
     for mode in modes:
         for seed in (int(s) for s in args.seeds.split(",")):
             row = run_demo(mode, seed, Path(args.workdir))
             print(f"{mode:12} {seed:4d} {row['untrained_abs_rel']:9.3f} "
                   f"{row['best_abs_rel']:6.3f} {row['best_step']:5d} {row['ratio']:5.2f}x "
-                  f"{row['target']:5.1f}x {row['wall_s'] / 60:6.1f}m", flush=True)
+                  f"{row['target']:5.1f}x {row['wall_s'] / 60:6.1f}m {row['cpu_s']:6d}",
+                  flush=True)
             if args.json:
                 with open(args.json, "a") as out:
                     out.write(json.dumps(row) + "\n")
