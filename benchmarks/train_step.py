@@ -4,7 +4,8 @@
                                               [--height 192 --width 640] [--xla true|false]
                                               [--repeats 5] [--warmup 2]
                                               [--exact true|false|both] [--rounds 1]
-                                              [--mixed_precision bfloat16|float16]
+                                              [--mixed_precision float32,bfloat16]
+                                              [--adam fused|keras|both]
 
 Builds the Trainer of ``bin/train`` (ResNet-18 depth and pose networks, Adam, the Monodepth2
 loss at four scales) under the default strategy (one CPU replica here) and times
@@ -39,6 +40,7 @@ included).
 """
 
 import argparse
+import itertools
 import concurrent.futures
 import dataclasses
 import json
@@ -52,6 +54,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -60,6 +63,7 @@ from monodepth_tf.data.frames import frame_key  # noqa: E402
 from monodepth_tf.data.pipeline import intrinsics  # noqa: E402
 from monodepth_tf.training.devices import make_strategy  # noqa: E402
 from monodepth_tf.training.options import MODES, TrainOptions  # noqa: E402
+from monodepth_tf.training import step as step_module  # noqa: E402
 from monodepth_tf.training.step import Trainer  # noqa: E402
 from benchmarks.flops import peak_gflops, step_convolution_flops  # noqa: E402
 from benchmarks.memory import peak_rss_mb  # noqa: E402
@@ -90,7 +94,9 @@ def synthetic_batch(frame_ids, batch: int, height: int, width: int, scales, seed
 
 
 def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: int,
-            warmup: int, mixed_precision=None, exact: bool = False) -> dict:
+            warmup: int, mixed_precision=None, exact: bool = False, adam: str = "fused") -> dict:
+    if adam == "keras":  # the Trainer's optimizer before FusedAdam, for comparison
+        step_module.FusedAdam = keras.optimizers.Adam
     options = TrainOptions(height=height, width=width, batch_size=batch, weights_init="scratch",
                            jit_compile=xla, **{k: v for k, v in MODES[mode].items()
                                                if k != "split"}).validate()
@@ -119,7 +125,7 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
             "step_s": round(step_s, 3), "samples_per_s": round(batch / step_s, 3),
             "min_s": round(min(times), 3), "max_s": round(max(times), 3),
             "cpu_s": round(statistics.median(cpu_times), 3), "warmup_s": round(warmup_s, 1),
-            "mixed_precision": mixed_precision, "exact": exact,
+            "mixed_precision": mixed_precision, "exact": exact, "adam": adam,
             "conv_gflop_per_step": round(conv_flops / 1e9, 1),
             "conv_gflops_achieved": round(conv_flops / 1e9 / step_s, 1),
             "load_average": round(os.getloadavg()[0], 2)}
@@ -146,6 +152,15 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def parse_precisions(text: str) -> list:
+    """``--mixed_precision``: a list of None (float32), "bfloat16", "float16"."""
+    names = text.split(",")
+    for name in names:
+        if name not in ("float32", "bfloat16", "float16"):
+            raise argparse.ArgumentTypeError(f"{name!r} is not float32, bfloat16 or float16")
+    return [None if name == "float32" else name for name in names]
+
+
 def parse_exact(text: str) -> list:
     """``--exact``: ``[True]``, ``[False]`` or, for ``both``, ``[True, False]``."""
     return [True, False] if text.lower() == "both" else [parse_bool(text)]
@@ -165,8 +180,12 @@ def main():
                              "bin/train --exact_loss); false (default): float32; both")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure every configuration this many times, interleaved")
-    parser.add_argument("--mixed_precision", choices=["float16", "bfloat16"],
-                        help="networks in this precision (the loss stays float32)")
+    parser.add_argument("--mixed_precision", type=parse_precisions, default=[None],
+                        help="networks in this precision (the loss stays float32): float32 "
+                             "(default), bfloat16, float16, or several, comma-separated, each "
+                             "measured against the same round's original")
+    parser.add_argument("--adam", choices=["fused", "keras", "both"], default="fused",
+                        help="the Trainer's FusedAdam (default) or Keras' Adam, or both")
     parser.add_argument("--peak", action="store_true",
                         help="first measure this machine's float32 peak (benchmarks/flops.py) "
                              "and report each step's convolution FLOPs as a fraction of it")
@@ -182,10 +201,11 @@ def main():
             for _ in range(args.rounds):
                 original = original_step_and_inference(args, mode, args.batch, args.height,
                                                        args.width, args.repeats)
-                for exact in args.exact:
+                for exact, precision, adam in itertools.product(
+                        args.exact, args.mixed_precision,
+                        ["fused", "keras"] if args.adam == "both" else [args.adam]):
                     result = measure_in_child(mode, args.batch, args.height, args.width, xla,
-                                              args.repeats, args.warmup, args.mixed_precision,
-                                              exact)
+                                              args.repeats, args.warmup, precision, exact, adam)
                     if peak:
                         result["float32_peak_gflops"] = peak
                         result["fraction_of_peak"] = round(
@@ -213,7 +233,9 @@ def print_table(results, args) -> None:
         theirs = (f"{r['original_step_s']:.3f} | {r['x_original']:.2f} | "
                   f"{r['original_peak_rss_mb']:.0f}" if "original_step_s" in r else "- | - | -")
         print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | "
-              f"{r['mixed_precision'] or 'float32'} | {'exact' if r['exact'] else 'float32'} | "
+              f"{r['mixed_precision'] or 'float32'}"
+              f"{' (Keras Adam)' if r['adam'] == 'keras' else ''} | "
+              f"{'exact' if r['exact'] else 'float32'} | "
               f"{r['step_s']:.3f} | {r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | "
               f"{r['load_average']} | {r['conv_gflop_per_step']} | "
               f"{r['conv_gflops_achieved']} | {r.get('fraction_of_peak', '-')} | "
