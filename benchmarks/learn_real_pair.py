@@ -1,7 +1,7 @@
 """Does stereo training from scratch learn on a real KITTI pair, on every seed?
 
     .venv/bin/python benchmarks/learn_real_pair.py [--seeds 0,1,2] [--steps 400]
-        [--learning_rate 1e-3] [--height 192 --width 640] [--json FILE]
+        [--learning_rate 1e-3] [--height 192 --width 640] [--mixed_precision bfloat16] [--json FILE]
 
 Issue 14 reported that stereo training from scratch on one real pair (400 steps at 1e-3)
 learned its depth on some seeds and ended at a constant depth on others, in this project and in
@@ -56,7 +56,7 @@ def scores(depth_net, config, image, gt) -> dict:
 
 
 def learn_pair(root: Path, seed: int, steps: int, learning_rate: float, height: int,
-               width: int) -> dict:
+               width: int, mixed_precision=None) -> dict:
     """Trains from scratch with ``seed`` on the real pair; the untrained and trained scores."""
     layout = KittiRawLayout(SHARED_KITTI / "raw", "png")
     # the pair repeated: epochs of half the steps (an epoch's end writes a checkpoint)
@@ -65,7 +65,7 @@ def learn_pair(root: Path, seed: int, steps: int, learning_rate: float, height: 
                            width=width, batch_size=2, weights_init="scratch", use_stereo=True,
                            frame_ids=(0,), learning_rate=learning_rate, num_epochs=100_000,
                            max_steps=steps, seed=seed, log_dir=str(root), model_name="pair",
-                           log_frequency=100).validate()
+                           log_frequency=100, mixed_precision=mixed_precision).validate()
     keras.utils.set_random_seed(seed)
     run = Run(options, DataSource(layout, entries, []))
     run.initialize()  # the scratch initialization, as bin/train starts
@@ -85,6 +85,8 @@ def main():
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--height", type=int, default=192)
     parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--mixed_precision", choices=["bfloat16", "float16"],
+                        help="train the networks in this precision (bin/train's flag)")
     parser.add_argument("--json", help="append one JSON line per seed to this file")
     args = parser.parse_args()
     print("| seed | untrained abs_rel (x5.4) | trained abs_rel (x5.4) | a1 | median-scaled "
@@ -93,7 +95,7 @@ def main():
     for seed in (int(s) for s in args.seeds.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             result = learn_pair(Path(tmp), seed, args.steps, args.learning_rate, args.height,
-                                args.width)
+                                args.width, args.mixed_precision)
         u, t = result["untrained"], result["trained"]
         print(f"| {seed} | {u['abs_rel']:.3f} | {t['abs_rel']:.3f} | {t['a1']:.3f} | "
               f"{t['median_abs_rel']:.3f} | {t['disp_spread']:.3f} | "
@@ -101,6 +103,7 @@ def main():
         if args.json:
             with open(args.json, "a") as out:
                 out.write(json.dumps(dict(seed=seed, steps=args.steps,
+                                          precision=args.mixed_precision or "float32",
                                           learning_rate=args.learning_rate, height=args.height,
                                           width=args.width, **result, **machine_fields()))
                           + "\n")

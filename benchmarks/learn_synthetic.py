@@ -87,9 +87,11 @@ def evaluate_split(depth_net, config, layout, entries, gt_depths) -> dict:
 
 def learn(root: Path, steps: int, height: int, width: int, seed: int = 0,
           learning_rate: float = 2.5e-4, disable_automasking: bool = False,
-          mode: str = "mono_stereo", world_seed: int = 0, exact_loss: bool = False) -> dict:
+          mode: str = "mono_stereo", world_seed: int = 0, exact_loss: bool = False,
+          mixed_precision=None) -> dict:
     """Generates a world (``world_seed``) under ``root``, trains from scratch with ``seed``
-    (``exact_loss``: ``bin/train --exact_loss``), and returns ``{name: summary}`` for the best
+    (``exact_loss``: ``bin/train --exact_loss``; ``mixed_precision``: its
+    ``--mixed_precision``), and returns ``{name: summary}`` for the best
     constant, the untrained and the trained network."""
     world = root / "world"
     make_synthetic_kitti(world, seed=world_seed, num_drives=3, frames_per_drive=40, height=height,
@@ -105,6 +107,7 @@ def learn(root: Path, steps: int, height: int, width: int, seed: int = 0,
                            learning_rate=learning_rate, num_epochs=10_000,
                            disable_automasking=disable_automasking, max_steps=steps, seed=seed,
                            deterministic=True, exact_loss=exact_loss,
+                           mixed_precision=mixed_precision,
                            log_dir=str(root), model_name="learn", log_frequency=50).validate()
     keras.utils.set_random_seed(seed)
     run = Run(options, DataSource(layout, read_split(splits, "synthetic", "train"), []))
@@ -127,6 +130,8 @@ def main():
                         help="comma-separated training seeds, one run each (the world is seed 0)")
     parser.add_argument("--disable_automasking", action="store_true")
     parser.add_argument("--mode", default="mono_stereo", choices=["mono", "stereo", "mono_stereo"])
+    parser.add_argument("--mixed_precision", choices=["bfloat16", "float16"],
+                        help="train the networks in this precision (bin/train's flag)")
     parser.add_argument("--exact_loss", action="store_true",
                         help="the loss with the original's roundings (bin/train --exact_loss)")
     args = parser.parse_args()
@@ -135,10 +140,11 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             results = learn(Path(tmp), args.steps, args.height, args.width, seed,
                             args.learning_rate, args.disable_automasking, args.mode,
-                            exact_loss=args.exact_loss)
+                            exact_loss=args.exact_loss, mixed_precision=args.mixed_precision)
         rows += [(seed, name, summary) for name, summary in results.items()
                  if seed == int(args.seeds.split(",")[0]) or name.startswith("trained")]
-    print(f"\n{args.mode}, {args.height}x{args.width}, learning rate {args.learning_rate:g}")
+    print(f"\n{args.mode}, {args.height}x{args.width}, learning rate {args.learning_rate:g}, "
+          f"{args.mixed_precision or 'float32'}")
     print("\n| training seed | prediction | abs_rel | a1 |\n| --- | --- | --- | --- |")
     for seed, name, summary in rows:
         print(f"| {seed} | {name} | {summary['abs_rel']:.3f} | {summary['a1']:.3f} |")

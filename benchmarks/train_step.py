@@ -65,6 +65,7 @@ from monodepth_tf.training.devices import make_strategy  # noqa: E402
 from monodepth_tf.training.options import MODES, TrainOptions  # noqa: E402
 from monodepth_tf.training import step as step_module  # noqa: E402
 from monodepth_tf.training.step import Trainer  # noqa: E402
+from benchmarks.machine import cpu_model  # noqa: E402
 from benchmarks.flops import peak_gflops, step_convolution_flops  # noqa: E402
 from benchmarks.memory import peak_rss_mb  # noqa: E402
 from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
@@ -215,6 +216,7 @@ def main():
                         result["x_original"] = round(result["step_s"] /
                                                      original["train_step_s"], 3)
                         result["original_peak_rss_mb"] = original["peak_rss_mb"]
+                    result.update(date=time.strftime("%Y-%m-%d"), cpu=cpu_model())
                     results.append(result)
                     print(json.dumps(result), flush=True)
     print_table(results, args)
