@@ -57,6 +57,7 @@ from monodepth_tf import export  # noqa: E402
 from monodepth_tf.config import ModelConfig  # noqa: E402
 from monodepth_tf.geometry.depth import disp_to_depth  # noqa: E402
 from monodepth_tf.weights.folder import build_networks, load_networks  # noqa: E402
+from benchmarks.machine import machine_fields  # noqa: E402
 from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
                                  original_step_and_inference)
 
@@ -198,6 +199,7 @@ def main():
     for row in rows:
         row["original_ms"] = None if original is None else round(original, 1)
         row["x_original"] = None if original is None else round(row["ms_per_image"] / original, 3)
+        row.update(machine_fields())
         print(json.dumps(row))
     print_table(rows, original, before, after, args, len(evaluation))
 
