@@ -30,10 +30,8 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 from benchmarks.machine import machine_fields  # noqa: E402
-from benchmarks.train_step import synthetic_batch  # noqa: E402
-from monodepth_tf.training.devices import make_strategy  # noqa: E402
-from monodepth_tf.training.options import MODES, TrainOptions  # noqa: E402
-from monodepth_tf.training.step import Trainer  # noqa: E402
+from benchmarks.train_step import trainer_and_batch  # noqa: E402
+from monodepth_tf.training.options import MODES  # noqa: E402
 
 # op type without oneDNN's prefix (_MklNative, _Mkl) -> group; convolutions are the networks'
 # (forward, input and filter gradients, fused with bias/BatchNorm/ReLU or not)
@@ -86,14 +84,8 @@ def op_seconds(trace_dir: str) -> collections.Counter:
 def profile(mode: str, batch: int, height: int, width: int, steps: int,
             mixed_precision=None) -> tuple:
     """(op seconds per step by op type, wall seconds per step) of ``steps`` traced steps."""
-    options = TrainOptions(height=height, width=width, batch_size=batch, weights_init="scratch",
-                           **{k: v for k, v in MODES[mode].items() if k != "split"}).validate()
-    strategy = make_strategy()
-    trainer = Trainer(strategy, options.model_config(), options.loss_options(),
-                      options.learning_rate, options.scheduler_step_size, 1000,
-                      mixed_precision=mixed_precision)
-    data = synthetic_batch(options.all_frame_ids, batch, height, width, options.scales)
-    distributed = strategy.experimental_distribute_values_from_function(lambda _: data)
+    trainer, _, distributed = trainer_and_batch(mode, batch, height, width,
+                                                mixed_precision=mixed_precision)
     for _ in range(2):
         float(trainer.train_step(distributed).total)
     with tempfile.TemporaryDirectory() as trace_dir:

@@ -94,10 +94,11 @@ def synthetic_batch(frame_ids, batch: int, height: int, width: int, scales, seed
                  stereo_T=tf.constant(stereo_T))
 
 
-def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: int,
-            warmup: int, mixed_precision=None, exact: bool = False, adam: str = "fused") -> dict:
-    if adam == "keras":  # the Trainer's optimizer before FusedAdam, for comparison
-        step_module.FusedAdam = keras.optimizers.Adam
+def trainer_and_batch(mode: str, batch: int, height: int, width: int, xla: bool = False,
+                      mixed_precision=None, exact: bool = False):
+    """bin/train's Trainer for ``mode`` (scratch weights, the mode's defaults) under the default
+    strategy, an in-memory batch for it (:func:`synthetic_batch`), and that batch as the
+    strategy's distributed value: (trainer, batch, distributed batch)."""
     options = TrainOptions(height=height, width=width, batch_size=batch, weights_init="scratch",
                            jit_compile=xla, **{k: v for k, v in MODES[mode].items()
                                                if k != "split"}).validate()
@@ -107,8 +108,16 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
                       options.learning_rate, options.scheduler_step_size, 1000,
                       jit_compile=xla, mixed_precision=mixed_precision)
     data = synthetic_batch(options.all_frame_ids, batch, height, width, options.scales)
+    return trainer, data, strategy.experimental_distribute_values_from_function(lambda _: data)
+
+
+def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: int,
+            warmup: int, mixed_precision=None, exact: bool = False, adam: str = "fused") -> dict:
+    if adam == "keras":  # the Trainer's optimizer before FusedAdam, for comparison
+        step_module.FusedAdam = keras.optimizers.Adam
+    trainer, data, distributed = trainer_and_batch(mode, batch, height, width, xla,
+                                                   mixed_precision, exact)
     conv_flops = step_convolution_flops(trainer.system, data)
-    distributed = strategy.experimental_distribute_values_from_function(lambda _: data)
     started = time.perf_counter()
     for _ in range(warmup):
         float(trainer.train_step(distributed).total)
