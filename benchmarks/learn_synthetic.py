@@ -44,6 +44,7 @@ near the constant for ~60 steps before it learned. Hence 2.5e-4 here.
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -65,7 +66,8 @@ from monodepth_tf.evaluation.depth import (  # noqa: E402
 from monodepth_tf.inference.predictor import predict_disparity  # noqa: E402
 from monodepth_tf.training.loop import DataSource, Run  # noqa: E402
 from monodepth_tf.training.options import TrainOptions  # noqa: E402
-from monodepth_tf.weights.folder import load_networks
+from monodepth_tf.weights.folder import load_networks  # noqa: E402
+from benchmarks.machine import machine_fields  # noqa: E402
 
 
 def evaluate_split(depth_net, config, layout, entries, gt_depths) -> dict:
@@ -134,6 +136,7 @@ def main():
                         help="train the networks in this precision (bin/train's flag)")
     parser.add_argument("--exact_loss", action="store_true",
                         help="the loss with the original's roundings (bin/train --exact_loss)")
+    parser.add_argument("--json", help="append one JSON line per trained seed to this file")
     args = parser.parse_args()
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
@@ -148,6 +151,25 @@ def main():
     print("\n| training seed | prediction | abs_rel | a1 |\n| --- | --- | --- | --- |")
     for seed, name, summary in rows:
         print(f"| {seed} | {name} | {summary['abs_rel']:.3f} | {summary['a1']:.3f} |")
+    if args.json:
+        write_rows(args, rows)
+
+
+def write_rows(args, rows) -> None:
+    """Appends one JSON line per trained seed (with the best constant's abs_rel) to
+    ``args.json``."""
+    constant = next(s for _, name, s in rows if name == "constant depth")
+    with open(args.json, "a") as f:
+        for seed, name, summary in rows:
+            if name.startswith("trained"):
+                f.write(json.dumps(dict(
+                    benchmark=f"learn_synthetic.py --steps {args.steps}", mode=args.mode,
+                    height=args.height, width=args.width, learning_rate=args.learning_rate,
+                    deterministic=True, precision=args.mixed_precision or "float32", seed=seed,
+                    abs_rel=round(float(summary["abs_rel"]), 3),
+                    a1=round(float(summary["a1"]), 3),
+                    constant_abs_rel=round(float(constant["abs_rel"]), 3),
+                    **machine_fields())) + "\n")
 
 
 if __name__ == "__main__":
