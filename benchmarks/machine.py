@@ -8,15 +8,19 @@ from pathlib import Path
 
 
 def cpu_model() -> str:
-    """The CPU's model name and the cores this process may use, e.g. "AMD EPYC 9R14, 2 cores"."""
-    name = platform.processor() or "unknown CPU"
+    """The CPU's model name, its family and model numbers (a cloud machine's name can be just
+    "AMD EPYC": family 25 is Zen 3/4, 26 is Zen 5) and the cores this process may use, e.g.
+    "AMD EPYC (family 26, model 2), 2 cores"."""
+    fields = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    name = fields.get("model name") or platform.processor() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
     return f"{name}, {len(os.sched_getaffinity(0))} cores"
 
 
