@@ -24,7 +24,11 @@ the other processes, the CPU time much less.
 
 Each row also gives the networks' convolution FLOPs per step (benchmarks/flops.py) and the rate
 that the step time makes of them; with ``--peak`` the machine's float32 peak is measured first
-and the rate is given as a fraction of it.
+and the rate is given as a fraction of it. The networks are also timed alone (``networks_s``:
+their forward and backward pass on the same batch, the gradient of the sum of their outputs,
+no loss, no Adam): ``networks_share`` is their part of the step, the rest is the loss's and
+Adam's, and ``networks_conv_gflops`` the rate of the convolutions within the networks' own
+time (a lower bound of the convolutions' rate: BatchNorm, padding and activations are in it).
 
 Every configuration is measured in a fresh process (spawned, so nothing of this one is
 inherited), whose peak resident memory is the row's ``peak_rss_mb`` (benchmarks/memory.py: the
@@ -111,6 +115,31 @@ def trainer_and_batch(mode: str, batch: int, height: int, width: int, xla: bool 
     return trainer, data, strategy.experimental_distribute_values_from_function(lambda _: data)
 
 
+def networks_alone_seconds(trainer: Trainer, data: Batch, repeats: int, warmup: int) -> float:
+    """Median seconds of the step's networks alone: their forward pass on ``data`` and the
+    gradient of the sum of their outputs with respect to every weight (the same convolutions,
+    BatchNorm, padding and activations, forward and backward, as a step), without the loss and
+    without Adam. The step's time minus this is the loss's and Adam's."""
+
+    @tf.function
+    def forward_backward():
+        with tf.GradientTape() as tape:
+            outputs = trainer.system(data, training=True)
+            total = tf.add_n([tf.reduce_sum(tf.cast(t, tf.float32))
+                              for t in tf.nest.flatten(outputs)])
+        return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32))
+                         for g in tape.gradient(total, trainer.variables)])
+
+    for _ in range(warmup):
+        float(forward_backward())
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        float(forward_backward())
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: int,
             warmup: int, mixed_precision=None, exact: bool = False, adam: str = "fused") -> dict:
     if adam == "keras":  # the Trainer's optimizer before FusedAdam, for comparison
@@ -131,6 +160,7 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
     if not np.isfinite(loss):
         raise RuntimeError(f"{mode}: non-finite loss {loss}")
     step_s = statistics.median(times)
+    networks_s = networks_alone_seconds(trainer, data, repeats, warmup)
     return {"mode": mode, "batch": batch, "height": height, "width": width, "xla": xla,
             "step_s": round(step_s, 3), "samples_per_s": round(batch / step_s, 3),
             "min_s": round(min(times), 3), "max_s": round(max(times), 3),
@@ -138,6 +168,8 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
             "mixed_precision": mixed_precision, "exact": exact, "adam": adam,
             "conv_gflop_per_step": round(conv_flops / 1e9, 1),
             "conv_gflops_achieved": round(conv_flops / 1e9 / step_s, 1),
+            "networks_s": round(networks_s, 3), "networks_share": round(networks_s / step_s, 3),
+            "networks_conv_gflops": round(conv_flops / 1e9 / networks_s, 1),
             "load_average": round(os.getloadavg()[0], 2)}
 
 
@@ -220,6 +252,8 @@ def main():
                         result["float32_peak_gflops"] = peak
                         result["fraction_of_peak"] = round(
                             result["conv_gflops_achieved"] / peak, 3)
+                        result["networks_fraction_of_peak"] = round(
+                            result["networks_conv_gflops"] / peak, 3)
                     if original is not None:
                         result["original_step_s"] = original["train_step_s"]
                         result["x_original"] = round(result["step_s"] /
@@ -237,9 +271,10 @@ def print_table(results, args) -> None:
     print(f"\nbatch {args.batch}, {args.height}x{args.width}, median of {args.repeats} steps "
           f"after {args.warmup} warm-up steps; {os.cpu_count()} CPUs\n")
     print("| mode | XLA | precision | loss | s/step | samples/s | CPU s/step | load | "
-          "conv GFLOP/step | GFLOP/s | of float32 peak | peak RSS MiB | original s/step | "
-          "x original | original peak RSS MiB |")
-    print("| --- " * 15 + "|")
+          "conv GFLOP/step | GFLOP/s | of float32 peak | networks alone s | networks' share | "
+          "networks' GFLOP/s | of peak | peak RSS MiB | original s/step | x original | "
+          "original peak RSS MiB |")
+    print("| --- " * 19 + "|")
     for r in results:
         theirs = (f"{r['original_step_s']:.3f} | {r['x_original']:.2f} | "
                   f"{r['original_peak_rss_mb']:.0f}" if "original_step_s" in r else "- | - | -")
@@ -250,6 +285,8 @@ def print_table(results, args) -> None:
               f"{r['step_s']:.3f} | {r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | "
               f"{r['load_average']} | {r['conv_gflop_per_step']} | "
               f"{r['conv_gflops_achieved']} | {r.get('fraction_of_peak', '-')} | "
+              f"{r['networks_s']:.3f} | {r['networks_share']:.2f} | "
+              f"{r['networks_conv_gflops']} | {r.get('networks_fraction_of_peak', '-')} | "
               f"{r['peak_rss_mb']:.0f} | {theirs} |")
 
 if __name__ == "__main__":
