@@ -104,11 +104,7 @@ def _settings() -> List[Tuple[str, Callable[[], Any], Callable[[Any], None]]]:
     import numpy as np
     import tensorflow as tf
 
-    from monodepth_tf.networks import layers
     from monodepth_tf.training.step import restore_grappler_options
-
-    def set_reflect(value: bool) -> None:
-        layers.REFLECT_BY_SLICES.set(value)
 
     return [
         ("grappler options", tf.config.optimizer.get_experimental_options,
@@ -122,8 +118,6 @@ def _settings() -> List[Tuple[str, Callable[[], Any], Callable[[Any], None]]]:
         ("Keras floatx", keras.config.floatx, keras.config.set_floatx),
         ("Keras image data format", keras.config.image_data_format,
          keras.config.set_image_data_format),
-        ("TFLite reflection padding by slices", layers.REFLECT_BY_SLICES.get,
-         set_reflect),
         ("Python random state", random.getstate, random.setstate),
         ("NumPy random state", np.random.get_state, np.random.set_state),
         ("TensorFlow global seed", _tf_seed_state, _set_tf_seed_state),

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monodepth_tf.networks import layers
 from monodepth_tf.training.step import keep_graph_arithmetic, restore_grappler_options
 from tests import conftest
 
@@ -43,7 +42,6 @@ def test_a_test_that_changes_every_setting(process_settings):
     keras.config.set_dtype_policy("mixed_bfloat16")
     keras.config.set_floatx("float64")
     keras.config.set_image_data_format("channels_first")
-    layers.REFLECT_BY_SLICES.set(True)
     keras.utils.set_random_seed(1234)  # Python, NumPy, TensorFlow and Keras seeds
     keras.random.uniform(())  # creates and advances Keras's global seed generator
     after = conftest.snapshot_settings()
@@ -58,7 +56,7 @@ def test_the_next_test_finds_every_setting_as_before():
     differ = [name for name in now if not conftest._same(now[name], _BEFORE_THE_CHANGES[name])]
     assert differ == []
     assert "constant_folding" not in tf.config.optimizer.get_experimental_options()
-    assert keras.config.dtype_policy().name == "float32" and not layers.REFLECT_BY_SLICES.get()
+    assert keras.config.dtype_policy().name == "float32"
     assert not conftest._op_determinism()
 
 
@@ -89,31 +87,26 @@ def test_restore_settings_names_what_it_put_back(process_settings, policy):
 
 def test_settings_changed_by_a_module_fixture_do_not_reach_the_next_module(pytester):
     """A pytest session of two modules with this conftest: the first module's module-scoped
-    fixture changes the dtype policy, the grappler options and the padding flag; its test sees
+    fixture changes the dtype policy and the grappler options; its test sees
     them; the second module's test finds them as they were."""
     pytester.makeconftest((conftest.PROJECT_ROOT / "tests" / "conftest.py").read_text())
     pytester.makepyfile(test_a="""
         import keras, pytest, tensorflow as tf
-        from monodepth_tf.networks import layers
         from monodepth_tf.training.step import keep_graph_arithmetic
 
         @pytest.fixture(scope="module")
         def changed():
             keras.config.set_dtype_policy("mixed_float16")
             keep_graph_arithmetic()
-            layers.REFLECT_BY_SLICES.set(True)
 
         def test_sees_the_change(changed):
             assert keras.config.dtype_policy().name == "mixed_float16"
-            assert layers.REFLECT_BY_SLICES.get()
         """, test_b="""
         import keras, tensorflow as tf
-        from monodepth_tf.networks import layers
 
         def test_finds_the_settings_as_before():
             assert keras.config.dtype_policy().name == "float32"
             assert "constant_folding" not in tf.config.optimizer.get_experimental_options()
-            assert not layers.REFLECT_BY_SLICES.get()
         """)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "test_a.py", "test_b.py")
     result.assert_outcomes(passed=2)

@@ -20,7 +20,6 @@ from monodepth_tf.data.images import load_rgb
 from monodepth_tf.data.resize import network_input, resize_lanczos_tf
 from monodepth_tf.export.saved_model import (DepthServingModule, ExportError, INPUT_NAME,
                                              SIGNATURE_KEY)
-from monodepth_tf.networks import layers
 
 
 TFLITE_QUANTIZATIONS = ("none", "dynamic", "int8")
@@ -138,10 +137,10 @@ def convert_tflite(module: DepthServingModule, quantization: str = "none",
 
     # Weights frozen into constants first: converted with live variables, a batch-polymorphic
     # function keeps READ_VARIABLE ops that the interpreter never initializes.
-    with layers.sliced_reflection_padding():  # a fresh trace, so it takes effect
-        traced = tf.function(module.disparity_at_feed_size).get_concrete_function(
-            tf.TensorSpec([batch_size, module.height, module.width, 3], tf.float32,
-                          name=INPUT_NAME))
+    # (Traced for inference, the networks pad by slices and concatenations, which XNNPACK runs.)
+    traced = tf.function(module.disparity_at_feed_size).get_concrete_function(
+        tf.TensorSpec([batch_size, module.height, module.width, 3], tf.float32,
+                      name=INPUT_NAME))
     frozen = convert_variables_to_constants_v2(traced)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     if quantization != "none":

@@ -5,50 +5,40 @@ while PyTorch pads ``p`` pixels on every side. Every convolution here pads expli
 reflection) and then convolves with ``'valid'``, so feature maps line up with the original's.
 """
 
-import contextlib
-import contextvars
-
 import keras
 import tensorflow as tf
 
 
-# True within sliced_reflection_padding(): a context variable, not a module flag, so the
-# setting is scoped to the code (and thread) inside the ``with`` block.
-REFLECT_BY_SLICES = contextvars.ContextVar("reflect_by_slices", default=False)
+def pad_spatial(x: tf.Tensor, pad: int, mode: str = "CONSTANT", by_slices: bool = False
+                ) -> tf.Tensor:
+    """Pads ``pad`` pixels on each side of the two spatial axes of ``x`` ``[B, H, W, C]``.
 
-
-def pad_spatial(x: tf.Tensor, pad: int, mode: str = "CONSTANT") -> tf.Tensor:
-    """Pads ``pad`` pixels on each side of the two spatial axes of ``x`` ``[B, H, W, C]``."""
+    Args:
+        x: ``[B, H, W, C]``.
+        pad: pixels on every side.
+        mode: ``"CONSTANT"`` (zeros) or ``"REFLECT"``.
+        by_slices: build reflection padding with :func:`reflect_pad_by_slices` (the same values).
+    """
     if pad == 0:
         return x
-    if mode.upper() == "REFLECT" and REFLECT_BY_SLICES.get():
+    if mode.upper() == "REFLECT" and by_slices:
         return reflect_pad_by_slices(x, pad)
     return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
 
 
 def reflect_pad_by_slices(x: tf.Tensor, pad: int) -> tf.Tensor:
     """Reflection padding of ``[B, H, W, C]`` built from slices and concatenations: the same
-    values as ``tf.pad(..., "REFLECT")``, in ops that TFLite's XNNPACK delegate runs (its
-    MIRROR_PAD kernel is not delegated and is slow at full resolution)."""
+    values as ``tf.pad(..., "REFLECT")``. Forward only, it is faster than TensorFlow's MirrorPad
+    (the decoder's paddings at batch 1, 192x640: 3.5 ms against 6.1 on this project's CPU), and
+    its ops are ones TFLite's XNNPACK delegate runs (its MIRROR_PAD kernel is not delegated and
+    is slow at full resolution). Its gradient, a zero-padded copy per slice, is not: training
+    keeps MirrorPad (see :class:`PaddedConv2D`)."""
     rows = [x[:, i:i + 1] for i in range(pad, 0, -1)] + [x] + \
         [x[:, -i - 1:-i] for i in range(1, pad + 1)]
     x = tf.concat(rows, axis=1)
     columns = [x[:, :, i:i + 1] for i in range(pad, 0, -1)] + [x] + \
         [x[:, :, -i - 1:-i] for i in range(1, pad + 1)]
     return tf.concat(columns, axis=2)
-
-
-@contextlib.contextmanager
-def sliced_reflection_padding():
-    """Within it, networks traced anew build their reflection padding with
-    :func:`reflect_pad_by_slices` (bitwise the same values): for the TFLite export. Elsewhere
-    TensorFlow's MirrorPad is faster. It holds for the code run inside the block (the trace
-    it is meant for), in this thread."""
-    token = REFLECT_BY_SLICES.set(True)
-    try:
-        yield
-    finally:
-        REFLECT_BY_SLICES.reset(token)
 
 
 def torch_default_kernel_initializer() -> keras.initializers.Initializer:
@@ -88,7 +78,9 @@ class PaddedConv2D(keras.layers.Conv2D):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
-        padded = pad_spatial(inputs, self.pad, self.pad_mode)
+        # Reflection padding: MirrorPad when training (its gradient, MirrorPadGrad, is cheaper
+        # than the slices'), slices and concatenations otherwise; the same values either way.
+        padded = pad_spatial(inputs, self.pad, self.pad_mode, by_slices=not training)
         if training and self._depthwise_form(padded):
             outputs = tf.reduce_sum(
                 tf.nn.depthwise_conv2d(padded, self.kernel, [1, 1, 1, 1], "VALID"),
@@ -121,9 +113,17 @@ class PaddedConv2D(keras.layers.Conv2D):
         return config
 
 
-def conv3x3_reflect(filters: int, name: str, use_bias: bool = True) -> PaddedConv2D:
-    """The decoders' 3x3 convolution: reflection padding of 1, then a 'valid' convolution."""
-    return PaddedConv2D(filters, 3, pad=1, pad_mode="REFLECT", use_bias=use_bias, name=name)
+def conv3x3_reflect(filters: int, name: str, use_bias: bool = True, **kwargs) -> PaddedConv2D:
+    """The decoders' 3x3 convolution: reflection padding of 1, then a 'valid' convolution
+    (``kwargs``: more ``PaddedConv2D`` arguments, e.g. ``dtype``)."""
+    return PaddedConv2D(filters, 3, pad=1, pad_mode="REFLECT", use_bias=use_bias, name=name,
+                        **kwargs)
+
+
+# The dtype of the layers whose outputs leave the networks (the disparity heads, the pose
+# outputs): float32 under mixed precision too. In bfloat16 a sigmoid disparity near 0.03 would
+# move in steps of 0.4%, and so would every depth and translation the loss warps with.
+HEAD_DTYPE = "float32"
 
 
 def upsample_nearest(x: tf.Tensor) -> tf.Tensor:
