@@ -1,5 +1,6 @@
 """The Keras networks with the original's weights reproduce its outputs (reference forward.npz)."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,7 +8,7 @@ import tensorflow as tf
 from monodepth_tf import geometry
 from monodepth_tf.networks.depth_decoder import DepthDecoder
 from monodepth_tf.networks.depth_net import DepthNet
-from monodepth_tf.networks.layers import build
+from monodepth_tf.networks.layers import PaddedConv2D, build
 from monodepth_tf.networks.pose_cnn import PoseCNN
 from monodepth_tf.networks.pose_decoder import PoseDecoder
 from monodepth_tf.networks.pose_net import PoseNet
@@ -172,3 +173,46 @@ def test_disparity_heads_train_as_depthwise_sums_with_the_convolutions_values():
         for training in (False, True)}
     assert "DepthwiseConv2dNative" in ops[True]
     assert "DepthwiseConv2dNative" not in ops[False]
+
+
+def test_reflection_padding_takes_mirror_pad_to_train_and_slices_to_infer():
+    """The same values either way (bitwise forward; the input gradient within rounding of the
+    order its reflected terms are summed in); only the ops differ, each where it is faster."""
+    conv = PaddedConv2D(4, 3, pad=1, pad_mode="REFLECT")
+    x = tf.constant(np.random.default_rng(8).standard_normal((2, 6, 9, 3)), tf.float32)
+
+    def run(training):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = conv(x, training=training)
+            loss = tf.reduce_sum(y * y)
+        return y.numpy(), tape.gradient(loss, x).numpy()
+
+    (inferred, grad_inferred), (trained, grad_trained) = run(False), run(True)
+    np.testing.assert_array_equal(trained, inferred)
+    np.testing.assert_allclose(grad_trained, grad_inferred, rtol=1e-6, atol=1e-6)
+    ops = {training: {op.type for op in tf.function(lambda v, t=training: conv(
+        v, training=t)).get_concrete_function(x).graph.get_operations()}
+        for training in (False, True)}
+    assert "MirrorPad" in ops[True] and "MirrorPad" not in ops[False]
+
+
+def test_output_heads_compute_in_float32_under_mixed_precision():
+    """Under ``mixed_bfloat16`` the bodies compute in bfloat16, the disparity heads and the pose
+    outputs in float32: the disparities and poses leave the networks in float32."""
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        encoder = ResnetEncoder(18)
+        decoder = DepthDecoder(encoder.num_ch_enc)
+        pose_decoder = PoseDecoder(encoder.num_ch_enc, 2)
+        posecnn = PoseCNN(2)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    features = encoder(tf.zeros([1, 64, 64, 3]))
+    assert features[-1].dtype == tf.bfloat16
+    disps = decoder(features, training=True)
+    assert [d.dtype for d in disps] == [tf.float32] * 4
+    assert decoder.upconvs[0][0].compute_dtype == "bfloat16"
+    for pose in (pose_decoder([features] * 2), posecnn(tf.zeros([1, 64, 64, 6]))):
+        assert [p.dtype for p in pose] == [tf.float32, tf.float32]
+    assert posecnn.convs[0].compute_dtype == "bfloat16"

@@ -6,7 +6,7 @@ from typing import List, Sequence
 import keras
 import tensorflow as tf
 
-from monodepth_tf.networks.layers import conv3x3_reflect, upsample_nearest
+from monodepth_tf.networks.layers import HEAD_DTYPE, conv3x3_reflect, upsample_nearest
 
 DECODER_CHANNELS = (16, 32, 64, 128, 256)
 
@@ -17,7 +17,8 @@ class DepthDecoder(keras.Model):
 
     Five stages i = 4..0, each: ELU(conv3x3) -> nearest x2 upsampling -> concatenation with
     encoder feature i-1 (for i > 0) -> ELU(conv3x3), with DECODER_CHANNELS[i] channels; the
-    stages i in ``scales`` end in a sigmoid head (reflection-padded 3x3 conv).
+    stages i in ``scales`` end in a sigmoid head (reflection-padded 3x3 conv; in float32 under
+    mixed precision too, see ``layers.HEAD_DTYPE``).
 
     Args:
         num_ch_enc: channels of the five encoder feature maps.
@@ -46,7 +47,7 @@ class DepthDecoder(keras.Model):
         # Lists indexed by stage i and by position in `scales` (checkpoints track lists).
         self.upconvs = [[conv3x3_reflect(DECODER_CHANNELS[i], f"upconv_{i}_{j}") for j in (0, 1)]
                         for i in range(5)]
-        self.dispconvs = [conv3x3_reflect(num_output_channels, f"dispconv_{s}")
+        self.dispconvs = [conv3x3_reflect(num_output_channels, f"dispconv_{s}", dtype=HEAD_DTYPE)
                           for s in self.scales]
 
     def call(self, features: Sequence[tf.Tensor]) -> List[tf.Tensor]:

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from monodepth_tf.networks.layers import PaddedConv2D, check_divisible
+from monodepth_tf.networks.layers import HEAD_DTYPE, PaddedConv2D, check_divisible
 from monodepth_tf.networks.pose_decoder import split_pose, start_translations_at
 
 
@@ -33,7 +33,8 @@ class PoseCNN(keras.Model):
         self.num_input_frames = num_input_frames
         self.convs = [PaddedConv2D(c, k, strides=2, pad=p, name=f"conv_{i}")
                       for i, (c, k, p) in enumerate(POSECNN_LAYERS)]
-        self.pose_conv = PaddedConv2D(6 * (num_input_frames - 1), 1, name="pose_conv")
+        self.pose_conv = PaddedConv2D(6 * (num_input_frames - 1), 1, name="pose_conv",
+                                      dtype=HEAD_DTYPE)
 
     def call(self, images):
         check_divisible(images, 32, "PoseCNN input images")

@@ -5,7 +5,7 @@ from typing import Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from monodepth_tf.networks.layers import PaddedConv2D
+from monodepth_tf.networks.layers import HEAD_DTYPE, PaddedConv2D
 
 
 POSE_SCALE = 0.01
@@ -71,7 +71,7 @@ class PoseDecoder(keras.Model):
         self.convs = [
             PaddedConv2D(256, 3, strides=stride, pad=1, name="pose_0"),
             PaddedConv2D(256, 3, strides=stride, pad=1, name="pose_1"),
-            PaddedConv2D(6 * num_frames_to_predict_for, 1, name="pose_2"),
+            PaddedConv2D(6 * num_frames_to_predict_for, 1, name="pose_2", dtype=HEAD_DTYPE),
         ]
 
     def call(self, features: Sequence[Sequence[tf.Tensor]]):
