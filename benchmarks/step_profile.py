@@ -36,6 +36,7 @@ from monodepth_tf.training.options import MODES  # noqa: E402
 # op type without oneDNN's prefix (_MklNative, _Mkl) -> group; convolutions are the networks'
 # (forward, input and filter gradients, fused with bias/BatchNorm/ReLU or not)
 GROUPS = (("Conv2D", "convolutions"), ("FusedConv2D", "convolutions"),
+          ("PadWith", "convolutions"),  # PadWithConv2D: a convolution with its zero padding
           ("FusedBatchNorm", "batchnorm"), ("MirrorPad", "padding"), ("Pad", "padding"),
           ("ResourceApplyAdam", "adam"), ("Assign", "adam"), ("Gather", "sampling"),
           ("ScatterNd", "sampling"), ("UnsortedSegmentSum", "sampling"),

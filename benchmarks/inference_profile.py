@@ -1,0 +1,91 @@
+"""Where one image's inference time goes, and how near its convolutions come to the float32 peak.
+
+    .venv/bin/python benchmarks/inference_profile.py [--height 192] [--width 640] [--runs 10]
+                                                     [--json FILE]
+
+The depth network (ResNet-18, freshly initialized: the time does not depend on the weights) on
+one image in a ``tf.function``, as benchmarks/inference.py's ``keras_function`` runs it: the
+median wall time of ``--runs`` calls, then TensorFlow's profiler over ``--runs`` more, op time
+summed per group as benchmarks/step_profile.py sums it. The convolutions' FLOPs
+(benchmarks/flops.py, from the traced graph) over their own op time give their rate, and over
+the wall time the whole network's; both as fractions of this machine's float32 peak, measured
+first (benchmarks/flops.py). Prints a table; with ``--json``, one JSON line.
+
+Why it matters: a float32 network can go no faster than its FLOPs at the peak. At 192x640 the
+network is 16 GFLOP, so the fraction of the peak the whole call reaches says how much of its
+time is left to win, and where (the groups other than the convolutions).
+"""
+
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from benchmarks.flops import graph_flops, median_seconds, peak_gflops  # noqa: E402
+from benchmarks.machine import machine_fields  # noqa: E402
+from benchmarks.step_profile import group_of, op_seconds  # noqa: E402
+from monodepth_tf.config import ModelConfig  # noqa: E402
+from monodepth_tf.weights.folder import build_networks  # noqa: E402
+
+
+def profile_inference(height: int, width: int, runs: int) -> dict:
+    """The figures of one image's inference at ``height`` x ``width`` (see the module's doc):
+    wall and per-group op milliseconds, convolution GFLOP and GFLOP/s."""
+    keras.utils.set_random_seed(0)
+    depth_net, _ = build_networks(ModelConfig(height=height, width=width), with_pose=False)
+    forward = tf.function(lambda images: depth_net(images, training=False)[0])
+    images = tf.random.uniform([1, height, width, 3], seed=0)
+    conv_flops = graph_flops(forward.get_concrete_function(images).graph)
+    wall_s = median_seconds(lambda: forward(images), runs)
+    with tempfile.TemporaryDirectory() as trace_dir:
+        tf.profiler.experimental.start(trace_dir)
+        for _ in range(runs):
+            forward(images).numpy()
+        tf.profiler.experimental.stop()
+        per_type = op_seconds(trace_dir)
+    groups: collections.Counter = collections.Counter()
+    for op_type, seconds in per_type.items():
+        groups[group_of(op_type)] += seconds / runs
+    return dict(height=height, width=width, wall_ms=round(1000 * wall_s, 2),
+                group_ms={g: round(1000 * s, 2) for g, s in groups.most_common()},
+                conv_gflop=round(conv_flops / 1e9, 2),
+                conv_gflops=round(conv_flops / 1e9 / groups["convolutions"], 1),
+                network_gflops=round(conv_flops / 1e9 / wall_s, 1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--height", type=int, default=192)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--json", help="append the result as one JSON line to this file")
+    args = parser.parse_args()
+    peak = peak_gflops(tf.float32, 10)["peak"]
+    result = profile_inference(args.height, args.width, args.runs)
+    result.update(float32_peak_gflops=peak,
+                  conv_fraction_of_peak=round(result["conv_gflops"] / peak, 3),
+                  network_fraction_of_peak=round(result["network_gflops"] / peak, 3))
+    print(f"\none image, {args.height}x{args.width}, float32: {result['wall_ms']} ms; "
+          f"{result['conv_gflop']} GFLOP of convolutions; float32 peak {peak} GFLOP/s\n")
+    print("| group | ms (op time) |\n| --- | --- |")
+    for group, ms in result["group_ms"].items():
+        print(f"| {group} | {ms} |")
+    print(f"\nconvolutions: {result['conv_gflops']} GFLOP/s in their op time, "
+          f"{result['conv_fraction_of_peak']:.0%} of the peak; the whole call: "
+          f"{result['network_gflops']} GFLOP/s, {result['network_fraction_of_peak']:.0%}")
+    if args.json:
+        with open(args.json, "a") as out:
+            out.write(json.dumps(dict(result, **machine_fields())) + "\n")
+
+
+if __name__ == "__main__":
+    main()
