@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/learn_synthetic.py [--steps 300] [--seeds 0,1,2] [--height 64]
         [--width 192] [--learning_rate 2.5e-4] [--mode mono_stereo|stereo|mono]
+        [--mixed_precision bfloat16] [--json FILE]
 
 Prints abs_rel and a1 (median-scaled, against the exact depth of the held-out drive) of the
 best constant prediction, the untrained network, and the network after training from each

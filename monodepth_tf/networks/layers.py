@@ -28,11 +28,11 @@ def pad_spatial(x: tf.Tensor, pad: int, mode: str = "CONSTANT", by_slices: bool 
 
 def reflect_pad_by_slices(x: tf.Tensor, pad: int) -> tf.Tensor:
     """Reflection padding of ``[B, H, W, C]`` built from slices and concatenations: the same
-    values as ``tf.pad(..., "REFLECT")``. Forward only, it is faster than TensorFlow's MirrorPad
-    (the decoder's paddings at batch 1, 192x640: 3.5 ms against 6.1 on this project's CPU), and
-    its ops are ones TFLite's XNNPACK delegate runs (its MIRROR_PAD kernel is not delegated and
-    is slow at full resolution). Its gradient, a zero-padded copy per slice, is not: training
-    keeps MirrorPad (see :class:`PaddedConv2D`)."""
+    values as ``tf.pad(..., "REFLECT")``. Forward, it is faster than TensorFlow's MirrorPad on
+    the CPU (about 1.7x over the decoder's paddings at batch 1, 192x640, when measured in
+    2026-12), and its ops are ones TFLite's XNNPACK delegate runs (its MIRROR_PAD kernel is not
+    delegated and is slow at full resolution). Its gradient, a zero-padded copy per slice, is
+    slower than MirrorPad's: training keeps MirrorPad (see :class:`PaddedConv2D`)."""
     rows = [x[:, i:i + 1] for i in range(pad, 0, -1)] + [x] + \
         [x[:, -i - 1:-i] for i in range(1, pad + 1)]
     x = tf.concat(rows, axis=1)
