@@ -70,7 +70,7 @@ from monodepth_tf.training.options import MODES, TrainOptions  # noqa: E402
 from monodepth_tf.training import step as step_module  # noqa: E402
 from monodepth_tf.training.step import Trainer  # noqa: E402
 from benchmarks.machine import cpu_model  # noqa: E402
-from benchmarks.flops import peak_gflops, step_convolution_flops  # noqa: E402
+from benchmarks.flops import median_seconds, peak_gflops, step_convolution_flops  # noqa: E402
 from benchmarks.memory import peak_rss_mb  # noqa: E402
 from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
                                  original_step_and_inference)
@@ -115,7 +115,7 @@ def trainer_and_batch(mode: str, batch: int, height: int, width: int, xla: bool 
     return trainer, data, strategy.experimental_distribute_values_from_function(lambda _: data)
 
 
-def networks_alone_seconds(trainer: Trainer, data: Batch, repeats: int, warmup: int) -> float:
+def networks_alone_seconds(trainer: Trainer, data: Batch, repeats: int) -> float:
     """Median seconds of the step's networks alone: their forward pass on ``data`` and the
     gradient of the sum of their outputs with respect to every weight (the same convolutions,
     BatchNorm, padding and activations, forward and backward, as a step), without the loss and
@@ -130,14 +130,7 @@ def networks_alone_seconds(trainer: Trainer, data: Batch, repeats: int, warmup: 
         return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32))
                          for g in tape.gradient(total, trainer.variables)])
 
-    for _ in range(warmup):
-        float(forward_backward())
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        float(forward_backward())
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return median_seconds(forward_backward, repeats)
 
 
 def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: int,
@@ -160,7 +153,7 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
     if not np.isfinite(loss):
         raise RuntimeError(f"{mode}: non-finite loss {loss}")
     step_s = statistics.median(times)
-    networks_s = networks_alone_seconds(trainer, data, repeats, warmup)
+    networks_s = networks_alone_seconds(trainer, data, repeats)
     return {"mode": mode, "batch": batch, "height": height, "width": width, "xla": xla,
             "step_s": round(step_s, 3), "samples_per_s": round(batch / step_s, 3),
             "min_s": round(min(times), 3), "max_s": round(max(times), 3),
