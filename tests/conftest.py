@@ -165,9 +165,24 @@ def module_process_settings():
 @pytest.fixture(autouse=True)
 def process_settings(request):
     """Each test starts with the process-wide settings the previous one started with (grappler
-    options, XLA, op determinism, Keras dtype policy, the TFLite padding flag, random seeds):
+    options, XLA, op determinism, Keras dtype policy, random seeds):
     whatever a test changes is put back after it, so no result depends on the tests that ran
     before. The names put back are kept on the test's node (``restored_settings``)."""
     before = snapshot_settings()
     yield before
     request.node.restored_settings = restore_settings(before)
+
+
+# ----------------------------------------------------------------------------------------------
+# Parallel runs (setup.cfg asks pytest-xdist for ``-n auto``).
+
+GIB_PER_WORKER = 6  # a training test's process and its bin/train child take up to ~5 GiB
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: one worker per core this process may use, at most one per
+    GIB_PER_WORKER GiB of memory. A serial run spends most of its time tracing, importing and
+    starting tools on one core, so two workers on a 2-core machine take about half of it."""
+    cores = len(os.sched_getaffinity(0))
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return max(1, min(cores, int(memory_gib // GIB_PER_WORKER)))

@@ -277,7 +277,7 @@ def predict_transforms(pose_net, height: int, width: int, images: Iterable[np.nd
     if batch_size < 1:
         raise PoseEvaluationError(f"batch size {batch_size} must be at least 1")
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def forward(pairs):
         axisangle, translation = pose_net(pairs, training=False)
         return transformation_from_parameters(axisangle[:, 0], translation[:, 0])

@@ -298,7 +298,7 @@ class Run:
             outputs, losses = self._preview(batch)
             self.logs.images(step, batch, outputs, losses)
 
-    @tf.function
+    @tf.function(autograph=False)
     def _preview(self, batch):
         outputs = as_float32(self.system(batch, training=False))
         return outputs, self.system.loss(batch, outputs, self.options.loss_options())

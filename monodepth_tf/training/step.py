@@ -115,11 +115,11 @@ class Trainer:
         finally:
             keras.config.set_dtype_policy("float32")
         compile_all = jit_compile and strategy.num_replicas_in_sync == 1
-        self._gradients = tf.function(self._loss_and_gradients, jit_compile=True) \
+        self._gradients = tf.function(self._loss_and_gradients, jit_compile=True, autograph=False) \
             if compile_all else self._loss_and_gradients
-        self._loss = tf.function(self._replica_loss, jit_compile=True) \
+        self._loss = tf.function(self._replica_loss, jit_compile=True, autograph=False) \
             if jit_compile and not compile_all else self._replica_loss
-        self._train_step = tf.function(self._distributed_step)
+        self._train_step = tf.function(self._distributed_step, autograph=False)
 
     def _loss_and_gradients(self, batch: Batch):
         with tf.GradientTape() as tape:

@@ -96,6 +96,7 @@ class Validator:
     def __post_init__(self):
         self._forward_system = None  # the system self._forward was traced for
         self._forward = None
+        self._data = None  # the val dataset, built (and its map function traced) once
 
     def forward_function(self, system):
         """The traced inference pass of ``system`` on a val batch -> (mean loss, scaled
@@ -104,7 +105,7 @@ class Validator:
         if self._forward_system is not system:
             options = self.loss_options
 
-            @tf.function
+            @tf.function(autograph=False)
             def forward(batch):
                 outputs = as_float32(system(batch, training=False))
                 loss = system.loss(batch, outputs, options).total
@@ -115,17 +116,23 @@ class Validator:
             self._forward_system, self._forward = system, forward
         return self._forward
 
+    def dataset(self) -> tf.data.Dataset:
+        """The val samples, unaugmented, in list order: ``(Batch, depth_gt or None)``."""
+        if self._data is None:
+            pipeline = dataclasses.replace(self.pipeline, augment=False)
+            if self.with_depth:
+                self._data = make_validation_dataset(self.layout, self.entries, pipeline,
+                                                     self.batch_size)
+            else:
+                self._data = make_dataset(self.layout, self.entries, pipeline, self.batch_size,
+                                          shuffle=False, drop_remainder=False).map(
+                    lambda batch: (batch, None))
+        return self._data
+
     def __call__(self, system) -> ValidationResult:
         forward = self.forward_function(system)
-        pipeline = dataclasses.replace(self.pipeline, augment=False)
-        if self.with_depth:
-            data = make_validation_dataset(self.layout, self.entries, pipeline, self.batch_size)
-        else:
-            data = ((batch, None) for batch in make_dataset(
-                self.layout, self.entries, pipeline, self.batch_size, shuffle=False,
-                drop_remainder=False))
         losses, counts, results = [], [], []
-        for batch, depth_gt in data:
+        for batch, depth_gt in self.dataset():
             loss, disps = forward(batch)
             losses.append(float(loss))
             counts.append(len(disps))
