@@ -186,3 +186,10 @@ def pytest_xdist_auto_num_workers(config) -> int:
     cores = len(os.sched_getaffinity(0))
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return max(1, min(cores, int(memory_gib // GIB_PER_WORKER)))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The slow tests first (a stable sort: file order otherwise), so that under pytest-xdist
+    the longest tests start early rather than leave one worker running a long test at the end
+    while the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
