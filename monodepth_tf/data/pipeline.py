@@ -201,7 +201,9 @@ def make_dataset(layout: Layout, entries: List[SplitEntry], options: PipelineOpt
         seeds.astype(np.int64), camera_index[order]))
     if input_context is not None:
         data = data.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    data = data.map(tf.autograph.experimental.do_not_convert(loader), num_parallel_calls=options.num_parallel_calls, deterministic=True)
+    # traced as written, like the training step (see training/step.py)
+    data = data.map(tf.autograph.experimental.do_not_convert(loader),
+                    num_parallel_calls=options.num_parallel_calls, deterministic=True)
     return data.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 

@@ -44,7 +44,8 @@ class DisparityPredictor:
     def __init__(self, depth_net: DepthNet, config: ModelConfig):
         self.depth_net = depth_net
         self.config = config
-        self._forward = tf.function(self._scaled_disparity, reduce_retracing=True, autograph=False)
+        self._forward = tf.function(self._scaled_disparity, reduce_retracing=True,
+                                    autograph=False)
 
     @property
     def height(self) -> int:
