@@ -12,6 +12,7 @@ import tensorflow as tf
 from monodepth_tf.training.step import keep_graph_arithmetic, restore_grappler_options
 from tests import conftest
 
+
 def test_keep_graph_arithmetic_returns_a_restorer():
     before = tf.config.optimizer.get_experimental_options()
     restore = keep_graph_arithmetic()
@@ -49,7 +50,8 @@ PAIR = """
         keras.utils.set_random_seed(1234)  # Python, NumPy, TensorFlow and Keras seeds
         keras.random.uniform(())  # creates and advances Keras's global seed generator
         after = conftest.snapshot_settings()
-        unchanged = [name for name in after if conftest._same(after[name], process_settings[name])]
+        unchanged = [name for name in after
+                     if conftest._same(after[name], process_settings[name])]
         assert unchanged == []  # each setting really changed, so the next test checks something
 
     def test_the_next_test_finds_every_setting_as_before():
