@@ -46,6 +46,33 @@ def test_ssim_matches_its_float64_definition_with_statistics_or_images():
     np.testing.assert_array_equal(prepared, direct)
 
 
+def test_box_mean_is_tensorflows_average_pool_bit_for_bit_eager_and_in_the_training_graph():
+    # the SSIM's 3x3 means are added up from slices; TensorFlow's (and the original's) average
+    # pool adds the nine terms in row-major order and divides by 9, and so must the slices
+    from monodepth_tf.losses.ssim import _box_mean3x3
+    from monodepth_tf.training.step import keep_graph_arithmetic
+
+    padded = tf.constant(RNG.random((2, 26, 35, 3)) * 3, tf.float32)
+    pooled = tf.nn.avg_pool2d(padded, 3, 1, "VALID").numpy()
+    np.testing.assert_array_equal(_box_mean3x3(padded).numpy(), pooled)
+    # another summation order would differ: the check can fail
+    columns_first = sum(padded[:, i:i + 24, j:j + 33] for j in range(3) for i in range(3)) / 9
+    assert np.mean(columns_first.numpy() != pooled) > 0.1
+    restore = keep_graph_arithmetic()
+    try:
+        traced = tf.function(_box_mean3x3, autograph=False)(padded).numpy()
+    finally:
+        restore()
+    np.testing.assert_array_equal(traced, pooled)
+    np.testing.assert_allclose(pooled, ssim_window_mean_float64(padded.numpy()), rtol=1e-6)
+
+
+def ssim_window_mean_float64(padded):
+    h, w = padded.shape[1] - 2, padded.shape[2] - 2
+    return sum(padded[:, i:i + h, j:j + w].astype(np.float64)
+               for i in range(3) for j in range(3)) / 9.0
+
+
 def test_ssim_gradient_matches_finite_differences():
     x = tf.constant(RNG.uniform(0.2, 0.8, size=(1, 5, 6, 2)))
     y = tf.constant(RNG.uniform(0.2, 0.8, size=(1, 5, 6, 2)))
