@@ -36,6 +36,7 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import monodepth_tf  # noqa: E402,F401  (before TensorFlow: oneDNN on, as in bin/)
 
 from monodepth_tf.data.kitti import KittiRawLayout  # noqa: E402
 from monodepth_tf.data.pipeline import PipelineOptions, make_dataset  # noqa: E402

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import monodepth_tf  # noqa: E402,F401  (before TensorFlow: oneDNN on, as in bin/)
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import monodepth_tf  # noqa: E402,F401  (before TensorFlow: oneDNN on, as in bin/)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PAUSING_TRAIN = PROJECT_ROOT / "tests" / "pausing_train.py"

@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import monodepth_tf  # noqa: E402,F401  (before TensorFlow: oneDNN on, as in bin/)
 
 import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
@@ -36,7 +37,7 @@ from monodepth_tf.training.options import MODES  # noqa: E402
 # op type without oneDNN's prefix (_MklNative, _Mkl) -> group; convolutions are the networks'
 # (forward, input and filter gradients, fused with bias/BatchNorm/ReLU or not)
 GROUPS = (("Conv2D", "convolutions"), ("FusedConv2D", "convolutions"),
-          ("PadWith", "convolutions"),  # PadWithConv2D: a convolution with its zero padding
+          ("PadWith", "convolutions"), ("MatMul", "convolutions"),  # PadWithConv2D: a convolution with its zero padding
           ("FusedBatchNorm", "batchnorm"), ("MirrorPad", "padding"), ("Pad", "padding"),
           ("ResourceApplyAdam", "adam"), ("Assign", "adam"), ("Gather", "sampling"),
           ("ScatterNd", "sampling"), ("UnsortedSegmentSum", "sampling"),

@@ -14,6 +14,8 @@ os.environ.setdefault("MONODEPTH_ZOO_URL", "http://127.0.0.1:9/")
 os.environ.setdefault("MONODEPTH_KITTI_URL", "http://127.0.0.1:9/")
 os.environ.setdefault("MONODEPTH_SPLITS_URL", "http://127.0.0.1:9/")
 
+import monodepth_tf  # noqa: E402,F401  (before TensorFlow: oneDNN on, as in bin/)
+
 pytest_plugins = ["pytester"]  # tests/test_process_settings.py runs pytest sessions in-process
 
 from tests.helpers import PROJECT_ROOT, shared_dir  # noqa: E402,F401  (re-exported)

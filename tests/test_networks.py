@@ -197,6 +197,73 @@ def test_reflection_padding_takes_mirror_pad_to_train_and_slices_to_infer():
     assert "MirrorPad" in ops[True] and "MirrorPad" not in ops[False]
 
 
+def conv_gradients_float64(x, kernel, dy):
+    """(dx, dkernel) of a stride-1 'valid' convolution, straight from the sums, in float64."""
+    kh, kw = kernel.shape[:2]
+    h, w = dy.shape[1:3]
+    x, kernel, dy = (a.astype(np.float64) for a in (x, kernel, dy))
+    dx = np.zeros_like(x)
+    dk = np.zeros_like(kernel)
+    for i in range(kh):
+        for j in range(kw):
+            window = x[:, i:i + h, j:j + w]
+            dk[i, j] = np.einsum("bhwc,bhwo->co", window, dy)
+            dx[:, i:i + h, j:j + w] += np.einsum("bhwo,co->bhwc", dy, kernel[i, j])
+    return dx, dk
+
+
+@pytest.mark.parametrize("kernel_size, channels, filters", [(3, 5, 4), (1, 6, 3), (3, 1, 2)])
+def test_cpu_convolution_gradients_equal_the_float64_sums(kernel_size, channels, filters):
+    from monodepth_tf.networks.layers import conv2d_with_cpu_gradients
+    rng = np.random.default_rng(21)
+    # three images: the flattened taps must not wrap across rows or images
+    x = rng.standard_normal((3, 7, 11, channels)).astype(np.float32)
+    kernel = rng.standard_normal((kernel_size, kernel_size, channels, filters)).astype(np.float32)
+    out_size = (7 - kernel_size + 1, 11 - kernel_size + 1)
+    dy = rng.standard_normal((3, *out_size, filters)).astype(np.float32)
+    xt, kt = tf.constant(x), tf.constant(kernel)
+    with tf.GradientTape() as tape:
+        tape.watch([xt, kt])
+        y = conv2d_with_cpu_gradients(xt, kt)
+        loss = tf.reduce_sum(y * dy)
+    np.testing.assert_array_equal(y.numpy(), tf.nn.conv2d(xt, kt, 1, "VALID").numpy())
+    dx, dk = tape.gradient(loss, [xt, kt])
+    expected_dx, expected_dk = conv_gradients_float64(x, kernel, dy)
+    np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dk.numpy(), expected_dk, rtol=1e-5, atol=1e-4)
+    # and traced, with the batch unknown to the trace
+    traced = tf.function(lambda a, b: tf.gradients(
+        tf.reduce_sum(conv2d_with_cpu_gradients(a, b) * dy), [a, b]), autograph=False,
+        input_signature=[tf.TensorSpec([None, 7, 11, channels]), tf.TensorSpec(kernel.shape)])
+    for got, expected in zip(traced(xt, kt), (expected_dx, expected_dk)):
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_training_takes_the_cpu_gradients_on_large_stride_1_maps_only():
+    import monodepth_tf.networks.layers as layers
+    conv = PaddedConv2D(4, 3, pad=1, pad_mode="REFLECT")
+    strided = PaddedConv2D(4, 3, strides=2, pad=1)
+    big = tf.zeros([1, 62, 64, 3])  # 64x66 padded: at least CPU_GRADIENT_MIN_PIXELS
+    small = tf.zeros([1, 14, 16, 3])
+    conv(small), strided(small)  # built outside the traces
+    assert 64 * 66 >= layers.CPU_GRADIENT_MIN_PIXELS > 16 * 18
+
+    def gradient_ops(layer, x, training=True):
+        def step(v):
+            with tf.GradientTape() as tape:
+                tape.watch(v)
+                loss = tf.reduce_sum(layer(v, training=training))
+            return tape.gradient(loss, [v, layer.kernel])
+        graph = tf.function(step, autograph=False).get_concrete_function(x).graph
+        return {op.type for op in graph.get_operations()}
+
+    assert "Conv2DBackpropInput" not in gradient_ops(conv, big)
+    assert "MatMul" in gradient_ops(conv, big)
+    assert "Conv2DBackpropInput" in gradient_ops(conv, small)
+    assert "Conv2DBackpropInput" in gradient_ops(conv, big, training=False)
+    assert "Conv2DBackpropInput" in gradient_ops(strided, tf.zeros([1, 128, 128, 3]))
+
+
 def test_output_heads_compute_in_float32_under_mixed_precision():
     """Under ``mixed_bfloat16`` the bodies compute in bfloat16, the disparity heads and the pose
     outputs in float32: the disparities and poses leave the networks in float32."""

@@ -464,6 +464,7 @@ def test_tensorflow_start_up_log_shows_only_with_verbose(world, tmp_path):
                                                 *(["--verbose"] if verbose else [])),
                                   capture_output=True, text=True, timeout=300, env=QUIET_ENV)
         assert rejected.returncode == 2 and "--height=100" in rejected.stderr
+        # (TensorFlow names oneDNN only where it is on: on every CPU under monodepth_tf)
         assert bool(re.search("oneDNN", rejected.stderr)) == verbose, rejected.stderr
         assert bool(TF_CHATTER.findall(rejected.stderr)) == verbose, rejected.stderr
 
@@ -542,3 +543,39 @@ def test_a_checkpoint_holds_each_value_once(world, tmp_path):
     data_bytes = sum(f.stat().st_size for f in tmp_path.glob("ckpt-1.data-*"))
     assert expected * 4 <= data_bytes <= expected * 4 * 1.001
     assert not [name for name in saved if name.startswith("optimizer/_trainable_variables")]
+
+
+@pytest.mark.parametrize("flags,warned", [(["fma", "avx2"], True),
+                                          (["avx2", "avx512f", "avx512_bf16"], False)])
+def test_bfloat16_on_a_cpu_without_bfloat16_instructions_is_warned_about(world, tmp_path,
+                                                                        monkeypatch, flags,
+                                                                        warned):
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.splits import read_split
+    from monodepth_tf.training import loop
+
+    monkeypatch.setattr(loop, "cpu_flags", lambda: flags)
+    options = TrainOptions(data_path=str(world), split="synthetic", png=True, height=64,
+                           width=192, batch_size=2, weights_init="scratch",
+                           log_dir=str(tmp_path), model_name="bf16", max_steps=1,
+                           mixed_precision="bfloat16").validate()
+    train = read_split(world / "splits", "synthetic", "train")
+    loop.Run(options, loop.DataSource(KittiRawLayout(world, "png"), train, []))
+    log = (tmp_path / "bf16" / "train.log").read_text()
+    assert ("--mixed_precision=bfloat16: this CPU has no bfloat16 instructions" in log) == warned
+
+
+def test_cpu_flags_are_read_from_cpuinfo_and_only_bfloat16_is_warned_about(tmp_path):
+    from monodepth_tf.training.devices import cpu_flags, precision_warning
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n"
+                       "bugs\t\t: sysret_ss_attrs\n")
+    assert cpu_flags(str(cpuinfo)) == ["fpu", "sse2", "avx2", "fma"]
+    assert cpu_flags(str(tmp_path / "absent")) is None
+    assert "avx512_bf16 nor amx_bf16" in precision_warning("bfloat16", False, ["avx2"])
+    assert precision_warning("bfloat16", False, ["avx2", "amx_bf16"]) is None
+    assert precision_warning("bfloat16", True, ["avx2"]) is None  # on GPUs
+    assert precision_warning("bfloat16", False, None) is None  # flags unknown
+    assert precision_warning("float16", False, ["avx2"]) is None
+    assert precision_warning(None, False, ["avx2"]) is None

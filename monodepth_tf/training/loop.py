@@ -54,8 +54,8 @@ from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
 from monodepth_tf.data.splits import (SplitEntry, default_split_dir, missing_split_hint,
                                       read_split)
 from monodepth_tf.training.checkpoints import RunCheckpoints, initial_weights, weights_config
-from monodepth_tf.training.devices import (make_deterministic, make_strategy, strategy_devices,
-                                           worker_index)
+from monodepth_tf.training.devices import (cpu_flags, make_deterministic, make_strategy,
+                                           precision_warning, strategy_devices, worker_index)
 from monodepth_tf.training.logging import RunLog, terminal_stderr
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.training.resume import check_resume, record_resume, write_options
@@ -135,8 +135,11 @@ class Run:
         self.logs = RunLog(self.dir, options.scales, options.batch_size, options.log_frequency,
                            progress=terminal_stderr())
         self.log = self.logs.logger
-        if warning:
-            self.log.warning(warning)
+        precision = precision_warning(options.mixed_precision,
+                                      bool(tf.config.list_logical_devices("GPU")), cpu_flags())
+        for message in (warning, precision):
+            if message:
+                self.log.warning(message)
         self.steps_per_epoch = len(data.train) // options.batch_size
         if self.steps_per_epoch == 0:
             raise OptionsError(f"--batch_size={options.batch_size} is larger than the "
