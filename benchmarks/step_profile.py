@@ -35,9 +35,11 @@ from benchmarks.train_step import trainer_and_batch  # noqa: E402
 from monodepth_tf.training.options import MODES  # noqa: E402
 
 # op type without oneDNN's prefix (_MklNative, _Mkl) -> group; convolutions are the networks'
-# (forward, input and filter gradients, fused with bias/BatchNorm/ReLU or not)
+# (forward, input and filter gradients, fused with bias/BatchNorm/ReLU or not; PadWithConv2D is
+# a convolution with its zero padding; MatMul is conv2d_with_cpu_gradients' kernel gradient, the
+# only matrix product of a step besides the geometry's BatchMatMul)
 GROUPS = (("Conv2D", "convolutions"), ("FusedConv2D", "convolutions"),
-          ("PadWith", "convolutions"), ("MatMul", "convolutions"),  # PadWithConv2D: a convolution with its zero padding
+          ("PadWith", "convolutions"), ("MatMul", "convolutions"),
           ("FusedBatchNorm", "batchnorm"), ("MirrorPad", "padding"), ("Pad", "padding"),
           ("ResourceApplyAdam", "adam"), ("Assign", "adam"), ("Gather", "sampling"),
           ("ScatterNd", "sampling"), ("UnsortedSegmentSum", "sampling"),
@@ -48,12 +50,12 @@ GROUPS = (("Conv2D", "convolutions"), ("FusedConv2D", "convolutions"),
           ("Max", "reductions"), ("Transpose", "layout"), ("ToTf", "layout"),
           ("ConcatV2", "layout"), ("Slice", "layout"), ("StridedSlice", "layout"),
           ("Tile", "layout"), ("Unpack", "layout"), ("Pack", "layout"), ("Cast", "casts"),
-          ("BatchMatMul", "matmul"), ("MatMul", "matmul"), ("Einsum", "matmul"))
+          ("BatchMatMul", "matmul"), ("Einsum", "matmul"))
 
 
 def group_of(op_type: str) -> str:
     """The group an op type's time counts in (see GROUPS; unlisted: ``elementwise/other``)."""
-    for prefix in ("_MklNative", "_Mkl"):
+    for prefix in ("_MklNative", "_Mkl", "_"):  # "_": grappler's fused ops, _FusedConv2D
         if op_type.startswith(prefix):
             op_type = op_type[len(prefix):]
             break

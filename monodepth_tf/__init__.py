@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 # TensorFlow's oneDNN kernels, which it turns on by itself only on CPUs with AVX-512 VNNI or
 # BF16 or AMX. On an AVX2 CPU (Zen 3, 2026-12) a stereo training step took 2.98 s with them and
 # 3.57 s without (the original's: 4.22 s), so they are on wherever TensorFlow is imported after
-# this package (bin/ and the tests import it first); TF_ENABLE_ONEDNN_OPTS=0 keeps them off.
+# this package (bin/, the tests and the benchmarks import it first); TF_ENABLE_ONEDNN_OPTS=0
+# keeps them off. (Figures of single runs; train_step.jsonl has the steps before and after.)
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 # public name -> the module defining it
