@@ -5,9 +5,9 @@ tf.function traces again after the first epoch (issue 15's soak).
 
 Trains mono_stereo from scratch at 64x192 (batch 2) on a small synthetic world (two 40-frame
 drives, the second the test drive), so that epochs are short: every epoch's end validates (8
-samples), checkpoints and writes a weights folder, and the soak covers those paths many times. Prints one row per 100
-steps: resident memory (VmRSS) and the traces of the train step, the image preview and the
-validator; then the growth from step 200 (after the first epochs' allocations settle) to the
+samples), checkpoints and writes a weights folder, and the soak covers those paths many
+times. Prints one row per 100 steps: resident memory (VmRSS) and the traces of the train step
+and of the inference pass (validation and the logged images); then the growth from step 200 (after the first epochs' allocations settle) to the
 end, and the traces made after the first epoch.
 """
 
@@ -40,10 +40,8 @@ def resident_mb() -> float:
 
 def trace_counts(run: Run) -> dict:
     """How many times each of the run's tf.functions has been traced."""
-    functions = {"train_step": run.trainer._train_step, "preview": run._preview}
-    validator = getattr(run, "validator", None)
-    if validator is not None and validator._forward is not None:
-        functions["validation"] = validator._forward
+    functions = {"train_step": run.trainer._train_step,
+                 "validation and images": run.inference.function}
     return {name: f.experimental_get_tracing_count() for name, f in functions.items()}
 
 

@@ -13,6 +13,7 @@ from monodepth_tf.networks.pose_cnn import PoseCNN
 from monodepth_tf.networks.pose_decoder import PoseDecoder
 from monodepth_tf.networks.pose_net import PoseNet
 from monodepth_tf.networks.resnet_encoder import ResnetEncoder
+from monodepth_tf.training.step import restore_grappler_options
 from monodepth_tf.weights.torch_checkpoint import load_state_dict
 from monodepth_tf.weights.torch_import import (WeightImportError, assign_imagenet_resnet,
                                               assign_state_dict, load_torch_file)
@@ -262,6 +263,14 @@ def test_training_takes_the_cpu_gradients_on_large_stride_1_maps_only():
     assert "Conv2DBackpropInput" in gradient_ops(conv, small)
     assert "Conv2DBackpropInput" in gradient_ops(conv, big, training=False)
     assert "Conv2DBackpropInput" in gradient_ops(strided, tf.zeros([1, 128, 128, 3]))
+    # --deterministic turns grappler off, and with it the per-tap form is the slower one
+    previous = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        assert "Conv2DBackpropInput" in gradient_ops(conv, big)
+        assert "MatMul" not in gradient_ops(conv, big)
+    finally:
+        restore_grappler_options(previous)
 
 
 def test_output_heads_compute_in_float32_under_mixed_precision():

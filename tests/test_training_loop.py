@@ -342,8 +342,8 @@ def test_untrained_network_is_scored_first_and_every_validation_goes_to_metrics_
     # epoch -1 is the untrained network, scored by hand above
     assert records[0]["abs_rel"] == pytest.approx(untrained[0], rel=1e-4)
     assert records[0]["a1"] == pytest.approx(untrained[1], abs=1e-3)
-    # three validations of one val batch shape: one trace of the val pass
-    assert run.validator.forward_function(run.system).experimental_get_tracing_count() == 1
+    # three validations and the logged training samples: one trace of the inference pass
+    assert run.inference.function.experimental_get_tracing_count() == 1
     # it is a baseline, not a candidate for weights_best; the trained epochs are
     best = json.loads((tmp_path / "jsonl" / "models" / "weights_best" / "config.json")
                       .read_text())

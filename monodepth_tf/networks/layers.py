@@ -135,9 +135,15 @@ CPU_GRADIENT_MIN_PIXELS = 1024
 
 
 def use_cpu_convolution_gradients() -> bool:
-    """True when the process has no GPU: training's convolutions then use
-    :func:`conv2d_with_cpu_gradients` (see :class:`PaddedConv2D`)."""
-    return not tf.config.list_logical_devices("GPU")
+    """True when the process has no GPU and grappler is on: training's convolutions then use
+    :func:`conv2d_with_cpu_gradients` (see :class:`PaddedConv2D`).
+
+    Without grappler (``--deterministic`` turns it off) the per-tap slices and products are
+    left as written and oneDNN's gradients are faster (Zen 3, mono_stereo, batch 4: a
+    192x640 step 5.79 s against 5.43, a 64x192 step 0.88 s against 0.61), and they take less
+    time to trace."""
+    grappler_off = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
+    return not tf.config.list_logical_devices("GPU") and not grappler_off
 
 
 @tf.custom_gradient

@@ -84,8 +84,10 @@ def make_deterministic() -> None:
     3e-3 in weights and 0.26 in BatchNorm moving variances, with or without op determinism or
     oneDNN. Without grappler the step is reproducible for a given number of threads (the thread
     count changes how some kernels split their sums). Op determinism is enabled too, for GPU
-    kernels (not tested here). On the CPU neither costs time (3.7-3.8 CPU-s per 192x640 step,
-    batch 2, with or without).
+    kernels (not tested here). On the CPU neither cost time (3.7-3.8 CPU-s per 192x640 step,
+    batch 2, with or without) before training's convolutions took their per-tap gradients,
+    which are kept only with grappler on
+    (:func:`~monodepth_tf.networks.layers.use_cpu_convolution_gradients`).
     """
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     tf.config.experimental.enable_op_determinism()

@@ -59,9 +59,9 @@ from monodepth_tf.training.devices import (cpu_flags, make_deterministic, make_s
 from monodepth_tf.training.logging import RunLog, terminal_stderr
 from monodepth_tf.training.options import OptionsError, TrainOptions
 from monodepth_tf.training.resume import check_resume, record_resume, write_options
-from monodepth_tf.training.step import Trainer, as_float32
+from monodepth_tf.training.step import Trainer
 from monodepth_tf.training.timings import PhaseTimes
-from monodepth_tf.training.validation import make_validator
+from monodepth_tf.training.validation import InferencePass, make_validator
 from monodepth_tf.weights.folder import NonFiniteWeightsError
 
 
@@ -112,6 +112,8 @@ class Run:
         checkpoints: checkpoints and weight folders (:class:`RunCheckpoints`).
         logs: log, scalars, images, metrics and progress (:class:`RunLog`).
         validator: the val scores (None without val samples).
+        inference: the networks' traced inference pass and loss, for validation and
+            TensorBoard's images (:class:`InferencePass`).
         times: where this process's time goes (:class:`PhaseTimes`; restarted by
             :meth:`train`, written to ``timings.jsonl`` when it stops).
     """
@@ -154,6 +156,7 @@ class Run:
         self.pipeline = PipelineOptions(options.height, options.width, options.all_frame_ids,
                                         options.scales, augment=True, seed=options.seed)
         self.validator = make_validator(data.layout, data.val, options, self.pipeline, self.log)
+        self.inference = InferencePass(self.system, options.loss_options())
         self.times = PhaseTimes(options.batch_size)
 
     def initialize(self) -> None:
@@ -182,7 +185,7 @@ class Run:
         if self.validator is None:
             return
         with self.times.phase("validation"):
-            result = self.validator(self.system)
+            result = self.validator(self.inference)
             step = int(self.trainer.iterations.numpy())
             self.logs.validation(epoch, step, result)
         non_finite = result.non_finite()
@@ -298,10 +301,5 @@ class Run:
         local = self.strategy.experimental_local_results
         with self.times.phase("images"):
             batch = tf.nest.map_structure(lambda t: local(t)[0][:4], distributed_batch)
-            outputs, losses = self._preview(batch)
+            outputs, losses = self.inference(batch)
             self.logs.images(step, batch, outputs, losses)
-
-    @tf.function(autograph=False)
-    def _preview(self, batch):
-        outputs = as_float32(self.system(batch, training=False))
-        return outputs, self.system.loss(batch, outputs, self.options.loss_options())

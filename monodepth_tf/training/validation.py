@@ -72,6 +72,34 @@ class ValidationResult(NamedTuple):
         return [f"{name} {value}" for name, value in scores.items() if not math.isfinite(value)]
 
 
+class InferencePass:
+    """``system`` in inference mode on a batch -> ``(outputs in float32, losses)``: what
+    validation scores and what TensorBoard's images show.
+
+    One tf.function, traced once for every batch size (its batch axis is left unknown): a
+    last, smaller val batch and the logged training samples reuse the trace, and each trace of
+    the networks and the whole loss took seconds.
+
+    Args:
+        system: the training system (:class:`~monodepth_tf.model.Monodepth2`).
+        loss_options: the training loss.
+    """
+
+    def __init__(self, system, loss_options: LossOptions):
+        self.system, self.loss_options = system, loss_options
+        self.function = tf.function(self._forward, autograph=False)
+
+    def _forward(self, batch):
+        outputs = as_float32(self.system(batch, training=False))
+        return outputs, self.system.loss(batch, outputs, self.loss_options)
+
+    def __call__(self, batch):
+        if self.function.experimental_get_tracing_count() == 0:
+            self.function.get_concrete_function(tf.nest.map_structure(
+                lambda t: tf.TensorSpec([None, *t.shape[1:]], t.dtype), batch))
+        return self.function(batch)
+
+
 @dataclasses.dataclass
 class Validator:
     """Scores the training system on val samples: the loss always, depth metrics against
@@ -94,27 +122,7 @@ class Validator:
     batch_size: int = 8
 
     def __post_init__(self):
-        self._forward_system = None  # the system self._forward was traced for
-        self._forward = None
         self._data = None  # the val dataset, built (and its map function traced) once
-
-    def forward_function(self, system):
-        """The traced inference pass of ``system`` on a val batch -> (mean loss, scaled
-        disparity ``[B, H, W]``): one tf.function per system, kept across epochs, so it is
-        traced once per batch shape rather than at every validation."""
-        if self._forward_system is not system:
-            options = self.loss_options
-
-            @tf.function(autograph=False)
-            def forward(batch):
-                outputs = as_float32(system(batch, training=False))
-                loss = system.loss(batch, outputs, options).total
-                disp = disp_to_depth(outputs.disps[0][..., 0], options.min_depth,
-                                     options.max_depth)[0]
-                return loss, disp
-
-            self._forward_system, self._forward = system, forward
-        return self._forward
 
     def dataset(self) -> tf.data.Dataset:
         """The val samples, unaugmented, in list order: ``(Batch, depth_gt or None)``."""
@@ -129,12 +137,14 @@ class Validator:
                     lambda batch: (batch, None))
         return self._data
 
-    def __call__(self, system) -> ValidationResult:
-        forward = self.forward_function(system)
+    def __call__(self, inference: InferencePass) -> ValidationResult:
+        """Scores the system of ``inference`` (its traced pass)."""
         losses, counts, results = [], [], []
         for batch, depth_gt in self.dataset():
-            loss, disps = forward(batch)
-            losses.append(float(loss))
+            outputs, loss_terms = inference(batch)
+            disps = disp_to_depth(outputs.disps[0][..., 0], self.loss_options.min_depth,
+                                  self.loss_options.max_depth)[0]
+            losses.append(float(loss_terms.total))
             counts.append(len(disps))
             if self.with_depth:
                 results += [evaluate_image(gt, disp, garg_crop=True, median_scaling=True)
