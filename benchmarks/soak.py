@@ -7,8 +7,9 @@ Trains mono_stereo from scratch at 64x192 (batch 2) on a small synthetic world (
 drives, the second the test drive), so that epochs are short: every epoch's end validates (8
 samples), checkpoints and writes a weights folder, and the soak covers those paths many
 times. Prints one row per 100 steps: resident memory (VmRSS) and the traces of the train step
-and of the inference pass (validation and the logged images); then the growth from step 200 (after the first epochs' allocations settle) to the
-end, and the traces made after the first epoch.
+and of the inference pass (validation and the logged images); then the growth from step 200
+(after the first epochs' allocations settle) to the end, and the traces made after the first
+epoch.
 """
 
 import argparse

@@ -342,7 +342,15 @@ def test_untrained_network_is_scored_first_and_every_validation_goes_to_metrics_
     # epoch -1 is the untrained network, scored by hand above
     assert records[0]["abs_rel"] == pytest.approx(untrained[0], rel=1e-4)
     assert records[0]["a1"] == pytest.approx(untrained[1], abs=1e-3)
-    # three validations and the logged training samples: one trace of the inference pass
+    # three validations and the logged training samples: one trace of the inference pass,
+    # which takes any batch size and gives a sample the disparity it gets in a larger batch
+    # (inference-mode BatchNorm)
+    sample = tf.nest.map_structure(lambda t: t[:1], next(iter(run.validator.dataset()))[0])
+    single, _ = run.inference(sample)
+    twice, _ = run.inference(tf.nest.map_structure(lambda t: tf.concat([t, t], 0), sample))
+    assert twice.disps[0].shape[0] == 2
+    np.testing.assert_allclose(twice.disps[0][:1], single.disps[0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(twice.disps[0][1:], single.disps[0], rtol=1e-5, atol=1e-7)
     assert run.inference.function.experimental_get_tracing_count() == 1
     # it is a baseline, not a candidate for weights_best; the trained epochs are
     best = json.loads((tmp_path / "jsonl" / "models" / "weights_best" / "config.json")
