@@ -233,7 +233,8 @@ class Case:
         check: asserts on a successful Run what the command must have produced.
         home, cwd: path under HOME / the working directory -> asset name.
         append: flags added to the command (only flags it does not give).
-        slow: takes more than about a minute.
+        slow: takes more than about a minute; ``seconds``: about how long alone on a 2-core
+            CPU, for the order the slow tests start in (tests/conftest.py).
         mirror: downloads from the local mirror (the test starts it).
         repository: runs in a copy of the repository's code (``bin/``, ``monodepth_tf/``,
             ``splits/`` without lists) with no ``$MONODEPTH_SPLIT_DIR``: the default split
@@ -247,6 +248,7 @@ class Case:
     cwd: Dict[str, str] = dataclasses.field(default_factory=dict)
     append: Tuple[str, ...] = ()
     slow: bool = False
+    seconds: int = 60
     mirror: bool = False
     repository: bool = False
     user_log_level: bool = False
@@ -651,7 +653,7 @@ DOWNLOAD = dict(mirror=True, repository=True)
 
 CASES: Dict[str, Case] = {
     # the set-up command's bin/train (see NOT_RUN)
-    "bin/train": Case(check_demo, slow=True, user_log_level=True),
+    "bin/train": Case(check_demo, slow=True, seconds=400, user_log_level=True),
     "bin/train --mode=mono --data_path ~/kitti_data --split eigen_zhou --png": Case(
         trained("tmp/mdp", split="eigen_zhou", frame_ids=[0, -1, 1], use_stereo=False,
                 data_path="~/kitti_data"), home=KITTI, append=SMALL_TRAINING, slow=True),
@@ -835,8 +837,10 @@ def test_code_blocks_are_parsed_as_markdown_shows_them():
 def case_params():
     params = []
     for command in readme_commands() + ["bin/train"]:
-        slow = command in CASES and CASES[command].slow
-        params.append(pytest.param(command, marks=[pytest.mark.slow] if slow else [],
+        case = CASES.get(command)
+        slow = case is not None and case.slow
+        params.append(pytest.param(command,
+                                   marks=[pytest.mark.slow(seconds=case.seconds)] if slow else [],
                                    id=command))
     return params
 
