@@ -233,8 +233,8 @@ class Case:
         check: asserts on a successful Run what the command must have produced.
         home, cwd: path under HOME / the working directory -> asset name.
         append: flags added to the command (only flags it does not give).
-        slow: takes more than about a minute; ``seconds``: about how long alone on a 2-core
-            CPU, for the order the slow tests start in (tests/conftest.py).
+        slow: 0 for a quick command; else about how many seconds it takes alone on a 2-core
+            CPU, at least 60 (marked slow; the longest start first, tests/conftest.py).
         mirror: downloads from the local mirror (the test starts it).
         repository: runs in a copy of the repository's code (``bin/``, ``monodepth_tf/``,
             ``splits/`` without lists) with no ``$MONODEPTH_SPLIT_DIR``: the default split
@@ -247,8 +247,7 @@ class Case:
     home: Dict[str, str] = dataclasses.field(default_factory=dict)
     cwd: Dict[str, str] = dataclasses.field(default_factory=dict)
     append: Tuple[str, ...] = ()
-    slow: bool = False
-    seconds: int = 60
+    slow: int = 0
     mirror: bool = False
     repository: bool = False
     user_log_level: bool = False
@@ -652,24 +651,24 @@ OWN_SPLITS = {"kitti_data": "kitti_data_jpg", "monodepth2/splits": "splits_lists
 DOWNLOAD = dict(mirror=True, repository=True)
 
 CASES: Dict[str, Case] = {
-    # the set-up command's bin/train (see NOT_RUN)
-    "bin/train": Case(check_demo, slow=True, seconds=400, user_log_level=True),
+    # the set-up command's bin/train (see NOT_RUN); the README: 5.2 minutes alone
+    "bin/train": Case(check_demo, slow=310, user_log_level=True),
     "bin/train --mode=mono --data_path ~/kitti_data --split eigen_zhou --png": Case(
         trained("tmp/mdp", split="eigen_zhou", frame_ids=[0, -1, 1], use_stereo=False,
-                data_path="~/kitti_data"), home=KITTI, append=SMALL_TRAINING, slow=True),
+                data_path="~/kitti_data"), home=KITTI, append=SMALL_TRAINING, slow=60),
     "bin/train --mode=stereo --data_path ~/kitti_data --png # split eigen_full": Case(
         trained("tmp/mdp", split="eigen_full", frame_ids=[0], use_stereo=True),
-        home=KITTI, append=SMALL_TRAINING, slow=True),
+        home=KITTI, append=SMALL_TRAINING, slow=60),
     "bin/train --mode=mono_stereo --data_path ~/kitti_data --png": Case(
         trained("tmp/mdp", split="eigen_zhou", frame_ids=[0, -1, 1], use_stereo=True),
-        home=KITTI, append=SMALL_TRAINING, slow=True),
+        home=KITTI, append=SMALL_TRAINING, slow=60),
     "bin/train --model_zoo monodepth2_resnet18_kitti_mono_stereo_640x192 --model_zoo_pose "
     "monodepth2_resnet18_posenet_kitti_mono_stereo_640x192 --pretrained_base --frame_ids 0 -1 1 "
     "--use_stereo --log_dir ./tmp/mono_stereo/ --png --gpu 0 --batch_size 8": Case(
         trained("./tmp/mono_stereo/mdp", batch_size=8, use_stereo=True,
                 data_path="~/.mxnet/datasets/kitti/kitti_data"),
         home={".mxnet/datasets/kitti/kitti_data": "kitti_data", ".keras/models": "keras_models"},
-        append=SMALL_TRAINING, slow=True),
+        append=SMALL_TRAINING, slow=60),
     "bin/download_kitti --splits_only # the standard split lists": Case(
         splits_fetched("repository"), **DOWNLOAD),
     "bin/download_kitti --data_path ~/kitti_data --split eigen_zhou --jpeg # only the drives it "
@@ -722,7 +721,7 @@ CASES: Dict[str, Case] = {
     "bin/export --model_zoo monodepth2_resnet18_kitti_stereo_640x192 --export_dir serving "
     "--version 2 --tflite --tflite_quantize int8 --calibration_images some_frames/": Case(
         check_export_int8, cwd={"some_frames": "some_frames"},
-        home={f".keras/monodepth_tf/zoo/{STEREO_ZOO}": "reference_pth"}, slow=True),
+        home={f".keras/monodepth_tf/zoo/{STEREO_ZOO}": "reference_pth"}, slow=60),
     "bin/export --load_weights_folder weights/mono_640x192 --export_dir serving --version 3 "
     "--onnx # + serving/mdp/mdp_v3.onnx": Case(
         check_export_onnx, cwd=dict(WEIGHTS_MONO, **{"street.jpg": "street.jpg"})),
@@ -737,7 +736,7 @@ CASES: Dict[str, Case] = {
         Case(check_split_data, home=OWN_SPLITS),
     "bin/train --data_path ~/kitti_data --split eigen_zhou --split_dir ~/monodepth2/splits":
         Case(trained("tmp/mdp", split="eigen_zhou", split_dir="~/monodepth2/splits"),
-             home=OWN_SPLITS, append=SMALL_TRAINING, slow=True),
+             home=OWN_SPLITS, append=SMALL_TRAINING, slow=60),
     "bin/export_gt_depth --data_path ~/kitti_data --split eigen --split_dir ~/monodepth2/splits":
         Case(check_gt_export, home=OWN_SPLITS),
 }
@@ -837,10 +836,9 @@ def test_code_blocks_are_parsed_as_markdown_shows_them():
 def case_params():
     params = []
     for command in readme_commands() + ["bin/train"]:
-        case = CASES.get(command)
-        slow = case is not None and case.slow
+        seconds = CASES[command].slow if command in CASES else 0
         params.append(pytest.param(command,
-                                   marks=[pytest.mark.slow(seconds=case.seconds)] if slow else [],
+                                   marks=[pytest.mark.slow(seconds=seconds)] if seconds else [],
                                    id=command))
     return params
 
