@@ -90,21 +90,28 @@ def evaluate_split(depth_net, config, layout, entries, gt_depths) -> dict:
     return summarize(evaluate_disparities(disps, gt_depths, garg_crop=False), median_scaling=True)
 
 
-def learn(root: Path, steps: int, height: int, width: int, seed: int = 0,
-          learning_rate: float = 2.5e-4, disable_automasking: bool = False,
-          mode: str = "mono_stereo", world_seed: int = 0, exact_loss: bool = False,
-          mixed_precision=None) -> dict:
-    """Generates a world (``world_seed``) under ``root``, trains from scratch with ``seed``
-    (``exact_loss``: ``bin/train --exact_loss``; ``mixed_precision``: its
-    ``--mixed_precision``), and returns ``{name: summary}`` for the best
-    constant, the untrained and the trained network."""
+def make_world(root: Path, height: int, width: int, world_seed: int = 0) -> Path:
+    """Generates the world the runs learn from (3 drives of 40 frames at ``height`` x
+    ``width``) in ``root/world``; returns that folder. Every training seed can share it."""
     world = root / "world"
     make_synthetic_kitti(world, seed=world_seed, num_drives=3, frames_per_drive=40, height=height,
                          width=width)
+    return world
+
+
+def learn(world: Path, root: Path, steps: int, seed: int = 0, learning_rate: float = 2.5e-4,
+          disable_automasking: bool = False, mode: str = "mono_stereo", exact_loss: bool = False,
+          mixed_precision=None) -> dict:
+    """Trains from scratch on ``world`` (:func:`make_world`, at the feed size) with ``seed``
+    into ``root`` (``exact_loss``: ``bin/train --exact_loss``; ``mixed_precision``: its
+    ``--mixed_precision``), and returns ``{name: summary}`` for the best constant, the
+    untrained and the trained network. Weights are written at the end only."""
     layout = KittiRawLayout(world, "png")
     splits = world / "splits"
     test = read_split(splits, "synthetic", "test")
     gt = np.load(splits / "synthetic" / "gt_depths.npz", allow_pickle=True)["data"]
+    height, width = load_rgb(layout.image_path(test[0].folder, test[0].frame_index,
+                                               test[0].side)).shape[:2]
     options = TrainOptions(data_path=str(world), split="synthetic", png=True, height=height,
                            width=width, batch_size=4, weights_init="scratch",
                            use_stereo=mode != "mono",
@@ -112,7 +119,7 @@ def learn(root: Path, steps: int, height: int, width: int, seed: int = 0,
                            learning_rate=learning_rate, num_epochs=10_000,
                            disable_automasking=disable_automasking, max_steps=steps, seed=seed,
                            deterministic=True, exact_loss=exact_loss,
-                           mixed_precision=mixed_precision,
+                           mixed_precision=mixed_precision, save_frequency=10_000,
                            log_dir=str(root), model_name="learn", log_frequency=50).validate()
     keras.utils.set_random_seed(seed)
     run = Run(options, DataSource(layout, read_split(splits, "synthetic", "train"), []))
@@ -142,13 +149,14 @@ def main():
     parser.add_argument("--json", help="append one JSON line per trained seed to this file")
     args = parser.parse_args()
     rows = []
-    for seed in (int(s) for s in args.seeds.split(",")):
-        with tempfile.TemporaryDirectory() as tmp:
-            results = learn(Path(tmp), args.steps, args.height, args.width, seed,
+    with tempfile.TemporaryDirectory() as tmp:
+        world = make_world(Path(tmp), args.height, args.width)
+        for seed in (int(s) for s in args.seeds.split(",")):
+            results = learn(world, Path(tmp) / f"seed_{seed}", args.steps, seed,
                             args.learning_rate, args.disable_automasking, args.mode,
                             exact_loss=args.exact_loss, mixed_precision=args.mixed_precision)
-        rows += [(seed, name, summary) for name, summary in results.items()
-                 if seed == int(args.seeds.split(",")[0]) or name.startswith("trained")]
+            rows += [(seed, name, summary) for name, summary in results.items()
+                     if seed == int(args.seeds.split(",")[0]) or name.startswith("trained")]
     print(f"\n{args.mode}, {args.height}x{args.width}, learning rate {args.learning_rate:g}, "
           f"{args.mixed_precision or 'float32'}")
     print("\n| training seed | prediction | abs_rel | a1 |\n| --- | --- | --- | --- |")

@@ -61,10 +61,16 @@ def test_scratch_disparities_start_at_the_chosen_value_and_only_the_heads_bias_c
             net.decoder.start_disparities_at(bad)
 
 
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The world every seed learns from (the benchmark's, at 64x192)."""
+    return _learn_module().make_world(tmp_path_factory.mktemp("learn"), height=64, width=192)
+
+
 @pytest.mark.slow(seconds=120)  # 184-252 s beside the other pytest worker
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_mono_stereo_training_beats_the_best_constant_depth_on_every_seed(seed, tmp_path):
-    scores = _learn_module().learn(tmp_path, steps=STEPS, height=64, width=192, seed=seed,
+def test_mono_stereo_training_beats_the_best_constant_depth_on_every_seed(seed, world, tmp_path):
+    scores = _learn_module().learn(world, tmp_path, steps=STEPS, seed=seed,
                                    learning_rate=2.5e-4, mode="mono_stereo")
     constant = scores["constant depth"]
     untrained = scores["untrained"]

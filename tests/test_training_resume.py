@@ -150,13 +150,14 @@ def files_and_times(folder):
 def test_bin_train_refuses_an_incompatible_resume_and_records_an_accepted_one(world, tmp_path):
     """Before: a run made at --batch_size 2 resumed at --batch_size 4 (a data position computed
     for 4, opt.json still saying 2), and a new --learning_rate was ignored without a word."""
-    first = subprocess.run(train_command(world, tmp_path, "--max_steps", "1"),
+    # stereo: no pose network, a third of mono_stereo's time to trace; the options are the same
+    first = subprocess.run(train_command(world, tmp_path, "--mode=stereo", "--max_steps", "1"),
                            capture_output=True, text=True, timeout=600, env=TRAIN_ENV)
     assert first.returncode == 0, first.stderr[-3000:]
     run = tmp_path / "run"
     before = files_and_times(run)
-    refused = subprocess.run(train_command(world, tmp_path, "--max_steps", "1", "--batch_size",
-                                           "4", "--learning_rate", "1e-2"),
+    refused = subprocess.run(train_command(world, tmp_path, "--mode=stereo", "--max_steps", "1",
+                                           "--batch_size", "4", "--learning_rate", "1e-2"),
                              capture_output=True, text=True, timeout=600, env=TRAIN_ENV)
     assert refused.returncode == 2
     assert f"error: cannot resume the run in {run}" in refused.stderr
@@ -165,7 +166,7 @@ def test_bin_train_refuses_an_incompatible_resume_and_records_an_accepted_one(wo
     assert "a new --model_name, or delete" in refused.stderr
     assert files_and_times(run) == before  # nothing written, not even a log line
 
-    resumed = subprocess.run(train_command(world, tmp_path, "--max_steps", "2",
+    resumed = subprocess.run(train_command(world, tmp_path, "--mode=stereo", "--max_steps", "2",
                                            "--log_frequency", "1"),
                              capture_output=True, text=True, timeout=600, env=TRAIN_ENV)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
