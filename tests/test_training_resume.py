@@ -150,7 +150,7 @@ def files_and_times(folder):
 def test_bin_train_refuses_an_incompatible_resume_and_records_an_accepted_one(world, tmp_path):
     """Before: a run made at --batch_size 2 resumed at --batch_size 4 (a data position computed
     for 4, opt.json still saying 2), and a new --learning_rate was ignored without a word."""
-    # stereo: no pose network, a third of mono_stereo's time to trace; the options are the same
+    # stereo: no pose network, so each process traces several times faster than mono_stereo
     first = subprocess.run(train_command(world, tmp_path, "--mode=stereo", "--max_steps", "1"),
                            capture_output=True, text=True, timeout=600, env=TRAIN_ENV)
     assert first.returncode == 0, first.stderr[-3000:]
