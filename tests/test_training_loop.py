@@ -233,7 +233,8 @@ def test_two_workers_on_loopback_end_with_identical_weights(world, tmp_path):
     chief = tmp_path / "run"
     assert "2 replica(s)" in (chief / "train.log").read_text()
     # stereo (no pose network: each worker traces and takes its first step several times
-    # faster than in mono_stereo); the all-reduce is the same for every variable
+    # faster than in mono_stereo); the all-reduce is the same for every variable, and
+    # tests/test_distributed.py steps the pose network on two replicas
     _, depth_a, _ = load_networks(chief / "models" / "weights_final", with_pose=False)
     _, depth_b, _ = load_networks(chief / ".worker_1" / "models" / "weights_final",
                                   with_pose=False)

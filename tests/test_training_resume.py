@@ -3,6 +3,7 @@ what the checkpoint means are refused (each difference listed, nothing written);
 are taken, said and recorded; an opt.json older than an option does not break a resume."""
 
 import dataclasses
+import functools
 import json
 import subprocess
 
@@ -151,13 +152,14 @@ def test_bin_train_refuses_an_incompatible_resume_and_records_an_accepted_one(wo
     """Before: a run made at --batch_size 2 resumed at --batch_size 4 (a data position computed
     for 4, opt.json still saying 2), and a new --learning_rate was ignored without a word."""
     # stereo: no pose network, so each process traces several times faster than mono_stereo
-    first = subprocess.run(train_command(world, tmp_path, "--mode=stereo", "--max_steps", "1"),
+    command = functools.partial(train_command, world, tmp_path, "--mode=stereo")
+    first = subprocess.run(command("--max_steps", "1"),
                            capture_output=True, text=True, timeout=600, env=TRAIN_ENV)
     assert first.returncode == 0, first.stderr[-3000:]
     run = tmp_path / "run"
     before = files_and_times(run)
-    refused = subprocess.run(train_command(world, tmp_path, "--mode=stereo", "--max_steps", "1",
-                                           "--batch_size", "4", "--learning_rate", "1e-2"),
+    refused = subprocess.run(command("--max_steps", "1", "--batch_size", "4",
+                                     "--learning_rate", "1e-2"),
                              capture_output=True, text=True, timeout=600, env=TRAIN_ENV)
     assert refused.returncode == 2
     assert f"error: cannot resume the run in {run}" in refused.stderr
@@ -166,8 +168,7 @@ def test_bin_train_refuses_an_incompatible_resume_and_records_an_accepted_one(wo
     assert "a new --model_name, or delete" in refused.stderr
     assert files_and_times(run) == before  # nothing written, not even a log line
 
-    resumed = subprocess.run(train_command(world, tmp_path, "--mode=stereo", "--max_steps", "2",
-                                           "--log_frequency", "1"),
+    resumed = subprocess.run(command("--max_steps", "2", "--log_frequency", "1"),
                              capture_output=True, text=True, timeout=600, env=TRAIN_ENV)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming with --max_steps 2 (was 1)" in resumed.stdout
