@@ -104,6 +104,7 @@ def our_row(ours: dict, batch: int) -> dict:
     share = {"startup": wall - ours["wall_s"], "first_step": ours["first_step_s"],
              "steps": ours["steps_s"]}
     share.update({name: sum(ours[f"{name}_s"]) for name in PHASES})
+    share["other"] = ours["other_s"]  # idle or untimed: an epoch's end once waited here
     return dict(e2e_samples_per_s=ours["samples_per_s"],
                 e2e_step_s=round(batch / ours["samples_per_s"], 3),
                 overall_samples_per_s=round(ours["end_step"] * batch / wall, 3),
@@ -158,9 +159,9 @@ def one_round(world: Path, args, index: int) -> dict:
 def print_table(rows) -> None:
     """The rounds as a Markdown table."""
     print("\n| mode | e2e samples/s | step alone | e2e / step | overall samples/s | wall s | "
-          "start-up | first step | validation | checkpoint s | weights s | peak RSS MiB "
+          "start-up | first step | validation | other | checkpoint s | weights s | peak RSS MiB "
           "(step alone) | original samples/s | x original | original peak RSS MiB | load |")
-    print("| --- " * 16 + "|")
+    print("| --- " * 17 + "|")
     for r in rows:
         theirs = (f"{r['original_e2e_samples_per_s']:.2f} | {r['x_original']:.2f} | "
                   f"{r['original_peak_rss_mb']:.0f}" if "x_original" in r else "- | - | -")
@@ -168,7 +169,7 @@ def print_table(rows) -> None:
               f"{r['step_alone_samples_per_s']:.2f} | {r['e2e_over_step']:.2f} | "
               f"{r['overall_samples_per_s']:.2f} | {r['wall_s']:.0f} | "
               f"{r['startup_share']:.0%} | {r['first_step_share']:.0%} | "
-              f"{r['validation_share']:.0%} ({r['validations']}x) | "
+              f"{r['validation_share']:.0%} ({r['validations']}x) | {r['other_share']:.0%} | "
               f"{r['checkpoint_write_s']:.2f} | {r['weights_write_s']:.2f} | "
               f"{r['peak_rss_mb']:.0f} ({r['step_alone_peak_rss_mb']:.0f}) | {theirs} | "
               f"{r['load_average']} |")

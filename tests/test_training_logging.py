@@ -87,7 +87,7 @@ def test_timings_split_the_wall_time_into_steps_and_phases(tmp_path):
                       "first_step_s": 10.0, "steps": 3, "steps_s": 7.75,
                       "samples_per_s": round(3 * 4 / 7.75, 3),
                       "validation_s": [1.5, 3.0], "checkpoint_s": [0.25], "weights_s": [0.5],
-                      "images_s": [0.75]}
+                      "images_s": [0.75], "other_s": 2.25}  # 26 - 23.75 timed
     logs = RunLog(tmp_path, scales=(0,), batch_size=4, log_frequency=1, progress=None)
     logs.timings(record)
     logs.timings(PhaseTimes(batch_size=4, start_step=4, clock=lambda: 0.0).record(end_step=4))
@@ -96,4 +96,4 @@ def test_timings_split_the_wall_time_into_steps_and_phases(tmp_path):
     assert json.loads(lines[1])["first_step_s"] is None  # a process that took no step
     log = (tmp_path / "train.log").read_text()
     assert ("time 26.0 s: first step 10.0 s, 3 steps 7.8 s (1.55 samples/s), validation 2x 4.5 s, "
-            "checkpoint 1x 0.2 s, weights 1x 0.5 s, images 1x 0.8 s") in log
+            "checkpoint 1x 0.2 s, weights 1x 0.5 s, images 1x 0.8 s, other 2.2 s") in log

@@ -393,6 +393,7 @@ def check_timings(run_dir, steps_per_epoch):
         parts = t["first_step_s"] + t["steps_s"] + sum(
             sum(t[f"{name}_s"]) for name in ("validation", "checkpoint", "weights", "images"))
         assert 0 < parts <= t["wall_s"] + 0.01
+        assert t["other_s"] == pytest.approx(t["wall_s"] - parts, abs=0.01)
         assert t["samples_per_s"] == pytest.approx(t["steps"] * 2 / t["steps_s"], rel=1e-2)
     assert len(re.findall(r"time [0-9.]+ s: first step [0-9.]+ s, [0-9]+ steps", log)) == 2
 

@@ -168,6 +168,18 @@ class SampleLoader:
                      inv_K=tuple(tf.gather(k, camera) for k in self.inv_K), stereo_T=stereo_T)
 
 
+def without_autotune_model(data: tf.data.Dataset) -> tf.data.Dataset:
+    """``data`` without tf.data's autotuning model. That model runs in a thread of the
+    iterator, which sleeps between optimizations for a period that doubles up to a minute;
+    destroying the iterator waits for it, so a training run stood idle for 15-120 s at some
+    epoch ends (seen with py-spy and gdb: ~RootDataset::Iterator joining the thread in
+    Model::OptimizeLoop). Without it, ``AUTOTUNE`` takes tf.data's defaults (the prefetch
+    buffer grows while the consumer waits; the parallel map runs one call per core)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return data.with_options(options)
+
+
 def make_dataset(layout: Layout, entries: List[SplitEntry], options: PipelineOptions,
                  batch_size: int, epoch: int = 0, shuffle: bool = True,
                  input_context: Optional[tf.distribute.InputContext] = None,
@@ -204,7 +216,8 @@ def make_dataset(layout: Layout, entries: List[SplitEntry], options: PipelineOpt
     # traced as written, like the training step (see training/step.py)
     data = data.map(tf.autograph.experimental.do_not_convert(loader),
                     num_parallel_calls=options.num_parallel_calls, deterministic=True)
-    return data.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    data = data.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return without_autotune_model(data)
 
 
 def lidar_ground_truth(layout: LidarLayout, entry: SplitEntry) -> np.ndarray:
@@ -234,4 +247,5 @@ def make_validation_dataset(layout: LidarLayout, entries: List[SplitEntry],
         lambda i: tf.ensure_shape(tf.numpy_function(load, [i], tf.float32),
                                   [FULL_HEIGHT, FULL_WIDTH]),
         num_parallel_calls=options.num_parallel_calls, deterministic=True)
-    return tf.data.Dataset.zip((images, depths)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return without_autotune_model(
+        tf.data.Dataset.zip((images, depths)).batch(batch_size).prefetch(tf.data.AUTOTUNE))

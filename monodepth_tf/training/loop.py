@@ -216,7 +216,21 @@ class Run:
             # a pipeline feeds its replicas one per-replica batch each per step
             replicas_per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
             return data.skip(skip_batches * replicas_per_pipeline)
-        return self.strategy.distribute_datasets_from_function(dataset_fn)
+        return self.strategy.distribute_datasets_from_function(dataset_fn, self._input_options())
+
+    def _input_options(self) -> Optional[tf.distribute.InputOptions]:
+        """On one device, the replica reads the pipeline's iterator itself. By default the
+        strategy puts a MultiDeviceIterator in between, whose per-device datasets run
+        tf.data's autotuning model (see
+        :func:`~monodepth_tf.data.pipeline.without_autotune_model`: destroying it at an
+        epoch's end stood idle for up to two minutes). Several replicas keep it (it splits
+        each batch between them), as do several workers (their strategy has no other way)."""
+        if not isinstance(self.strategy, tf.distribute.MirroredStrategy) or \
+                self.strategy.num_replicas_in_sync != 1:
+            return None
+        return tf.distribute.InputOptions(
+            experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA,
+            experimental_fetch_to_device=False)
 
     def total_steps(self) -> int:
         """The step the run ends at: ``num_epochs`` epochs, or ``max_steps`` when sooner."""

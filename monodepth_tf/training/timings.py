@@ -59,7 +59,8 @@ class PhaseTimes:
     def record(self, end_step: int) -> dict:
         """The process's timings: ``wall_s`` (since it was created), ``first_step_s``,
         ``steps`` and ``steps_s`` (the steps after the first), their ``samples_per_s``, and per
-        phase the seconds of each time it ran (``validation_s``: [...], ...), to the ms."""
+        phase the seconds of each time it ran (``validation_s``: [...], ...), and ``other_s``,
+        the wall time in none of them, to the ms."""
         record = {"start_step": self.start_step, "end_step": end_step,
                   "batch_size": self.batch_size,
                   "wall_s": round(self._clock() - self._started, 3),
@@ -70,6 +71,11 @@ class PhaseTimes:
                   if self.steps_s > 0 else None}
         record.update({f"{name}_s": [round(s, 3) for s in self.phases[name]]
                        for name in PHASES})
+        # the rest: restoring, the gaps between a step's end and the next phase, and any wait
+        # that belongs to neither (an epoch's end once stood idle for a minute; pipeline.py)
+        accounted = (self.first_step_s or 0.0) + self.steps_s + sum(
+            sum(seconds) for seconds in self.phases.values())
+        record["other_s"] = round(max(record["wall_s"] - accounted, 0.0), 3)
         return record
 
 
@@ -81,4 +87,5 @@ def summary_line(record: dict) -> str:
              + (f" ({record['samples_per_s']:.2f} samples/s)" if record["samples_per_s"] else "")]
     parts += [f"{name} {len(record[name + '_s'])}x {sum(record[name + '_s']):.1f} s"
               for name in PHASES if record[name + "_s"]]
+    parts.append(f"other {record['other_s']:.1f} s")
     return f"time {record['wall_s']:.1f} s: " + ", ".join(parts)
