@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import time
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -191,6 +192,34 @@ def test_resumed_epoch_sees_the_batches_an_uninterrupted_epoch_would(world, tmp_
         np.testing.assert_array_equal(a, b)
     other_epoch = next(iter(make_dataset(layout, entries, options, 2, epoch=4)))
     assert not np.array_equal(other_epoch.color_aug["0"].numpy(), whole[0])
+
+
+def test_one_device_reads_its_epoch_without_an_autotuning_model(world, tmp_path):
+    """Destroying an epoch's iterator waited for tf.data's autotuning thread (asleep for up to
+    a minute; the demo stood idle 92 s of 312): the training and validation datasets run
+    without it, and on one device the replica reads the pipeline itself, not through a
+    MultiDeviceIterator, whose per-device datasets keep it on. The batches are make_dataset's
+    (here after skipping one, as a resumed run does)."""
+    from monodepth_tf.data.pipeline import make_dataset, make_validation_dataset
+
+    run = nan_run(world, tmp_path, "autotune", [])
+    layout, train = run.data.layout, run.data.train
+    assert make_dataset(layout, train, run.pipeline, 2).options().autotune.enabled is False
+    assert make_validation_dataset(layout, train[:1], run.pipeline,
+                                   1).options().autotune.enabled is False
+    options = run._input_options()
+    assert options.experimental_replication_mode == \
+        tf.distribute.InputReplicationMode.PER_REPLICA
+    assert options.experimental_fetch_to_device is False
+    distributed = iter(run._dataset(epoch=2, skip_batches=1))
+    expected = iter(make_dataset(layout, train, run.pipeline, 2, epoch=2).skip(1))
+    for _ in range(2):
+        got = run.strategy.experimental_local_results(next(distributed).color_aug["0"])
+        assert len(got) == 1
+        np.testing.assert_array_equal(got[0].numpy(), next(expected).color_aug["0"].numpy())
+    # two replicas keep the default (a MultiDeviceIterator splits each batch between them)
+    run.strategy = mock.Mock(spec=tf.distribute.MirroredStrategy, num_replicas_in_sync=2)
+    assert run._input_options() is None
 
 
 def test_training_fails_fast_naming_a_missing_frame(tmp_path):
@@ -578,7 +607,7 @@ def test_bfloat16_on_a_cpu_without_bfloat16_instructions_is_warned_about(world, 
     assert ("--mixed_precision=bfloat16: this CPU has no bfloat16 instructions" in log) == warned
 
 
-def test_cpu_flags_are_read_from_cpuinfo_and_only_bfloat16_is_warned_about(tmp_path):
+def test_cpu_flags_are_read_from_cpuinfo_and_slow_mixed_precision_is_warned_about(tmp_path):
     from monodepth_tf.training.devices import cpu_flags, precision_warning
 
     cpuinfo = tmp_path / "cpuinfo"
@@ -590,5 +619,7 @@ def test_cpu_flags_are_read_from_cpuinfo_and_only_bfloat16_is_warned_about(tmp_p
     assert precision_warning("bfloat16", False, ["avx2", "amx_bf16"]) is None
     assert precision_warning("bfloat16", True, ["avx2"]) is None  # on GPUs
     assert precision_warning("bfloat16", False, None) is None  # flags unknown
-    assert precision_warning("float16", False, ["avx2"]) is None
+    for flags in (["avx2"], ["avx512_fp16", "amx_bf16"], None):  # float16: a GPU or a warning
+        assert "meant for GPUs" in precision_warning("float16", False, flags)
+    assert precision_warning("float16", True, ["avx2"]) is None
     assert precision_warning(None, False, ["avx2"]) is None
