@@ -5,6 +5,7 @@ step alone, and at least 1.5x the original's samples/s end to end.)
     python benchmarks/end_to_end.py [--mode mono|stereo|mono_stereo] [--steps 96] [--batch 4]
                                     [--height 192 --width 640] [--rounds 1]
                                     [--workdir /tmp/end_to_end_bench] [--json results.jsonl]
+                                    [--mixed_precision bfloat16]
                                     [--original_python PY --original_ref DIR]
 
 Generates, once (reused from ``--workdir`` afterwards), a synthetic KITTI-format world at the
@@ -85,6 +86,8 @@ def run_ours(world: Path, run_dir: Path, args) -> dict:
                "--batch_size", str(args.batch), "--weights_init", "scratch",
                "--max_steps", str(args.steps), "--log_dir", str(run_dir.parent),
                "--model_name", run_dir.name]
+    if args.mixed_precision:
+        command.append(f"--mixed_precision={args.mixed_precision}")
     env = {k: v for k, v in os.environ.items() if k != "MONODEPTH_VERBOSE"}
     started = time.perf_counter()
     output = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -141,8 +144,9 @@ def one_round(world: Path, args, index: int) -> dict:
                steps=args.steps, steps_per_epoch=steps_per_epoch(world, args.batch),
                **our_row(ours, args.batch))
     alone = measure_in_child(args.mode, args.batch, args.height, args.width, False,
-                             args.step_repeats, 2)
-    row.update(step_alone_samples_per_s=alone["samples_per_s"],
+                             args.step_repeats, 2, args.mixed_precision)
+    row.update(mixed_precision=args.mixed_precision,
+               step_alone_samples_per_s=alone["samples_per_s"],
                step_alone_peak_rss_mb=alone["peak_rss_mb"],
                e2e_over_step=round(row["e2e_samples_per_s"] / alone["samples_per_s"], 3))
     if original is not None:
@@ -191,6 +195,8 @@ def parse_args():
                         help=f"batches timed for the original (after {ORIGINAL_WARMUP})")
     parser.add_argument("--workdir", default="/tmp/end_to_end_bench",
                         help="the world (kept for the next run) and the run folders")
+    parser.add_argument("--mixed_precision", choices=["bfloat16", "float16"],
+                        help="bin/train's and the step alone's (the original: float32)")
     parser.add_argument("--json", help="append the rows to this JSON-lines file")
     add_original_flags(parser)
     args = parser.parse_args()
