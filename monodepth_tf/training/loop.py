@@ -6,8 +6,8 @@ Layout of a run (``<log_dir>/<model_name>/``)::
     opt_history.jsonl             one line per resume that changed options (see resume.py)
     train.log                     the plain-text log
     timings.jsonl                 one line per training process: the seconds of its steps,
-                                  validations, checkpoints, weight folders and images
-                                  (see monodepth_tf.training.timings)
+                                  validations, checkpoints, weight folders and images,
+                                  and the rest (see monodepth_tf.training.timings)
     metrics.jsonl                 one line per validation: epoch (-1: before the first step),
                                   step, val loss and, with ground truth, the 7 depth metrics
     checkpoints/                  tf.train.CheckpointManager (networks, Adam, epoch, step)
