@@ -149,14 +149,15 @@ def main():
     parser.add_argument("--json", help="append one JSON line per trained seed to this file")
     args = parser.parse_args()
     rows = []
+    seeds = [int(s) for s in args.seeds.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         world = make_world(Path(tmp), args.height, args.width)
-        for seed in (int(s) for s in args.seeds.split(",")):
+        for seed in seeds:
             results = learn(world, Path(tmp) / f"seed_{seed}", args.steps, seed,
                             args.learning_rate, args.disable_automasking, args.mode,
                             exact_loss=args.exact_loss, mixed_precision=args.mixed_precision)
             rows += [(seed, name, summary) for name, summary in results.items()
-                     if seed == int(args.seeds.split(",")[0]) or name.startswith("trained")]
+                     if seed == seeds[0] or name.startswith("trained")]
     print(f"\n{args.mode}, {args.height}x{args.width}, learning rate {args.learning_rate:g}, "
           f"{args.mixed_precision or 'float32'}")
     print("\n| training seed | prediction | abs_rel | a1 |\n| --- | --- | --- | --- |")

@@ -67,7 +67,7 @@ def world(tmp_path_factory):
     return _learn_module().make_world(tmp_path_factory.mktemp("learn"), height=64, width=192)
 
 
-@pytest.mark.slow(seconds=120)  # 181-222 s beside the other pytest worker (2026-12-04)
+@pytest.mark.slow(seconds=120)  # beside the other worker: 181-222 s (Zen 3), 90-94 s (Xeon)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mono_stereo_training_beats_the_best_constant_depth_on_every_seed(seed, world, tmp_path):
     scores = _learn_module().learn(world, tmp_path, steps=STEPS, seed=seed,
