@@ -208,6 +208,45 @@ def test_one_replica_training_runs_the_fused_kernel_with_the_same_numbers():
                                0.9 + 0.1 * expected["variance"], rtol=1e-5)
 
 
+def test_bfloat16_training_feeds_the_fused_kernel_without_casts_and_the_same_numbers():
+    """Under bfloat16 the layer hands its bfloat16 activations to the fused kernel as they are:
+    bit for bit what casting them to float32 and the output back gives, and its gradient."""
+    import keras
+    import tensorflow as tf
+    from monodepth_tf.networks.sync_batchnorm import batch_norm
+
+    rng = np.random.default_rng(12)
+    x = tf.cast(rng.normal(3.0, 2.0, size=(2, 6, 10, 16)), tf.bfloat16)
+    w = tf.cast(rng.normal(size=x.shape), tf.bfloat16)
+    layer = batch_norm("bf16")
+    layer.dtype_policy = keras.DTypePolicy("mixed_bfloat16")  # float32 weights, bf16 compute
+    layer.build(x.shape)
+    layer.gamma.assign(rng.normal(1.0, 0.5, size=16))
+    layer.beta.assign(rng.normal(size=16))
+
+    def through_float32(values):
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            tf.cast(values, tf.float32), layer.gamma, layer.beta, epsilon=1e-5,
+            data_format="NHWC", is_training=True)
+        return tf.cast(y, tf.bfloat16)
+
+    @tf.function
+    def forward_backward(f, values):
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            y = f(values)
+        return y, tape.gradient(y, values, w)
+
+    fast = forward_backward(lambda v: layer(v, training=True), x)
+    graph = tf.function(lambda v: layer(v, training=True)).get_concrete_function(x).graph
+    assert "Cast" not in {op.type for op in graph.get_operations()
+                          if op.inputs and op.inputs[0].dtype == tf.bfloat16}
+    for got, expected in zip(fast, forward_backward(through_float32, x)):
+        assert got.dtype == tf.bfloat16
+        np.testing.assert_array_equal(got.numpy().astype(np.float32),
+                                      expected.numpy().astype(np.float32))
+
+
 def test_instance_keys_never_collide_across_calls_channels_or_directions():
     from monodepth_tf.networks.sync_batchnorm import MAX_CALLS_PER_STEP, instance_key
     keys = [instance_key(call, channels, direction)

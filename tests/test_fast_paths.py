@@ -104,12 +104,32 @@ def test_photometric_error_gradient_equals_tensorflow_pooling_gradient():
 
     weights = tf.constant(RNG.random((2, 24, 40)), tf.float32)
     grads = []
-    for f in (plain, lambda a: photometric_error(a, ssim_statistics(y))[..., 0]):
+    for f in (plain, lambda a: photometric_error(a, ssim_statistics(y))[..., 0],
+              lambda a: photometric_error(a, ssim_statistics(y), fused=True)[..., 0]):
         with tf.GradientTape() as tape:
             tape.watch(x)
             loss = tf.reduce_sum(f(x) * weights)
         grads.append(tape.gradient(loss, x).numpy())
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(grads[2], grads[0], rtol=1e-4, atol=1e-6)
+
+
+def photometric_float64(x, y):
+    return 0.85 * ssim_float64(x, y).mean(-1) + 0.15 * np.abs(y - x).mean(-1)
+
+
+def test_fused_photometric_error_matches_its_float64_definition_and_finite_differences():
+    # the loss's default (XLA) form, in float32 against float64, and its gradient in float64
+    x, y = RNG.random((2, 24, 40, 3)), RNG.random((2, 24, 40, 3))
+    fused = photometric_error(tf.constant(x, tf.float32), ssim_statistics(
+        tf.constant(y, tf.float32)), fused=True).numpy()[..., 0]
+    np.testing.assert_allclose(fused, photometric_float64(x, y), rtol=2e-6, atol=1e-7)
+    x = tf.constant(RNG.uniform(0.2, 0.8, size=(1, 5, 6, 2)))
+    statistics = ssim_statistics(tf.constant(RNG.uniform(0.2, 0.8, size=(1, 5, 6, 2))))
+    theoretical, numerical = tf.test.compute_gradient(
+        lambda a: photometric_error(a, statistics, fused=True), [x], delta=1e-6)
+    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-8)
+    assert np.abs(theoretical[0]).max() > 1e-3
 
 
 def test_prepared_sampler_and_coordinate_maps_equal_the_layers_bit_for_bit():
@@ -172,13 +192,15 @@ def fixture(reference_dir):
     return load_npz(reference_dir, "losses.npz")
 
 
-# The float32 path (LossOptions' and bin/train's default) against the original and the exact
-# path, on the fixture. Measured: losses 7.5e-7 relative in total, 8.1e-6 per scale
-# (mono_v1_multiscale's scale 1; the others at most 5.8e-7); grids 9.5e-5 pixels; auto-masks
-# at most 35 of 61440 pixels (0.057%, mono_stereo's scale 1; 29 at scales 0 and 3).
-FLOAT32_LOSS_RTOL = {"total": 1e-6, "per_scale": 1e-5}
+# The float32 path (LossOptions' and bin/train's default; its photometric errors in XLA)
+# against the original and the exact path, on the fixture. Measured: losses 1.3e-6 relative in
+# total (stereo), 2.0e-6 per scale (mono_v1_multiscale); grids 9.5e-5 pixels; auto-masks at
+# most 57 of 61440 pixels (0.093%, mono_stereo's scale 0), fewer than the original's own
+# float32 mask differs from its float64 definition there (65:
+# test_float32_automask_differs_from_the_original_less_than_the_original_from_float64).
+FLOAT32_LOSS_RTOL = {"total": 2e-6, "per_scale": 1e-5}
 FLOAT32_GRID_PIXELS = 1e-4
-FLOAT32_MASK_FLIPS = 6e-4  # fraction of the pixels
+FLOAT32_MASK_FLIPS = 1e-3  # fraction of the pixels
 
 
 @pytest.mark.parametrize("name", sorted(OPTION_SETS))
@@ -227,6 +249,30 @@ def test_float32_grids_and_automasks_stay_within_bounds(fixture, name):
             for key in fast.warped:
                 np.testing.assert_allclose(fast.warped[key][s].numpy(),
                                            nhwc(fixture[f"{name}/warped/{key}/{s}"]), atol=3e-5)
+
+
+@pytest.mark.parametrize("name", ["mono_stereo", "mono_v1_multiscale"])
+def test_float32_automask_differs_from_the_original_less_than_the_original_from_float64(
+        fixture, name):
+    """Where identity and warped errors nearly tie, float32's roundings decide the auto-mask.
+    The original's own mask, against the same mask computed in float64 from its warped images,
+    bounds how many pixels that may move: the float32 path must stay within it."""
+    fast = run(fixture, name, exact=False)
+    for s in SCALES:
+        if f"{name}/identity_selection/{s}" not in fixture:
+            continue
+        size = s if name.endswith("v1_multiscale") else 0  # the scale the errors compare at
+        target = nhwc(fixture[f"inputs/color/0/{size}"]).astype(np.float64)
+        reprojection = np.min([photometric_float64(
+            nhwc(fixture[f"{name}/warped/{key}/{s}"]).astype(np.float64), target)
+            for key in fast.warped], axis=0)
+        identity = np.min([photometric_float64(
+            nhwc(fixture[f"inputs/color/{key}/{size}"]).astype(np.float64), target)
+            for key in fast.warped], axis=0)
+        original = fixture[f"{name}/identity_selection/{s}"]
+        originals_own = np.sum((reprojection < identity) != original)
+        ours = np.sum(fast.identity_selection[s].numpy() != original)
+        assert ours <= originals_own, f"scale {s}: {ours} pixels against {originals_own}"
 
 
 def test_smoothness_gradient_matches_finite_differences():

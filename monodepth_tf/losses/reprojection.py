@@ -64,7 +64,8 @@ class ScaleImages:
         if self._identity is None:
             identity = tf.concat(
                 [photometric_error(self._batch.color[key][self._scale], self.target,
-                                   self._options.no_ssim) for key in self._keys], axis=-1)
+                                   self._options.no_ssim, fused=not self._options.exact)
+                 for key in self._keys], axis=-1)
             if self._options.avg_reprojection:
                 identity = tf.reduce_mean(identity, axis=-1, keepdims=True)
             self._identity = identity

@@ -18,7 +18,7 @@ SSIM_C2 = 0.03 ** 2
 SSIM_WEIGHT = 0.85
 
 
-def _box_mean3x3(padded: tf.Tensor) -> tf.Tensor:
+def _box_mean3x3(padded: tf.Tensor, divisor=9.0) -> tf.Tensor:
     """The 3x3 means of ``[N, H + 2, W + 2, C]`` ('valid'): ``[N, H, W, C]``, bit for bit
     ``tf.nn.avg_pool2d(padded, 3, 1, "VALID")`` and the original's ``AvgPool2d(3, 1)``.
 
@@ -28,6 +28,7 @@ def _box_mean3x3(padded: tf.Tensor) -> tf.Tensor:
     AvgPool on three channels took about 3x as long (batch 4, 192x640: 99 ms against 33 ms)
     and a quarter of a training step's op time. Exact only where grappler's arithmetic
     optimizer is off (eager, and the training step: ``training.step.keep_graph_arithmetic``).
+    ``divisor`` is 9, or a tensor holding 9 where XLA would otherwise multiply by 1/9.
 
     The windows are ``tf.slice`` of static sizes where the shape is known: indexing with
     ``[:, a:b]`` and dynamic sizes build several more graph nodes per window (ten photometric
@@ -49,7 +50,7 @@ def _box_mean3x3(padded: tf.Tensor) -> tf.Tensor:
     for i in (1, 2):
         for j in (0, 1, 2):
             total = total + window(padded, i, j, height, width)
-    return total / 9.0
+    return total / divisor
 
 
 @tf.custom_gradient
@@ -81,19 +82,28 @@ class SsimStatistics(NamedTuple):
         image: ``y`` ``[B, H, W, C]``.
         mean: its 3x3 local mean ``mu_y``; ``mean_squared``: ``mu_y * mu_y``; ``variance``:
             the local mean of ``y * y`` minus ``mu_y * mu_y``; all ``[B, H, W, C]``.
+        padded: ``y`` reflection-padded by one pixel, ``[B, H + 2, W + 2, C]``.
     """
 
     image: tf.Tensor
     mean: tf.Tensor
     mean_squared: tf.Tensor
     variance: tf.Tensor
+    padded: tf.Tensor
+
+
+def _reflect_pad1(image: tf.Tensor) -> tf.Tensor:
+    return tf.pad(image, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
 
 
 def ssim_statistics(image: tf.Tensor) -> SsimStatistics:
     """:class:`SsimStatistics` of ``image`` ``[B, H, W, C]``."""
-    mean, mean_of_square = _local_means([image, image * image])
+    padded = _reflect_pad1(image)
+    mean = _mean3x3(padded)
+    # padding copies values: pad(y * y) is pad(y) * pad(y), bit for bit
+    mean_of_square = _mean3x3(padded * padded)
     mean_squared = mean * mean
-    return SsimStatistics(image, mean, mean_squared, mean_of_square - mean_squared)
+    return SsimStatistics(image, mean, mean_squared, mean_of_square - mean_squared, padded)
 
 
 def _local_means_adjoint(maps: Sequence[tf.Tensor]) -> List[tf.Tensor]:
@@ -166,16 +176,108 @@ class SSIM(GeometryLayer):
         return ssim_dissimilarity(x, y)
 
 
-def photometric_error(pred: tf.Tensor, target, no_ssim: bool = False) -> tf.Tensor:
+def photometric_error(pred: tf.Tensor, target, no_ssim: bool = False,
+                      fused: bool = False) -> tf.Tensor:
     """``0.85 * SSIM + 0.15 * L1`` (or L1 alone), averaged over channels: ``[B, H, W, 1]``.
 
     ``pred`` is ``[B, H, W, C]``; ``target`` the same, or its :class:`SsimStatistics`.
+
+    ``fused``: compute it and its gradient as two XLA kernels (:func:`fused_photometric_error`;
+    the gradient reaches ``pred`` only); otherwise with TensorFlow's ops, in the original's
+    order of operations and roundings.
     """
     statistics = target if isinstance(target, SsimStatistics) else None
     target = statistics.image if statistics is not None else target
+    if fused and not no_ssim:
+        statistics = statistics or ssim_statistics(target)
+        return fused_photometric_error(pred, statistics.padded, statistics.mean,
+                                       statistics.mean_squared, statistics.variance)
     l1 = tf.reduce_mean(tf.abs(target - pred), axis=-1, keepdims=True)
     if no_ssim:
         return l1
     ssim = tf.reduce_mean(ssim_dissimilarity(pred, statistics or target), axis=-1,
                           keepdims=True)
     return SSIM_WEIGHT * ssim + (1.0 - SSIM_WEIGHT) * l1
+
+
+def _ssim_terms(padded_x, padded_y, mu_y, mu_y_squared, sigma_y, nine):
+    """SSIM's per-pixel terms of ``x`` against ``y`` (see :func:`_ssim_against`), from both
+    reflection-padded: the local mean of ``x``, ``A``, ``S``, ``P``, ``Q``, their ratio
+    ``AS / PQ`` and its clipped ``(1 - ratio) / 2``. The padded products are products of the
+    padded images: each image is padded once.
+
+    ``nine``: a scalar tensor holding 9, an argument of the XLA computation so that XLA
+    divides by it: given the constant 9 it multiplies by float32's 1/9 (7e-9 too large,
+    relatively), which biases the variances (small differences of such means) and so the loss, by 5e-6
+    relative on the reference fixture."""
+    mu_x, e_xx, e_xy = (_box_mean3x3(m, nine) for m in (padded_x, padded_x * padded_x,
+                                                         padded_x * padded_y))
+    mu_x_squared, mu_xy = mu_x * mu_x, mu_x * mu_y
+    a, s = 2.0 * mu_xy + SSIM_C1, 2.0 * (e_xy - mu_xy) + SSIM_C2
+    p, q = mu_x_squared + mu_y_squared + SSIM_C1, (e_xx - mu_x_squared) + sigma_y + SSIM_C2
+    ratio = (a * s) / (p * q)
+    unclipped = (1.0 - ratio) / 2.0
+    return mu_x, a, s, p, q, ratio, unclipped
+
+
+def _interior(padded: tf.Tensor) -> tf.Tensor:
+    return padded[:, 1:-1, 1:-1]
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _fused_forward(x, padded_y, mu_y, mu_y_squared, sigma_y, nine):
+    unclipped = _ssim_terms(_reflect_pad1(x), padded_y, mu_y, mu_y_squared, sigma_y, nine)[-1]
+    ssim = tf.reduce_mean(tf.clip_by_value(unclipped, 0.0, 1.0), axis=-1, keepdims=True)
+    l1 = tf.reduce_mean(tf.abs(_interior(padded_y) - x), axis=-1, keepdims=True)
+    return SSIM_WEIGHT * ssim + (1.0 - SSIM_WEIGHT) * l1
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _fused_gradient(upstream, x, padded_y, mu_y, mu_y_squared, sigma_y, nine):
+    """The gradient of :func:`_fused_forward` with respect to ``x``, its terms recomputed
+    (cheaper than keeping them: they are elementwise, fused into the same loops).
+
+    The three 3x3 means are transposed together: with ``P`` the reflection padding and ``M``
+    the 'valid' 3x3 mean, ``x * P^T(u) = P^T(u * P(x))`` (``P^T`` adds each padded value back
+    to the pixel it copies), so ``P^T M^T g_mu + 2 x P^T M^T g_q + y P^T M^T g_s`` is one
+    ``P^T`` of ``M^T g_mu + 2 P(x) M^T g_q + P(y) M^T g_s``.
+    """
+    padded_x = _reflect_pad1(x)
+    mu_x, a, s, p, q, ratio, unclipped = _ssim_terms(padded_x, padded_y, mu_y, mu_y_squared,
+                                                     sigma_y, nine)
+    channels = tf.cast(tf.shape(x)[-1], x.dtype)
+    g_ssim = upstream * (SSIM_WEIGHT / channels)
+    g_l1 = upstream * ((1.0 - SSIM_WEIGHT) / channels)
+    inside = tf.logical_and(unclipped >= 0.0, unclipped <= 1.0)
+    g_q_ratio = tf.where(inside, g_ssim * -0.5, 0.0) * ratio
+    g_a, g_s = g_q_ratio / a, g_q_ratio / s
+    g_p, g_q = -g_q_ratio / p, -g_q_ratio / q
+    g_mu_x = 2.0 * (mu_y * (g_a - g_s) + mu_x * (g_p - g_q))
+    t_mu_x, t_e_xx, t_e_xy = (_box_mean3x3(tf.pad(m, [[0, 0], [2, 2], [2, 2], [0, 0]]), nine)
+                              for m in (g_mu_x, g_q, 2.0 * g_s))
+    padded_sum = t_mu_x + 2.0 * padded_x * t_e_xx + padded_y * t_e_xy
+    unpadded = tf.raw_ops.MirrorPadGrad(input=padded_sum,
+                                        paddings=[[0, 0], [1, 1], [1, 1], [0, 0]],
+                                        mode="REFLECT")
+    return unpadded - tf.sign(_interior(padded_y) - x) * g_l1
+
+
+@tf.custom_gradient
+def fused_photometric_error(x, padded_y, mu_y, mu_y_squared, sigma_y):
+    """``0.85 * SSIM + 0.15 * L1`` of ``x`` ``[B, H, W, C]`` against ``y`` averaged over
+    channels, ``[B, H, W, 1]``, given y reflection-padded and its statistics (see
+    :class:`SsimStatistics`); the forward pass and the gradient are each one XLA computation,
+    whose loops fuse the 3x3 means and the arithmetic that TensorFlow's kernels run as
+    separate passes over the images.
+
+    The same formula as :func:`photometric_error`, with XLA's roundings: it contracts
+    products and sums into fused multiply-adds, so most values differ from the original's in
+    their last bits. The gradient reaches ``x`` only (the target and its statistics are data).
+    """
+    nine = tf.constant(9.0, x.dtype)
+
+    def gradient(upstream):
+        return (_fused_gradient(upstream, x, padded_y, mu_y, mu_y_squared, sigma_y, nine),
+                None, None, None, None)
+
+    return _fused_forward(x, padded_y, mu_y, mu_y_squared, sigma_y, nine), gradient

@@ -87,7 +87,8 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
             samples[key].append(tf.stack(grid, axis=-1))
             warped[key].append(image)
             with tf.name_scope("photometric"):
-                errors.append(photometric_error(image, images.target, options.no_ssim))
+                errors.append(photometric_error(image, images.target, options.no_ssim,
+                                                 fused=not options.exact))
         reprojection = tf.concat(errors, axis=-1)  # [B, h, w, num_sources]
 
         loss = 0.0
