@@ -169,6 +169,30 @@ def test_inexact_sampler_stays_within_an_ulp_or_two():
         geometry.BilinearSampler(exact=False).get_config()).exact is False
 
 
+def test_fused_sampler_is_within_an_ulp_and_its_grid_gradient_that_of_float64():
+    # the loss's default sampler (XLA): values against the exact path, grid gradient against
+    # the float64 sampler's (tests/test_geometry.py checks that one by finite differences)
+    image = RNG.random((2, 24, 32, 3))
+    px, py = RNG.uniform(-2, 33, size=(2, 20, 30)), RNG.uniform(-2, 25, size=(2, 20, 30))
+    px, py = np.floor(px) + np.clip(px % 1, 0.1, 0.9), np.floor(py) + np.clip(py % 1, 0.1, 0.9)
+    grid = geometry.grid_from_pixels(tf.constant(np.stack([px, py], -1)), 24, 32).numpy()
+    weights = RNG.random((2, 20, 30, 3))
+    results = []
+    for dtype, exact, fused in ((tf.float32, False, True), (tf.float32, True, False),
+                                (tf.float64, True, False)):
+        g = tf.constant(grid, dtype)
+        prepared = geometry.neighbourhoods(tf.constant(image, dtype))
+        with tf.GradientTape() as tape:
+            tape.watch(g)
+            out = geometry.sample_neighbourhoods(prepared, g, exact, fused=fused)
+            loss = tf.reduce_sum(out * tf.constant(weights, dtype))
+        results.append((out.numpy(), tape.gradient(loss, g).numpy()))
+    (fused_out, fused_grad), (exact_out, _), (_, expected_grad) = results
+    np.testing.assert_allclose(fused_out, exact_out, rtol=0, atol=2.5e-7)
+    np.testing.assert_allclose(fused_grad, expected_grad, rtol=1e-5, atol=1e-4)
+    assert np.abs(expected_grad).max() > 1.0
+
+
 def test_upsampling_gradient_matches_finite_differences():
     # written by hand as the transposed taps; sizes that are not multiples (the taps' clamps)
     x = tf.constant(RNG.random((2, 5, 7, 2)))
@@ -192,12 +216,12 @@ def fixture(reference_dir):
     return load_npz(reference_dir, "losses.npz")
 
 
-# The float32 path (LossOptions' and bin/train's default; its photometric errors in XLA)
-# against the original and the exact path, on the fixture. Measured: losses 1.3e-6 relative in
-# total (stereo), 2.0e-6 per scale (mono_v1_multiscale); grids 9.5e-5 pixels; auto-masks at
-# most 57 of 61440 pixels (0.093%, mono_stereo's scale 0), fewer than the original's own
-# float32 mask differs from its float64 definition there (65:
-# test_float32_automask_differs_from_the_original_less_than_the_original_from_float64).
+# The float32 path (LossOptions' and bin/train's default; its photometric errors
+# and sampling in XLA) against the original and the exact path, on the fixture. Measured:
+# losses 1.4e-6 relative in total (stereo), 5.3e-6 per scale (mono_v1_multiscale); grids
+# 9.5e-5 pixels; auto-masks at most 55 of 61440 pixels (0.090%, mono_stereo's scale 0), where
+# the original's own float32 mask differs from its float64 definition in 65
+# (test_float32_automask_differs_from_the_original_as_float32_differs_from_float64).
 FLOAT32_LOSS_RTOL = {"total": 2e-6, "per_scale": 1e-5}
 FLOAT32_GRID_PIXELS = 1e-4
 FLOAT32_MASK_FLIPS = 1e-3  # fraction of the pixels
@@ -252,11 +276,13 @@ def test_float32_grids_and_automasks_stay_within_bounds(fixture, name):
 
 
 @pytest.mark.parametrize("name", ["mono_stereo", "mono_v1_multiscale"])
-def test_float32_automask_differs_from_the_original_less_than_the_original_from_float64(
+def test_float32_automask_differs_from_the_original_as_float32_differs_from_float64(
         fixture, name):
     """Where identity and warped errors nearly tie, float32's roundings decide the auto-mask.
-    The original's own mask, against the same mask computed in float64 from its warped images,
-    bounds how many pixels that may move: the float32 path must stay within it."""
+    The original's own float32 mask against the same mask in float64 (from its warped images)
+    measures that: how many pixels float32 moves and how far from a tie. Two float32
+    computations may each move as many, so ours may differ from the original's in at most
+    twice as many pixels, each within twice the widest margin the original's own moved."""
     fast = run(fixture, name, exact=False)
     for s in SCALES:
         if f"{name}/identity_selection/{s}" not in fixture:
@@ -269,10 +295,15 @@ def test_float32_automask_differs_from_the_original_less_than_the_original_from_
         identity = np.min([photometric_float64(
             nhwc(fixture[f"inputs/color/{key}/{size}"]).astype(np.float64), target)
             for key in fast.warped], axis=0)
+        margin = np.abs(reprojection - identity)
         original = fixture[f"{name}/identity_selection/{s}"]
-        originals_own = np.sum((reprojection < identity) != original)
-        ours = np.sum(fast.identity_selection[s].numpy() != original)
-        assert ours <= originals_own, f"scale {s}: {ours} pixels against {originals_own}"
+        originals_own = (reprojection < identity) != original
+        ours = fast.identity_selection[s].numpy() != original
+        if not originals_own.any():
+            assert not ours.any(), f"scale {s}"
+            continue
+        assert ours.sum() <= 2 * originals_own.sum(), f"scale {s}"
+        assert margin[ours].max(initial=0) <= 2 * margin[originals_own].max(), f"scale {s}"
 
 
 def test_smoothness_gradient_matches_finite_differences():

@@ -35,7 +35,8 @@ def neighbourhoods(image: tf.Tensor) -> Neighbourhoods:
     return Neighbourhoods(tf.reshape(values, [shape[0], -1, 4, shape[3]]), shape[1], shape[2])
 
 
-def sample_neighbourhoods(source: Neighbourhoods, grid, exact: bool = True) -> tf.Tensor:
+def sample_neighbourhoods(source: Neighbourhoods, grid, exact: bool = True,
+                          fused: bool = False) -> tf.Tensor:
     """:func:`bilinear_sample` of an image prepared by :func:`neighbourhoods`.
 
     Args:
@@ -43,6 +44,9 @@ def sample_neighbourhoods(source: Neighbourhoods, grid, exact: bool = True) -> t
         grid: ``[B, H, W, 2]`` normalized ``(x, y)``, or a :class:`Grid`.
         exact: sum the four corners with fused multiply-adds as the original's kernel does (see
             :func:`fused_multiply_add`); otherwise in plain float arithmetic.
+        fused: without ``exact``, on float32 images: gather and weigh the corners in one XLA
+            computation, and their gradient in another, which reaches the grid only (the
+            loss's sources are data).
 
     Returns:
         ``[B, H, W, C]``.
@@ -58,7 +62,51 @@ def sample_neighbourhoods(source: Neighbourhoods, grid, exact: bool = True) -> t
     # NaN still reaches the loss through the depth, where training detects it.
     x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
     y = tf.where(tf.math.is_nan(y), tf.zeros_like(y), y)
+    if fused and not exact and values.dtype == tf.float32:
+        return _fused_interpolate(values, x, y, tf.cast(source.width, tf.int32))
     return _interpolate(values, x, y, source.width, exact)
+
+
+def _corners_and_weights(values, x, y, width):
+    """The four corners ``[B, H, W, C]`` (top left, top right, bottom left, bottom right) of
+    each sample and the distances to them: ``right = x - floor(x)``, ``left = 1 - right`` (as
+    ``floor(x) + 1 - x``), likewise ``down`` and ``up``, each ``[B, H, W, 1]``."""
+    x0, y0 = tf.floor(x), tf.floor(y)
+    right, left = tf.expand_dims(x - x0, -1), tf.expand_dims(x0 + 1.0 - x, -1)
+    down, up = tf.expand_dims(y - y0, -1), tf.expand_dims(y0 + 1.0 - y, -1)
+    index = tf.cast(y0, tf.int32) * width + tf.cast(x0, tf.int32)
+    corners = tf.unstack(tf.gather(values, index, batch_dims=1), axis=-2)
+    return corners, (left, right, up, down)
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _fused_interpolate_forward(values, x, y, width):
+    (top_left, top_right, bottom_left, bottom_right), (left, right, up, down) = \
+        _corners_and_weights(values, x, y, width)
+    return (top_left * (left * up) + top_right * (right * up) + bottom_left * (left * down)
+            + bottom_right * (right * down))
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _fused_interpolate_gradient(upstream, values, x, y, width):
+    corners, (left, right, up, down) = _corners_and_weights(values, x, y, width)
+    e_tl, e_tr, e_bl, e_br = (tf.reduce_sum(corner * upstream, axis=-1) for corner in corners)
+    grad_x = (e_tr - e_tl) * up[..., 0] + (e_br - e_bl) * down[..., 0]
+    grad_y = (e_bl - e_tl) * left[..., 0] + (e_br - e_tr) * right[..., 0]
+    return grad_x, grad_y
+
+
+@tf.custom_gradient
+def _fused_interpolate(values, x, y, width):
+    """:func:`_interpolate` without ``exact``, its forward pass and gradient each one XLA
+    computation (the gather fused with the weighting), the corners gathered again for the
+    gradient rather than kept. The gradient reaches ``x`` and ``y`` only: the sampled images
+    are data."""
+    def gradient(upstream):
+        grad_x, grad_y = _fused_interpolate_gradient(upstream, values, x, y, width)
+        return None, grad_x, grad_y, None
+
+    return _fused_interpolate_forward(values, x, y, width), gradient
 
 
 def _interpolate(values: tf.Tensor, x: tf.Tensor, y: tf.Tensor, width, exact: bool) -> tf.Tensor:

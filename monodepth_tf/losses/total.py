@@ -83,7 +83,8 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
             with tf.name_scope("project"):
                 grid = project(points, batch.K[source_scale], T)
             with tf.name_scope("sample"):
-                image = sample_neighbourhoods(images.sources[key], grid, options.exact)
+                image = sample_neighbourhoods(images.sources[key], grid, options.exact,
+                                              fused=not options.exact)
             samples[key].append(tf.stack(grid, axis=-1))
             warped[key].append(image)
             with tf.name_scope("photometric"):
