@@ -15,7 +15,7 @@ PACKAGE = PROJECT_ROOT / "monodepth_tf"
 # Layers, bottom first: a module may import its own layer or a lower one, never a higher one
 # (a module belongs to the first entry naming it or a package above it).
 LAYERS = [
-    ("monodepth_tf.progress", "monodepth_tf.download", "monodepth_tf.files",
+    ("monodepth_tf.progress", "monodepth_tf.download", "monodepth_tf.files", "monodepth_tf.cpu",
      "monodepth_tf.data.errors", "monodepth_tf.data.frames"),
     ("monodepth_tf.config",),
     ("monodepth_tf.geometry", "monodepth_tf.data", "monodepth_tf.synthetic"),

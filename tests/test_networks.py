@@ -240,8 +240,10 @@ def test_cpu_convolution_gradients_equal_the_float64_sums(kernel_size, channels,
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-4)
 
 
-def test_training_takes_the_cpu_gradients_on_large_stride_1_maps_only():
+def test_training_takes_the_cpu_gradients_on_large_stride_1_maps_only(monkeypatch):
     import monodepth_tf.networks.layers as layers
+    # an AVX2 CPU (Zen 3's flags), where the per-tap form is the faster one
+    monkeypatch.setattr(layers, "cpu_flags", lambda: ["sse2", "avx", "avx2", "fma"])
     conv = PaddedConv2D(4, 3, pad=1, pad_mode="REFLECT")
     strided = PaddedConv2D(4, 3, strides=2, pad=1)
     big = tf.zeros([1, 62, 64, 3])  # 64x66 padded: at least CPU_GRADIENT_MIN_PIXELS
@@ -263,7 +265,11 @@ def test_training_takes_the_cpu_gradients_on_large_stride_1_maps_only():
     assert "Conv2DBackpropInput" in gradient_ops(conv, small)
     assert "Conv2DBackpropInput" in gradient_ops(conv, big, training=False)
     assert "Conv2DBackpropInput" in gradient_ops(strided, tf.zeros([1, 128, 128, 3]))
-    # --deterministic turns grappler off, and with it the per-tap form is the slower one
+    # with AVX-512 (or without grappler: --deterministic) oneDNN's gradients are the faster
+    monkeypatch.setattr(layers, "cpu_flags", lambda: ["avx2", "avx512f", "avx512bw"])
+    assert "Conv2DBackpropInput" in gradient_ops(conv, big)
+    assert "MatMul" not in gradient_ops(conv, big)
+    monkeypatch.setattr(layers, "cpu_flags", lambda: ["sse2", "avx", "avx2", "fma"])
     previous = tf.config.optimizer.get_experimental_options()
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     try:

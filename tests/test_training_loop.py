@@ -608,7 +608,8 @@ def test_bfloat16_on_a_cpu_without_bfloat16_instructions_is_warned_about(world, 
 
 
 def test_cpu_flags_are_read_from_cpuinfo_and_slow_mixed_precision_is_warned_about(tmp_path):
-    from monodepth_tf.training.devices import cpu_flags, precision_warning
+    from monodepth_tf.cpu import cpu_flags
+    from monodepth_tf.training.devices import precision_warning
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n"

@@ -8,6 +8,8 @@ reflection) and then convolves with ``'valid'``, so feature maps line up with th
 import keras
 import tensorflow as tf
 
+from monodepth_tf.cpu import cpu_flags
+
 
 def pad_spatial(x: tf.Tensor, pad: int, mode: str = "CONSTANT", by_slices: bool = False
                 ) -> tf.Tensor:
@@ -134,16 +136,24 @@ class PaddedConv2D(keras.layers.Conv2D):
 CPU_GRADIENT_MIN_PIXELS = 1024
 
 
+# The CPU flag of AVX-512's byte and word instructions (oneDNN's "avx512_core").
+AVX512_FLAG = "avx512bw"
+
+
 def use_cpu_convolution_gradients() -> bool:
-    """True when the process has no GPU and grappler is on: training's convolutions then use
-    :func:`conv2d_with_cpu_gradients` (see :class:`PaddedConv2D`).
+    """True when the process has no GPU, grappler is on and the CPU has no AVX-512 (or its
+    flags cannot be read): training's convolutions then use :func:`conv2d_with_cpu_gradients`
+    (see :class:`PaddedConv2D`).
 
     Without grappler (``--deterministic`` turns it off) the per-tap slices and products are
     left as written and oneDNN's gradients are faster (Zen 3, mono_stereo, batch 4: a
     192x640 step 5.79 s against 5.43, a 64x192 step 0.88 s against 0.61), and they take less
-    time to trace."""
+    time to trace. With AVX-512 oneDNN's own gradients are the faster ones (an Intel Xeon with
+    AVX-512, batch 4, 192x640, float32: stereo 1.21 s per step against 1.30, mono 2.45
+    against 2.62); the per-tap form was measured faster only on an AVX2 CPU (Zen 3)."""
     grappler_off = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
-    return not tf.config.list_logical_devices("GPU") and not grappler_off
+    return (not tf.config.list_logical_devices("GPU") and not grappler_off
+            and AVX512_FLAG not in (cpu_flags() or ()))
 
 
 @tf.custom_gradient

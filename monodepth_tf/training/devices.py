@@ -3,7 +3,6 @@ the process settings that make a step reproducible."""
 
 import json
 import os
-from pathlib import Path
 from typing import Iterable, List, Optional, Tuple
 
 import tensorflow as tf
@@ -44,23 +43,12 @@ def strategy_devices(gpu: str) -> Tuple[Optional[List[str]], Optional[str]]:
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> Optional[List[str]]:
-    """The CPU's feature flags as Linux lists them, or None where they cannot be read."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("flags") and ":" in line:
-            return line.split(":", 1)[1].split()
-    return None
-
-
 def precision_warning(mixed_precision: Optional[str], on_gpus: bool,
                       flags: Optional[Iterable[str]]) -> Optional[str]:
     """A warning for mixed precision where it is slow: ``float16`` without a GPU, and
-    ``bfloat16`` on a CPU that has no bfloat16 instructions (``flags``: :func:`cpu_flags`;
-    nothing is said when they are unknown), where TensorFlow emulates them; None otherwise."""
+    ``bfloat16`` on a CPU that has no bfloat16 instructions (``flags``:
+    :func:`monodepth_tf.cpu.cpu_flags`; nothing is said when they are unknown), where
+    TensorFlow emulates them; None otherwise."""
     if on_gpus:
         return None
     if mixed_precision == "float16":

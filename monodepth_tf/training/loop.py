@@ -46,6 +46,7 @@ from typing import List, Optional
 import keras
 import tensorflow as tf
 
+from monodepth_tf.cpu import cpu_flags
 from monodepth_tf.data.check import raise_on_problems, split_problems
 from monodepth_tf.data.folder import FolderOptions, open_folder_data
 from monodepth_tf.data.kitti import KittiRawLayout
@@ -54,7 +55,7 @@ from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
 from monodepth_tf.data.splits import (SplitEntry, default_split_dir, missing_split_hint,
                                       read_split)
 from monodepth_tf.training.checkpoints import RunCheckpoints, initial_weights, weights_config
-from monodepth_tf.training.devices import (cpu_flags, make_deterministic, make_strategy,
+from monodepth_tf.training.devices import (make_deterministic, make_strategy,
                                            precision_warning, strategy_devices, worker_index)
 from monodepth_tf.training.logging import RunLog, terminal_stderr
 from monodepth_tf.training.options import OptionsError, TrainOptions
