@@ -10,7 +10,8 @@ steps and divided by their number. Ops run in parallel on the CPU's threads, so 
 of a step may exceed its wall time; the shares are of the summed op time. Groups: the
 convolutions (forward, input and filter gradients: what the networks' FLOPs are), and the rest
 by what it belongs to (BatchNorm, padding, the loss's sampling, elementwise math, Adam...).
-Prints the top op types and the groups; with ``--json``, one JSON line per group.
+The kernels of XLA's computations (the float32 loss's photometric errors and sampling) carry
+no op type in the trace; they count together as ``XLA fusion``. Prints the top op types and the groups; with ``--json``, one JSON line per group.
 """
 
 import argparse
@@ -18,6 +19,7 @@ import collections
 import glob
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -33,6 +35,11 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 from benchmarks.machine import machine_fields  # noqa: E402
 from benchmarks.train_step import trainer_and_batch  # noqa: E402
 from monodepth_tf.training.options import MODES  # noqa: E402
+
+# The op type under which the kernels of XLA's computations count (the loss's photometric errors
+# and bilinear sampling, forward and gradient): the trace names them after their fusions
+# ("multiply_clamp_fusion.2"), without an op type.
+XLA_FUSION = "XLA fusion"
 
 # op type without oneDNN's prefix (_MklNative, _Mkl) -> group; convolutions are the networks'
 # (forward, input and filter gradients, fused with bias/BatchNorm/ReLU or not; PadWithConv2D is
@@ -50,7 +57,7 @@ GROUPS = (("Conv2D", "convolutions"), ("FusedConv2D", "convolutions"),
           ("Max", "reductions"), ("Transpose", "layout"), ("ToTf", "layout"),
           ("ConcatV2", "layout"), ("Slice", "layout"), ("StridedSlice", "layout"),
           ("Tile", "layout"), ("Unpack", "layout"), ("Pack", "layout"), ("Cast", "casts"),
-          ("BatchMatMul", "matmul"), ("Einsum", "matmul"))
+          ("BatchMatMul", "matmul"), ("Einsum", "matmul"), (XLA_FUSION, "XLA (the loss)"))
 
 
 def group_of(op_type: str) -> str:
@@ -77,6 +84,9 @@ def op_seconds(trace_dir: str) -> collections.Counter:
             for line in plane.lines:
                 for event in line.events:
                     name = plane.event_metadata[event.metadata_id].name
+                    if re.fullmatch(r"\w*fusion(\.\d+)?", name):
+                        totals[XLA_FUSION] += event.duration_ps * 1e-12
+                        continue
                     if ":" not in name or "::" in name:  # not an op: the executor's spans
                         continue
                     op_type = name.rsplit(":", 1)[1]
