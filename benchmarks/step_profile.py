@@ -11,7 +11,8 @@ of a step may exceed its wall time; the shares are of the summed op time. Groups
 convolutions (forward, input and filter gradients: what the networks' FLOPs are), and the rest
 by what it belongs to (BatchNorm, padding, the loss's sampling, elementwise math, Adam...).
 The kernels of XLA's computations (the float32 loss's photometric errors and sampling) carry
-no op type in the trace; they count together as ``XLA fusion``. Prints the top op types and the groups; with ``--json``, one JSON line per group.
+no op type in the trace; they count together as ``XLA fusion``. Prints the top op types and
+the groups; with ``--json``, one JSON line per group.
 """
 
 import argparse

@@ -6,6 +6,7 @@
                                               [--exact true|false|both] [--rounds 1]
                                               [--mixed_precision float32,bfloat16]
                                               [--adam fused|keras|both]
+                                              [--conv_gradients auto|per_tap|onednn|both]
 
 Builds the Trainer of ``bin/train`` (ResNet-18 depth and pose networks, Adam, the Monodepth2
 loss at four scales) under the default strategy (one CPU replica here) and times
@@ -66,6 +67,7 @@ import tensorflow as tf  # noqa: E402
 from monodepth_tf.data.batch import Batch  # noqa: E402
 from monodepth_tf.data.frames import frame_key  # noqa: E402
 from monodepth_tf.data.pipeline import intrinsics  # noqa: E402
+from monodepth_tf.networks import layers  # noqa: E402
 from monodepth_tf.training.devices import make_strategy  # noqa: E402
 from monodepth_tf.training.options import MODES, TrainOptions  # noqa: E402
 from monodepth_tf.training import step as step_module  # noqa: E402
@@ -135,9 +137,12 @@ def networks_alone_seconds(trainer: Trainer, data: Batch, repeats: int) -> float
 
 
 def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: int,
-            warmup: int, mixed_precision=None, exact: bool = False, adam: str = "fused") -> dict:
+            warmup: int, mixed_precision=None, exact: bool = False, adam: str = "fused",
+            conv_gradients: str = "auto") -> dict:
     if adam == "keras":  # the Trainer's optimizer before FusedAdam, for comparison
         step_module.FusedAdam = keras.optimizers.Adam
+    if conv_gradients != "auto":  # one form whatever the CPU (the child process's setting)
+        layers.use_cpu_convolution_gradients = lambda: conv_gradients == "per_tap"
     trainer, data, distributed = trainer_and_batch(mode, batch, height, width, xla,
                                                    mixed_precision, exact)
     conv_flops = step_convolution_flops(trainer.system, data)
@@ -160,6 +165,7 @@ def measure(mode: str, batch: int, height: int, width: int, xla: bool, repeats: 
             "min_s": round(min(times), 3), "max_s": round(max(times), 3),
             "cpu_s": round(statistics.median(cpu_times), 3), "warmup_s": round(warmup_s, 1),
             "mixed_precision": mixed_precision, "exact": exact, "adam": adam,
+            "conv_gradients": conv_gradients,
             "conv_gflop_per_step": round(conv_flops / 1e9, 1),
             "conv_gflops_achieved": round(conv_flops / 1e9 / step_s, 1),
             "networks_s": round(networks_s, 3), "networks_share": round(networks_s / step_s, 3),
@@ -222,6 +228,11 @@ def main():
                              "measured against the same round's original")
     parser.add_argument("--adam", choices=["fused", "keras", "both"], default="fused",
                         help="the Trainer's FusedAdam (default) or Keras' Adam, or both")
+    parser.add_argument("--conv_gradients", choices=["auto", "per_tap", "onednn", "both"],
+                        default="auto",
+                        help="the float32 convolutions' gradients in training: as the CPU "
+                             "decides (networks.layers.use_cpu_convolution_gradients), the "
+                             "per-tap form or oneDNN's, or both of the latter")
     parser.add_argument("--peak", action="store_true",
                         help="first measure this machine's float32 peak (benchmarks/flops.py) "
                              "and report each step's convolution FLOPs as a fraction of it")
@@ -237,11 +248,14 @@ def main():
             for _ in range(args.rounds):
                 original = original_step_and_inference(args, mode, args.batch, args.height,
                                                        args.width, args.repeats)
-                for exact, precision, adam in itertools.product(
+                for exact, precision, adam, conv_gradients in itertools.product(
                         args.exact, args.mixed_precision,
-                        ["fused", "keras"] if args.adam == "both" else [args.adam]):
+                        ["fused", "keras"] if args.adam == "both" else [args.adam],
+                        (["per_tap", "onednn"] if args.conv_gradients == "both"
+                         else [args.conv_gradients])):
                     result = measure_in_child(mode, args.batch, args.height, args.width, xla,
-                                              args.repeats, args.warmup, precision, exact, adam)
+                                              args.repeats, args.warmup, precision, exact, adam,
+                                              conv_gradients)
                     if peak:
                         result["float32_peak_gflops"] = peak
                         result["fraction_of_peak"] = round(
@@ -274,7 +288,8 @@ def print_table(results, args) -> None:
                   f"{r['original_peak_rss_mb']:.0f}" if "original_step_s" in r else "- | - | -")
         print(f"| {r['mode']} | {'yes' if r['xla'] else 'no'} | "
               f"{r['mixed_precision'] or 'float32'}"
-              f"{' (Keras Adam)' if r['adam'] == 'keras' else ''} | "
+              f"{' (Keras Adam)' if r['adam'] == 'keras' else ''}"
+              f"{'' if r['conv_gradients'] == 'auto' else ' ' + r['conv_gradients']} | "
               f"{'exact' if r['exact'] else 'float32'} | "
               f"{r['step_s']:.3f} | {r['samples_per_s']:.2f} | {r['cpu_s']:.2f} | "
               f"{r['load_average']} | {r['conv_gflop_per_step']} | "

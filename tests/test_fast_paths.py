@@ -3,7 +3,8 @@
 The loss prepares each image once (SSIM statistics of the target, sampling neighbourhoods of
 the sources, identity errors), differentiates its 3x3 means with a hand-written gradient, and by
 default computes in float32 (``exact=False``: no float64 fused multiply-adds in the sampler,
-the upsampling or the rotation angle). These tests check the gradients against finite
+the upsampling or the rotation angle; the photometric errors and the sampling compiled by XLA,
+forward and gradient). These tests check the gradients against finite
 differences and TensorFlow's own pooling gradient, the prepared forms against the direct ones
 bit for bit, and the float32 path against the original's losses, grids and auto-masks.
 """

@@ -21,12 +21,15 @@ class LossOptions:
     ``pose_model_input="all"`` the poses are used as predicted; with ``"pairs"`` the motion
     predicted for a pair (earlier frame first) is inverted for frames before the target.
     ``exact=False`` (the default) computes everything in float32: what suits GPUs, where float64
-    runs at 1/32-1/64 of float32's speed. ``exact=True`` reproduces the original's roundings --
+    runs at 1/32-1/64 of float32's speed; its photometric errors and bilinear sampling (forward
+    and gradient) are each compiled by XLA, which fuses their passes over the images.
+    ``exact=True`` reproduces the original's roundings --
     the rotation angle, the disparity upsampling and the sampler's corners summed with fused
     multiply-adds, emulated in float64 (see :func:`geometry.fused_multiply_add`) -- so that
     depths, sampling grids, warped images and auto-masks equal the original's bit for bit
     (tests/test_losses.py). On the reference fixtures the float32 path moves sampling grids by
-    at most 1e-4 pixels, flips at most 0.06% of the auto-mask decisions (near-ties) and changes
+    at most 1e-4 pixels, flips at most 0.1% of the auto-mask decisions (near-ties, about as
+    many as the original's own float32 mask differs from its float64 definition) and changes
     the losses by at most 1e-5 relative (tests/test_fast_paths.py bounds each).
     """
 
