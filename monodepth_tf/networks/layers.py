@@ -148,9 +148,10 @@ def use_cpu_convolution_gradients() -> bool:
     Without grappler (``--deterministic`` turns it off) the per-tap slices and products are
     left as written and oneDNN's gradients are faster (Zen 3, mono_stereo, batch 4: a
     192x640 step 5.79 s against 5.43, a 64x192 step 0.88 s against 0.61), and they take less
-    time to trace. With AVX-512 oneDNN's own gradients are the faster ones (an Intel Xeon with
-    AVX-512, batch 4, 192x640, float32: stereo 1.21 s per step against 1.30, mono 2.45
-    against 2.62); the per-tap form was measured faster only on an AVX2 CPU (Zen 3)."""
+    time to trace. With AVX-512 oneDNN's own gradients are as fast or faster (an Intel Xeon with
+    AVX-512, batch 4, 192x640, float32, ``benchmarks/train_step.py --conv_gradients both``:
+    stereo 1.09-1.20 s per step against 1.31-1.32, mono 2.39 s both); the per-tap form was
+    measured faster only on an AVX2 CPU (Zen 3)."""
     grappler_off = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer")
     return (not tf.config.list_logical_devices("GPU") and not grappler_off
             and AVX512_FLAG not in (cpu_flags() or ()))
