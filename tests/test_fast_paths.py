@@ -4,9 +4,9 @@ The loss prepares each image once (SSIM statistics of the target, sampling neigh
 the sources, identity errors), differentiates its 3x3 means with a hand-written gradient, and by
 default computes in float32 (``exact=False``: no float64 fused multiply-adds in the sampler,
 the upsampling or the rotation angle; the photometric errors and the sampling compiled by XLA,
-forward and gradient). These tests check the gradients against finite
-differences and TensorFlow's own pooling gradient, the prepared forms against the direct ones
-bit for bit, and the float32 path against the original's losses, grids and auto-masks.
+forward and gradient). These tests check the gradients against finite differences and
+TensorFlow's own pooling gradient, the prepared forms against the direct ones bit for bit, and
+the float32 path against the original's losses, grids and auto-masks.
 """
 
 import numpy as np
@@ -217,11 +217,11 @@ def fixture(reference_dir):
     return load_npz(reference_dir, "losses.npz")
 
 
-# The float32 path (LossOptions' and bin/train's default; its photometric errors
-# and sampling in XLA) against the original and the exact path, on the fixture. Measured:
-# losses 1.4e-6 relative in total (stereo), 5.3e-6 per scale (mono_v1_multiscale); grids
-# 9.5e-5 pixels; auto-masks at most 55 of 61440 pixels (0.090%, mono_stereo's scale 0), where
-# the original's own float32 mask differs from its float64 definition in 65
+# The float32 path (LossOptions' and bin/train's default; its photometric errors and sampling
+# in XLA) against the original and the exact path, on the fixture. Measured: losses 1.4e-6
+# relative in total (stereo), 5.3e-6 per scale (mono_v1_multiscale); grids 9.5e-5 pixels;
+# auto-masks at most 55 of 61440 pixels (0.090%, mono_stereo's scale 0), where the original's
+# own float32 mask differs from its float64 definition in 65
 # (test_float32_automask_differs_from_the_original_as_float32_differs_from_float64).
 FLOAT32_LOSS_RTOL = {"total": 2e-6, "per_scale": 1e-5}
 FLOAT32_GRID_PIXELS = 1e-4
