@@ -94,7 +94,14 @@ def channel_minimum(errors: tf.Tensor) -> tf.Tensor:
     returns the first index) has it; ``tf.reduce_min`` would split it. For the handful of
     channels here that is also cheaper, forward and backward, than a reduction.
     """
-    smallest = errors[..., :1]
-    for k in range(1, errors.shape[-1]):
-        smallest = tf.minimum(smallest, errors[..., k:k + 1])
+    return minimum_of([errors[..., k:k + 1] for k in range(errors.shape[-1])])
+
+
+def minimum_of(maps: Sequence[tf.Tensor]) -> tf.Tensor:
+    """The elementwise minimum of ``maps``, folded left to right as :func:`channel_minimum`
+    (the gradient goes to the first of equal values): the same result as concatenating them
+    and taking :func:`channel_minimum`, without the concatenation and the slices."""
+    smallest = maps[0]
+    for other in maps[1:]:
+        smallest = tf.minimum(smallest, other)
     return smallest

@@ -18,8 +18,8 @@ from monodepth_tf.geometry.camera import backproject, project
 from monodepth_tf.geometry.depth import disp_to_depth
 from monodepth_tf.geometry.sampling import sample_neighbourhoods
 from monodepth_tf.losses.options import LossOptions, LossOutputs, Pose
-from monodepth_tf.losses.reprojection import (PerSourceScale, channel_minimum, static_size,
-                                              source_transform)
+from monodepth_tf.losses.reprojection import (PerSourceScale, channel_minimum, minimum_of,
+                                              static_size, source_transform)
 from monodepth_tf.losses.smoothness import edge_aware_smoothness
 from monodepth_tf.losses.ssim import photometric_error
 from monodepth_tf.losses.upsample import upsample_bilinear
@@ -90,9 +90,10 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
             with tf.name_scope("photometric"):
                 errors.append(photometric_error(image, images.target, options.no_ssim,
                                                  fused=not options.exact))
-        reprojection = tf.concat(errors, axis=-1)  # [B, h, w, num_sources]
-
         loss = 0.0
+        # [B, h, w, num_sources], when a mask or the mean needs the errors side by side
+        reprojection = (tf.concat(errors, axis=-1)
+                        if options.predictive_mask or options.avg_reprojection else None)
         if options.predictive_mask:
             mask = predictive_masks[index]
             if not options.v1_multiscale:
@@ -105,7 +106,8 @@ def compute_losses(batch: Batch, disps: Sequence[tf.Tensor], poses: Dict[str, Po
             reprojection = tf.reduce_mean(reprojection, axis=-1, keepdims=True)
 
         with tf.name_scope("minimum"):
-            per_pixel = channel_minimum(reprojection)
+            per_pixel = (channel_minimum(reprojection) if reprojection is not None
+                         else minimum_of(errors))
             if not options.disable_automasking:
                 with tf.name_scope("identity"):
                     identity = images.identity_error()
