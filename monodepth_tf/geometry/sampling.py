@@ -69,19 +69,21 @@ def sample_neighbourhoods(source: Neighbourhoods, grid, exact: bool = True,
 
 def _corners_and_weights(values, x, y, width):
     """The four corners ``[B, H, W, C]`` (top left, top right, bottom left, bottom right) of
-    each sample and the distances to them: ``right = x - floor(x)``, ``left = 1 - right`` (as
-    ``floor(x) + 1 - x``), likewise ``down`` and ``up``, each ``[B, H, W, 1]``."""
+    each sample, the distances to them: ``right = x - floor(x)``, ``left = 1 - right`` (as
+    ``floor(x) + 1 - x``), likewise ``down`` and ``up``, each ``[B, H, W, 1]``, and the
+    gathered pixel's index ``[B, H, W]``."""
     x0, y0 = tf.floor(x), tf.floor(y)
     right, left = tf.expand_dims(x - x0, -1), tf.expand_dims(x0 + 1.0 - x, -1)
     down, up = tf.expand_dims(y - y0, -1), tf.expand_dims(y0 + 1.0 - y, -1)
+    # On the last row/column the far neighbours are the pixel itself, with weight 0.
     index = tf.cast(y0, tf.int32) * width + tf.cast(x0, tf.int32)
     corners = tf.unstack(tf.gather(values, index, batch_dims=1), axis=-2)
-    return corners, (left, right, up, down)
+    return corners, (left, right, up, down), index
 
 
 @tf.function(jit_compile=True, autograph=False)
 def _fused_interpolate_forward(values, x, y, width):
-    (top_left, top_right, bottom_left, bottom_right), (left, right, up, down) = \
+    (top_left, top_right, bottom_left, bottom_right), (left, right, up, down), _ = \
         _corners_and_weights(values, x, y, width)
     return (top_left * (left * up) + top_right * (right * up) + bottom_left * (left * down)
             + bottom_right * (right * down))
@@ -89,7 +91,7 @@ def _fused_interpolate_forward(values, x, y, width):
 
 @tf.function(jit_compile=True, autograph=False)
 def _fused_interpolate_gradient(upstream, values, x, y, width):
-    corners, (left, right, up, down) = _corners_and_weights(values, x, y, width)
+    corners, (left, right, up, down), _ = _corners_and_weights(values, x, y, width)
     e_tl, e_tr, e_bl, e_br = (tf.reduce_sum(corner * upstream, axis=-1) for corner in corners)
     grad_x = (e_tr - e_tl) * up[..., 0] + (e_br - e_bl) * down[..., 0]
     grad_y = (e_bl - e_tl) * left[..., 0] + (e_br - e_tr) * right[..., 0]
@@ -123,13 +125,8 @@ def _interpolate(values: tf.Tensor, x: tf.Tensor, y: tf.Tensor, width, exact: bo
 
     @tf.custom_gradient
     def interpolate(values, x, y):
-        x0, y0 = tf.floor(x), tf.floor(y)
-        right, left = tf.expand_dims(x - x0, -1), tf.expand_dims(x0 + 1.0 - x, -1)
-        down, up = tf.expand_dims(y - y0, -1), tf.expand_dims(y0 + 1.0 - y, -1)
-        # On the last row/column the far neighbours are the pixel itself, with weight 0.
-        index = tf.cast(y0, tf.int32) * width + tf.cast(x0, tf.int32)
-        corners = tf.gather(values, index, batch_dims=1)  # [B, H, W, 4, C]
-        top_left, top_right, bottom_left, bottom_right = tf.unstack(corners, axis=-2)
+        (top_left, top_right, bottom_left, bottom_right), (left, right, up, down), index = \
+            _corners_and_weights(values, x, y, width)
         weights = (left * up, right * up, left * down, right * down)  # each [B, H, W, 1]
         out = top_left * weights[0]
         out = fused_multiply_add(top_right, weights[1], out, exact)

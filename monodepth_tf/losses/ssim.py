@@ -63,16 +63,10 @@ def _mean3x3(padded: tf.Tensor) -> tf.Tensor:
     return _box_mean3x3(padded), _mean3x3_transposed
 
 
-def _mean3x3_transposed(upstream: tf.Tensor) -> tf.Tensor:
+def _mean3x3_transposed(upstream: tf.Tensor, divisor=9.0) -> tf.Tensor:
     """The transpose of :func:`_mean3x3`: ``[N, H, W, C]`` -> ``[N, H + 2, W + 2, C]``, the 3x3
-    mean of the zero-padded map."""
-    return _box_mean3x3(tf.pad(upstream, [[0, 0], [2, 2], [2, 2], [0, 0]]))
-
-
-def _local_means(maps: Sequence[tf.Tensor]) -> List[tf.Tensor]:
-    """3x3 means with reflection padding of each map ``[B, H, W, C]`` (each pooled on its own:
-    stacking them into one batch first costs two more copies than it saves)."""
-    return [_mean3x3(tf.pad(m, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")) for m in maps]
+    mean of the zero-padded map (``divisor`` as in :func:`_box_mean3x3`)."""
+    return _box_mean3x3(tf.pad(upstream, [[0, 0], [2, 2], [2, 2], [0, 0]]), divisor)
 
 
 class SsimStatistics(NamedTuple):
@@ -107,8 +101,9 @@ def ssim_statistics(image: tf.Tensor) -> SsimStatistics:
 
 
 def _local_means_adjoint(maps: Sequence[tf.Tensor]) -> List[tf.Tensor]:
-    """The transpose of :func:`_local_means` applied to each ``[B, H, W, C]`` map: the gradient
-    of the reflection-padded 3x3 means with respect to the maps they were taken of."""
+    """The transpose of the reflection-padded 3x3 means (:func:`_mean3x3` of
+    :func:`_reflect_pad1`) applied to each ``[B, H, W, C]`` map: their gradient with respect
+    to the maps they were taken of."""
     return [tf.raw_ops.MirrorPadGrad(input=_mean3x3_transposed(m),
                                      paddings=[[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
             for m in maps]
@@ -127,23 +122,14 @@ def _ssim_against(x, y, mu_y, mu_y_squared, sigma_y):
     transposed once for the three maps they were taken of: fewer operations than TensorFlow
     derives from the forward pass, on the loss's largest tensors.
     """
-    mu_x, e_xx, e_xy = _local_means([x, x * x, x * y])
-    mu_x_squared, mu_xy = mu_x * mu_x, mu_x * mu_y
-    sigma_x = e_xx - mu_x_squared
-    sigma_xy = e_xy - mu_xy
-    a, s = 2.0 * mu_xy + SSIM_C1, 2.0 * sigma_xy + SSIM_C2
-    p, q = mu_x_squared + mu_y_squared + SSIM_C1, sigma_x + sigma_y + SSIM_C2
-    ratio = (a * s) / (p * q)
-    unclipped = (1.0 - ratio) / 2.0
+    mu_x, a, s, p, q, ratio, unclipped = _ssim_terms(
+        _reflect_pad1(x), _reflect_pad1(y), mu_y, mu_y_squared, sigma_y, 9.0)
     dissimilarity = tf.clip_by_value(unclipped, 0.0, 1.0)
 
     def gradient(upstream):
         # The clip passes the gradient where it left the value unchanged (bounds included).
         g_ratio = tf.where(tf.equal(dissimilarity, unclipped), upstream * -0.5, 0.0)
-        g_q_ratio = g_ratio * ratio  # dq/dA = q/A, ...: each term is this over one factor
-        g_a, g_s = g_q_ratio / a, g_q_ratio / s
-        g_p, g_q = -g_q_ratio / p, -g_q_ratio / q
-        g_mu_x = 2.0 * (mu_y * (g_a - g_s) + mu_x * (g_p - g_q))
+        g_a, g_s, g_p, g_q, g_mu_x = _factor_gradients(g_ratio, mu_x, mu_y, a, s, p, q, ratio)
         g_mu_y = 2.0 * mu_x * (g_a - g_s)
         g_e_xy = 2.0 * g_s
         t_mu_x, t_e_xx, t_e_xy = _local_means_adjoint([g_mu_x, g_q, g_e_xy])
@@ -200,6 +186,16 @@ def photometric_error(pred: tf.Tensor, target, no_ssim: bool = False,
     return SSIM_WEIGHT * ssim + (1.0 - SSIM_WEIGHT) * l1
 
 
+def _factor_gradients(g_ratio, mu_x, mu_y, a, s, p, q, ratio):
+    """The gradients of ``ratio = A S / (P Q)`` (see :func:`_ssim_against`) with respect to
+    ``A``, ``S``, ``P``, ``Q`` and, through ``A`` and ``P``, to ``mu_x``, given its own
+    ``g_ratio``: each factor's is ``ratio`` over that factor (negated in the denominator)."""
+    g_q_ratio = g_ratio * ratio
+    g_a, g_s = g_q_ratio / a, g_q_ratio / s
+    g_p, g_q = -g_q_ratio / p, -g_q_ratio / q
+    return g_a, g_s, g_p, g_q, 2.0 * (mu_y * (g_a - g_s) + mu_x * (g_p - g_q))
+
+
 def _ssim_terms(padded_x, padded_y, mu_y, mu_y_squared, sigma_y, nine):
     """SSIM's per-pixel terms of ``x`` against ``y`` (see :func:`_ssim_against`), from both
     reflection-padded: the local mean of ``x``, ``A``, ``S``, ``P``, ``Q``, their ratio
@@ -249,12 +245,9 @@ def _fused_gradient(upstream, x, padded_y, mu_y, mu_y_squared, sigma_y, nine):
     g_ssim = upstream * (SSIM_WEIGHT / channels)
     g_l1 = upstream * ((1.0 - SSIM_WEIGHT) / channels)
     inside = tf.logical_and(unclipped >= 0.0, unclipped <= 1.0)
-    g_q_ratio = tf.where(inside, g_ssim * -0.5, 0.0) * ratio
-    g_a, g_s = g_q_ratio / a, g_q_ratio / s
-    g_p, g_q = -g_q_ratio / p, -g_q_ratio / q
-    g_mu_x = 2.0 * (mu_y * (g_a - g_s) + mu_x * (g_p - g_q))
-    t_mu_x, t_e_xx, t_e_xy = (_box_mean3x3(tf.pad(m, [[0, 0], [2, 2], [2, 2], [0, 0]]), nine)
-                              for m in (g_mu_x, g_q, 2.0 * g_s))
+    _, g_s, _, g_q, g_mu_x = _factor_gradients(tf.where(inside, g_ssim * -0.5, 0.0), mu_x,
+                                               mu_y, a, s, p, q, ratio)
+    t_mu_x, t_e_xx, t_e_xy = (_mean3x3_transposed(m, nine) for m in (g_mu_x, g_q, 2.0 * g_s))
     padded_sum = t_mu_x + 2.0 * padded_x * t_e_xx + padded_y * t_e_xy
     unpadded = tf.raw_ops.MirrorPadGrad(input=padded_sum,
                                         paddings=[[0, 0], [1, 1], [1, 1], [0, 0]],

@@ -204,7 +204,7 @@ class SyncBatchNormalization(keras.layers.BatchNormalization):
         and computes in float32 inside (its statistics, scale and offset are float32): the same
         numbers as casting them to float32 and the result back, without those two passes (and
         their two in the gradient)."""
-        x = inputs if inputs.dtype == self.compute_dtype else tf.cast(inputs, tf.float32)
+        x = inputs if inputs.dtype in (tf.bfloat16, tf.float16) else tf.cast(inputs, tf.float32)
         outputs, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
             x, tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32),
             epsilon=self.epsilon, data_format="NHWC", is_training=True)
