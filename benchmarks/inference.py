@@ -2,16 +2,19 @@
 
     .venv/bin/python benchmarks/inference.py [--runtimes keras_eager,xla,tflite_int8,...]
                                              [--batches 1,8] [--runs 10] [--tflite_threads 2]
-                                             [--onnxruntime_threads 2]
+                                             [--onnxruntime_threads 2] [--openvino_threads 2]
 
 Runtimes: ``keras_eager`` (the Keras model called eagerly), ``keras_function`` (the same call in
-a tf.function), ``saved_model`` (the exported ``serving_default`` on uint8 images at the feed size,
+a tf.function), ``folded_function`` (the same network as bin/predict runs it,
+monodepth_tf.inference.folded's FoldedDepthNet in a tf.function), ``saved_model`` (the exported ``serving_default`` on uint8 images at the feed size,
 what TF Serving runs, resizing included), ``xla`` (the tf.function with ``jit_compile=True``),
 ``tflite_float32``, ``tflite_dynamic`` (dynamic-range: int8 weights), ``tflite_int8`` (int8 body,
 float32 disparity head, calibrated on crops of ../shared/reference/test_image.jpg and the real
 KITTI raw frames), ``tflite_int8_quantized_head`` (the same with the head quantized too, to see
 what the float head gains) and ``onnxruntime`` (bin/export --onnx's model, any batch, under
-onnxruntime's CPU provider; needs ``pip install monodepth_tf[onnx]``).
+onnxruntime's CPU provider; needs ``pip install monodepth_tf[onnx]``) and ``openvino`` (bin/export
+--openvino's model, any batch, compiled for the CPU in float32; needs ``pip install
+monodepth_tf[openvino]``).
 Each figure is the median of ``--runs`` timed runs after ``--warmup`` runs. Prints a table and one
 JSON line per configuration (``{"runtime", "batch", "ms_per_image", ...}``); for the TFLite and
 ONNX models also their disparity's difference to the SavedModel on real images (the test photo,
@@ -57,13 +60,15 @@ import tensorflow as tf  # noqa: E402
 from monodepth_tf import export  # noqa: E402
 from monodepth_tf.config import ModelConfig  # noqa: E402
 from monodepth_tf.geometry.depth import disp_to_depth  # noqa: E402
+from monodepth_tf.inference.folded import FoldedDepthNet  # noqa: E402
 from monodepth_tf.weights.folder import build_networks, load_networks  # noqa: E402
 from benchmarks.machine import machine_fields  # noqa: E402
 from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
                                  original_step_and_inference)
 
-RUNTIMES = ("keras_eager", "keras_function", "saved_model", "xla", "tflite_float32",
-            "tflite_dynamic", "tflite_int8", "tflite_int8_quantized_head", "onnxruntime")
+RUNTIMES = ("keras_eager", "keras_function", "folded_function", "saved_model", "xla",
+            "tflite_float32", "tflite_dynamic", "tflite_int8", "tflite_int8_quantized_head",
+            "onnxruntime", "openvino")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
@@ -101,6 +106,8 @@ def main():
                         help="TFLite interpreter (XNNPACK) threads")
     parser.add_argument("--onnxruntime_threads", type=int, default=2,
                         help="onnxruntime intra-op threads")
+    parser.add_argument("--openvino_threads", type=int, default=2,
+                        help="OpenVINO inference threads")
     parser.add_argument("--calibration_crops", type=int, default=8,
                         help="random crops per calibration image for int8")
     parser.add_argument("--weights", default=str(SHARED / "reference" / "monodepth2_r18_seed0"),
@@ -140,6 +147,10 @@ def main():
     runners["keras_eager"] = lambda x: forward(tf.constant(x)).numpy()
     function = tf.function(forward)
     runners["keras_function"] = lambda x: function(tf.constant(x)).numpy()
+    folded = FoldedDepthNet(depth_net)
+    folded_function = tf.function(
+        lambda x: disp_to_depth(folded(x)[..., 0], config.min_depth, config.max_depth)[0])
+    runners["folded_function"] = lambda x: folded_function(tf.constant(x)).numpy()
     xla = tf.function(forward, jit_compile=True)
     runners["xla"] = lambda x: xla(tf.constant(x)).numpy()
     runners["saved_model"] = lambda x: serve(
@@ -171,6 +182,15 @@ def main():
         notes["onnxruntime"] = export.compare_with_saved_model(
             saved_model_dir, runners["onnxruntime"], evaluation)
 
+    if "openvino" in runtimes:
+        start = time.perf_counter()
+        path = export.write_openvino(depth_net, config, workdir / "model.xml")  # any batch
+        print(f"openvino: converted in {time.perf_counter() - start:.0f} s, "
+              f"{path.with_suffix('.bin').stat().st_size / 2 ** 20:.1f} MiB")
+        runners["openvino"] = export.openvino_runner(path, num_threads=args.openvino_threads)
+        notes["openvino"] = export.compare_with_saved_model(
+            saved_model_dir, runners["openvino"], evaluation)
+
     def original_ms():
         timed = original_step_and_inference(args, "stereo", 1, config.height, config.width, 1)
         return None if timed is None else timed["infer_ms"]
@@ -187,6 +207,8 @@ def main():
                 row["threads"] = args.tflite_threads
             if runtime == "onnxruntime":
                 row["threads"] = args.onnxruntime_threads
+            if runtime == "openvino":
+                row["threads"] = args.openvino_threads
             if runtime in notes:
                 row["disparity_vs_saved_model"] = {
                     "max_abs": float(f"{notes[runtime]['max_abs']:.3g}"),

@@ -499,20 +499,24 @@ def check_export_int8(run: Run) -> None:
     assert tflite and all(p.stat().st_size > 1_000_000 for p in tflite), tflite
 
 
-def check_export_onnx(run: Run) -> None:
-    """serving/mdp/mdp_v3.onnx beside the version folder: onnxruntime's disparity of street.jpg
-    at the feed size equals the network's (weights/mono_640x192, called directly)."""
+def check_export_onnx_openvino(run: Run) -> None:
+    """serving/mdp/mdp_v3.onnx, .xml and .bin beside the version folder: onnxruntime's and
+    OpenVINO's disparity of street.jpg at the feed size equal the network's
+    (weights/mono_640x192, called directly)."""
     from monodepth_tf.data.images import load_rgb
     from monodepth_tf.data.resize import resize_lanczos
-    from monodepth_tf.export import onnx_runner
+    from monodepth_tf.export import onnx_runner, openvino_runner
 
-    assert sorted(p.name for p in (run.cwd / "serving" / "mdp").iterdir()) == ["3", "mdp_v3.onnx"]
+    model_dir = run.cwd / "serving" / "mdp"
+    assert sorted(p.name for p in model_dir.iterdir()) == [
+        "3", "mdp_v3.bin", "mdp_v3.onnx", "mdp_v3.xml"]
     image = load_rgb(run.cwd / "street.jpg")
-    disparity = onnx_runner(run.cwd / "serving" / "mdp" / "mdp_v3.onnx")(
-        resize_lanczos(image, 192, 640)[None] / np.float32(255.0))
+    feed = resize_lanczos(image, 192, 640)[None] / np.float32(255.0)
     expected = direct_disparities(run.cwd / "weights" / "mono_640x192", [image])
     # the reference weights amplify summation order (tests/test_export_onnx.py): 1e-3
-    np.testing.assert_allclose(disparity, expected, rtol=1e-3)
+    np.testing.assert_allclose(onnx_runner(model_dir / "mdp_v3.onnx")(feed), expected, rtol=1e-3)
+    np.testing.assert_allclose(openvino_runner(model_dir / "mdp_v3.xml")(feed), expected,
+                               rtol=1e-3)
 
 
 def check_converted(run: Run) -> None:
@@ -723,8 +727,8 @@ CASES: Dict[str, Case] = {
         check_export_int8, cwd={"some_frames": "some_frames"},
         home={f".keras/monodepth_tf/zoo/{STEREO_ZOO}": "reference_pth"}, slow=60),
     "bin/export --load_weights_folder weights/mono_640x192 --export_dir serving --version 3 "
-    "--onnx # + serving/mdp/mdp_v3.onnx": Case(
-        check_export_onnx, cwd=dict(WEIGHTS_MONO, **{"street.jpg": "street.jpg"})),
+    "--onnx --openvino # + serving/mdp/mdp_v3.onnx, mdp_v3.xml and mdp_v3.bin": Case(
+        check_export_onnx_openvino, cwd=dict(WEIGHTS_MONO, **{"street.jpg": "street.jpg"})),
     "bin/convert_weights --pytorch_dir ~/models/mono_640x192 --output_dir weights/mono_640x192":
         Case(check_converted, home={"models/mono_640x192": "reference_pth"}),
     # splits/README.md

@@ -1,18 +1,22 @@
-"""bin/export: a weights folder -> a SavedModel for TF Serving (and TFLite and ONNX models).
+"""bin/export: a weights folder -> a SavedModel for TF Serving (and TFLite, ONNX and OpenVINO
+models).
 
     bin/export --load_weights_folder weights/mono_640x192 --export_dir serving
     bin/export --model_zoo monodepth2_resnet18_kitti_stereo_640x192 --export_dir serving \\
         --model_name stereo --version 2 --tflite --tflite_quantize int8 \\
         --calibration_images kitti_frames/
-    bin/export --load_weights_folder mono_640x192 --export_dir serving --onnx
+    bin/export --load_weights_folder mono_640x192 --export_dir serving --onnx --openvino
 
 Writes ``<export_dir>/<model_name>/<version>/`` (serve it with ``tensorflow_model_server
 --model_base_path=<export_dir>/<model_name>``): ``serving_default`` takes uint8 images
 ``[B, H, W, 3]`` of any size and returns ``disparity``, ``depth`` (and ``metric_depth`` for
 stereo-trained weights) ``[B, H, W]``; see monodepth_tf/export.py. With ``--tflite`` /
 ``--tflite_quantize`` the ``.tflite`` files go beside the version folder, with ``--onnx``
-``<model_name>_v<version>.onnx`` (needs ``pip install monodepth_tf[onnx]``); the largest
-difference of their disparity to the SavedModel's is printed.
+``<model_name>_v<version>.onnx`` (needs ``pip install monodepth_tf[onnx]``), with
+``--openvino`` ``<model_name>_v<version>.xml`` and ``.bin`` (needs ``pip install
+monodepth_tf[openvino]``; compile it with ``INFERENCE_PRECISION_HINT=f32`` for float32, see
+monodepth_tf/export/openvino.py); the largest difference of their disparity to the SavedModel's
+is printed.
 """
 
 
@@ -43,6 +47,11 @@ flags.DEFINE_bool("onnx", False, "Also write an ONNX model (at the feed size: fl
                   "pip install 'monodepth_tf[onnx]'.")
 flags.DEFINE_integer("onnx_batch_size", None, "The ONNX model's fixed batch size (default: any "
                      "batch).", lower_bound=1)
+flags.DEFINE_bool("openvino", False, "Also write an OpenVINO model (.xml and .bin, at the feed "
+                  "size, in float32: images [B, H, W, 3] in [0, 1] -> scaled disparity "
+                  "[B, H, W]); needs pip install 'monodepth_tf[openvino]'.")
+flags.DEFINE_integer("openvino_batch_size", None, "The OpenVINO model's fixed batch size "
+                     "(default: any batch).", lower_bound=1)
 flags.DEFINE_string("calibration_images", None, "Folder of images (jpg/png) for int8 "
                     "calibration; also used to compare the TFLite models with the SavedModel.")
 flags.DEFINE_integer("calibration_crops", 4, "Random crops per calibration image, besides the "
@@ -61,6 +70,10 @@ def main(argv):
         export.check_onnx_available()  # before anything is loaded or written
     elif args.onnx_batch_size is not None:
         raise ValueError("--onnx_batch_size needs --onnx")
+    if args.openvino:
+        export.check_openvino_available()
+    elif args.openvino_batch_size is not None:
+        raise ValueError("--openvino_batch_size needs --openvino")
     if args.calibration_images:
         images = export.image_files(args.calibration_images)
     elif quantize == "int8":
@@ -77,7 +90,8 @@ def main(argv):
                                                 args.calibration_crops)
     result = export.export_depth_model(depth, config, args.export_dir, args.model_name,
                                        args.version, args.overwrite, args.tflite, quantize,
-                                       calibration, args.onnx, args.onnx_batch_size)
+                                       calibration, args.onnx, args.onnx_batch_size,
+                                       args.openvino, args.openvino_batch_size)
     outputs = "disparity, depth" + (", metric_depth" if config.use_stereo else "")
     print(f"SavedModel -> {result.saved_model_dir} (serving_default: uint8 images [B, H, W, 3] "
           f"-> {outputs} [B, H, W]; feed size {config.width}x{config.height})")
@@ -85,6 +99,8 @@ def main(argv):
                                                        result.tflite_quantized_path) if path}
     if result.onnx_path is not None:
         runners[result.onnx_path] = export.onnx_runner
+    if result.openvino_path is not None:
+        runners[result.openvino_path] = export.openvino_runner
     if not runners:
         return
     if images:
@@ -96,7 +112,8 @@ def main(argv):
         what = "1 random-noise image (give --calibration_images to compare on real images)"
     for path, runner in runners.items():
         diff = export.compare_with_saved_model(result.saved_model_dir, runner(path), compared)
-        kind = "ONNX" if runner is export.onnx_runner else "TFLite"
+        kind = {export.onnx_runner: "ONNX", export.openvino_runner: "OpenVINO"}.get(runner,
+                                                                                   "TFLite")
         print(f"{kind} -> {path}: disparity vs the SavedModel on {what}: max abs difference "
               f"{diff['max_abs']:.3g}, mean abs relative {diff['mean_abs_rel_percent']:.3g}%")
 

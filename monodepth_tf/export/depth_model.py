@@ -1,5 +1,5 @@
-"""Exporting a depth network: the SavedModel TF Serving loads and, on request, TFLite and ONNX
-models beside it.
+"""Exporting a depth network: the SavedModel TF Serving loads and, on request, TFLite, ONNX
+and OpenVINO models beside it.
 """
 
 import dataclasses
@@ -12,6 +12,7 @@ from monodepth_tf.config import ModelConfig
 from monodepth_tf.export.saved_model import (DepthServingModule, ExportError, check_target,
                                              version_dir, write_saved_model)
 from monodepth_tf.export.onnx import check_onnx_available, write_onnx
+from monodepth_tf.export.openvino import check_openvino_available, write_openvino
 from monodepth_tf.export.tflite import convert_tflite
 from monodepth_tf.networks.depth_net import DepthNet
 
@@ -25,23 +26,26 @@ class ExportResult:
         tflite_path: the float32 ``.tflite`` file, if written.
         tflite_quantized_path: the quantized ``.tflite`` file, if written.
         onnx_path: the ``.onnx`` file, if written.
+        openvino_path: the OpenVINO ``.xml`` file (its ``.bin`` beside it), if written.
     """
 
     saved_model_dir: Path
     tflite_path: Optional[Path] = None
     tflite_quantized_path: Optional[Path] = None
     onnx_path: Optional[Path] = None
+    openvino_path: Optional[Path] = None
 
 
 def export_depth_model(depth_net: DepthNet, config: ModelConfig, export_dir,
                        model_name: str = "mdp", version: int = 1, overwrite: bool = False,
                        tflite: bool = False, tflite_quantize: Optional[str] = None,
                        calibration: Optional[np.ndarray] = None, onnx: bool = False,
-                       onnx_batch_size: Optional[int] = None) -> ExportResult:
-    """Writes the SavedModel ``<export_dir>/<model_name>/<version>/`` and, on request, TFLite
-    and ONNX models beside it (``<model_name>_v<version>[_<quantization>].tflite`` and
-    ``<model_name>_v<version>.onnx`` in ``<export_dir>/<model_name>/``, outside the version
-    folder TF Serving loads).
+                       onnx_batch_size: Optional[int] = None, openvino: bool = False,
+                       openvino_batch_size: Optional[int] = None) -> ExportResult:
+    """Writes the SavedModel ``<export_dir>/<model_name>/<version>/`` and, on request, TFLite,
+    ONNX and OpenVINO models beside it (``<model_name>_v<version>[_<quantization>].tflite``,
+    ``<model_name>_v<version>.onnx`` and ``<model_name>_v<version>.xml`` + ``.bin`` in
+    ``<export_dir>/<model_name>/``, outside the version folder TF Serving loads).
 
     Args:
         depth_net, config: a loaded depth network and its config.
@@ -52,6 +56,8 @@ def export_depth_model(depth_net: DepthNet, config: ModelConfig, export_dir,
         calibration: float32 ``[N, height, width, 3]`` representative images for ``int8``.
         onnx: also write the ONNX model (needs ``pip install monodepth_tf[onnx]``).
         onnx_batch_size: the ONNX model's fixed batch size; None: any batch.
+        openvino: also write the OpenVINO model (needs ``pip install monodepth_tf[openvino]``).
+        openvino_batch_size: the OpenVINO model's fixed batch size; None: any batch.
     """
     target = version_dir(export_dir, model_name, version)
     if tflite_quantize not in (None, "dynamic", "int8"):
@@ -61,6 +67,8 @@ def export_depth_model(depth_net: DepthNet, config: ModelConfig, export_dir,
                           "(--calibration_images)")
     if onnx:
         check_onnx_available()
+    if openvino:
+        check_openvino_available()
     check_target(target, overwrite)
     module = DepthServingModule(depth_net, config)
     result = ExportResult(write_saved_model(module, target, overwrite))
@@ -73,6 +81,9 @@ def export_depth_model(depth_net: DepthNet, config: ModelConfig, export_dir,
             convert_tflite(module, tflite_quantize, calibration))
     if onnx:
         result.onnx_path = write_onnx(depth_net, config, Path(f"{stem}.onnx"), onnx_batch_size)
+    if openvino:
+        result.openvino_path = write_openvino(depth_net, config, Path(f"{stem}.xml"),
+                                              openvino_batch_size)
     return result
 
 

@@ -40,6 +40,7 @@ from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.layout import STEREO_SCALE_FACTOR
 from monodepth_tf.data.resize import network_input, resize_bilinear
 from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.inference.folded import FoldedDepthNet
 from monodepth_tf.networks.depth_net import DepthNet
 from monodepth_tf.weights.folder import replace_dir
 
@@ -66,7 +67,8 @@ class _Untracked:
 
 
 class DepthServingModule(tf.Module):
-    """The exported depth model: a depth network, its config, and the serving functions.
+    """The exported depth model: a depth network (as :class:`FoldedDepthNet` computes it: the
+    function of bin/predict, in fewer operations), its config, and the serving functions.
 
     Args:
         depth_net: a built, loaded depth network.
@@ -75,11 +77,13 @@ class DepthServingModule(tf.Module):
 
     def __init__(self, depth_net: DepthNet, config: ModelConfig):
         super().__init__(name="monodepth2")
-        # The SavedModel tracks the network's underlying tf.Variables only, not the Keras model
-        # or its Keras variables (as keras.export does): otherwise a session-based loader (TF
-        # Serving, saved_model_cli) restores the variables under other names than the graph's.
-        self._network = _Untracked(depth_net)
-        self.network_variables = [v.value for v in depth_net.variables]
+        # Plain tf.Variables (the folded weights), so a session-based loader (TF Serving,
+        # saved_model_cli) restores them under the graph's names.
+        self.network = FoldedDepthNet(depth_net)
+        # The Keras network itself, untracked (not saved): what the TFLite models are converted
+        # from (TFLite's converter folds the BatchNorms itself, and its XNNPACK kernels run
+        # nearest upsampling and a convolution faster than the folded transposed convolution).
+        self._keras = _Untracked(depth_net)
         self.height, self.width = int(config.height), int(config.width)
         self.min_depth, self.max_depth = float(config.min_depth), float(config.max_depth)
         self.use_stereo = bool(config.use_stereo)
@@ -88,7 +92,13 @@ class DepthServingModule(tf.Module):
 
     def disparity_at_feed_size(self, images: tf.Tensor) -> tf.Tensor:
         """float32 ``[B, height, width, 3]`` in [0, 1] -> scaled disparity ``[B, height, width]``."""
-        disp = self._network.model(images, training=False)[0][..., 0]
+        disp = self.network(images)[..., 0]
+        return disp_to_depth(disp, self.min_depth, self.max_depth)[0]
+
+    def keras_disparity_at_feed_size(self, images: tf.Tensor) -> tf.Tensor:
+        """:meth:`disparity_at_feed_size` from the Keras network (the same values up to
+        rounding)."""
+        disp = self._keras.model(images, training=False)[0][..., 0]
         return disp_to_depth(disp, self.min_depth, self.max_depth)[0]
 
     def _serve(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:

@@ -138,7 +138,7 @@ def convert_tflite(module: DepthServingModule, quantization: str = "none",
     # Weights frozen into constants first: converted with live variables, a batch-polymorphic
     # function keeps READ_VARIABLE ops that the interpreter never initializes.
     # (Traced for inference, the networks pad by slices and concatenations, which XNNPACK runs.)
-    traced = tf.function(module.disparity_at_feed_size).get_concrete_function(
+    traced = tf.function(module.keras_disparity_at_feed_size).get_concrete_function(
         tf.TensorSpec([batch_size, module.height, module.width, 3], tf.float32,
                       name=INPUT_NAME))
     frozen = convert_variables_to_constants_v2(traced)

@@ -11,10 +11,16 @@ def disp_to_depth(disp: tf.Tensor, min_depth: float, max_depth: float) -> Tuple[
     Returns:
         ``(scaled_disp, depth)`` with ``depth = 1 / scaled_disp``, shapes as ``disp``.
     """
+    scaled_disp = scale_disparity(disp, min_depth, max_depth)
+    return scaled_disp, reciprocal(scaled_disp)
+
+
+def scale_disparity(disp: tf.Tensor, min_depth: float, max_depth: float) -> tf.Tensor:
+    """The first half of :func:`disp_to_depth`: the sigmoid output mapped to
+    ``[1/max_depth, 1/min_depth]``."""
     min_disp = 1.0 / max_depth
     max_disp = 1.0 / min_depth
-    scaled_disp = min_disp + (max_disp - min_disp) * disp
-    return scaled_disp, reciprocal(scaled_disp)
+    return min_disp + (max_disp - min_disp) * disp
 
 
 def reciprocal(x: tf.Tensor) -> tf.Tensor:

@@ -14,6 +14,7 @@ import tensorflow as tf
 from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.resize import network_input
 from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.inference.folded import FoldedDepthNet
 from monodepth_tf.inference.post_process import post_process_disparity
 from monodepth_tf.networks.depth_net import DepthNet
 
@@ -34,7 +35,8 @@ def prepare_images(images: Sequence[np.ndarray], height: int, width: int) -> np.
 
 
 class DisparityPredictor:
-    """A depth network with its feed size and depth range, run in inference mode.
+    """A depth network with its feed size and depth range, run in inference mode (as
+    :class:`~.folded.FoldedDepthNet` computes it, from the weights the network has now).
 
     Args:
         depth_net: a loaded depth network.
@@ -43,6 +45,7 @@ class DisparityPredictor:
 
     def __init__(self, depth_net: DepthNet, config: ModelConfig):
         self.depth_net = depth_net
+        self.network = FoldedDepthNet(depth_net)
         self.config = config
         self._forward = tf.function(self._scaled_disparity, reduce_retracing=True,
                                     autograph=False)
@@ -56,7 +59,7 @@ class DisparityPredictor:
         return self.config.width
 
     def _scaled_disparity(self, batch: tf.Tensor) -> tf.Tensor:
-        disp = self.depth_net(batch, training=False)[0][..., 0]
+        disp = self.network(batch)[..., 0]
         return disp_to_depth(disp, self.config.min_depth, self.config.max_depth)[0]
 
     def scaled_disparity(self, batch: np.ndarray, post_process: bool = False) -> np.ndarray:
