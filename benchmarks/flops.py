@@ -66,10 +66,14 @@ def peak_gflops(dtype: tf.DType, repeats: int) -> dict:
 
 def graph_flops(graph: tf.Graph, op_types=CONVOLUTIONS) -> int:
     """The FLOPs of the ops of ``op_types`` in a traced graph (fully defined shapes needed),
-    from TensorFlow's registered statistics."""
+    from TensorFlow's registered statistics; transposed convolutions (``Conv2DBackpropInput``,
+    which has none registered) always count, as 2 x their multiply-adds."""
     total = 0
     for op in graph.get_operations():
-        if op.type in op_types:
+        if op.type == "Conv2DBackpropInput":
+            kernel, inputs = op.inputs[1].shape, op.inputs[2].shape  # [kh, kw, out, in]
+            total += 2 * inputs.num_elements() * kernel[0] * kernel[1] * kernel[2]
+        elif op.type in op_types:
             stats = ops.get_stats_for_node_def(graph, op.node_def, "flops")
             if stats.value is None:
                 raise ValueError(f"{op.name}: no FLOP count (shapes not fully defined?)")
