@@ -194,12 +194,14 @@ def test_resumed_epoch_sees_the_batches_an_uninterrupted_epoch_would(world, tmp_
     assert not np.array_equal(other_epoch.color_aug["0"].numpy(), whole[0])
 
 
-def test_one_device_reads_its_epoch_without_an_autotuning_model(world, tmp_path):
+def test_one_device_reads_its_epochs_through_one_iterator_without_an_autotuning_model(
+        world, tmp_path):
     """Destroying an epoch's iterator waited for tf.data's autotuning thread (asleep for up to
     a minute; the demo stood idle 92 s of 312): the training and validation datasets run
-    without it, and on one device the replica reads the pipeline itself, not through a
-    MultiDeviceIterator, whose per-device datasets keep it on. The batches are make_dataset's
-    (here after skipping one, as a resumed run does)."""
+    without it, on one device the replica reads the pipeline itself, not through a
+    MultiDeviceIterator, whose per-device datasets keep it on, and a run reads all its epochs
+    through one iterator. Its batches are make_dataset's epoch by epoch (here from the second
+    batch of epoch 2, as a resumed run reads them, across the end of that epoch)."""
     from monodepth_tf.data.pipeline import make_dataset, make_validation_dataset
 
     run = nan_run(world, tmp_path, "autotune", [])
@@ -211,15 +213,44 @@ def test_one_device_reads_its_epoch_without_an_autotuning_model(world, tmp_path)
     assert options.experimental_replication_mode == \
         tf.distribute.InputReplicationMode.PER_REPLICA
     assert options.experimental_fetch_to_device is False
-    distributed = iter(run._dataset(epoch=2, skip_batches=1))
-    expected = iter(make_dataset(layout, train, run.pipeline, 2, epoch=2).skip(1))
-    for _ in range(2):
-        got = run.strategy.experimental_local_results(next(distributed).color_aug["0"])
+    per_epoch = run.steps_per_epoch
+    distributed = list(run._dataset(2 * per_epoch + 1, 4 * per_epoch))
+    expected = list(make_dataset(layout, train, run.pipeline, 2, epoch=2).skip(1)) + \
+        list(make_dataset(layout, train, run.pipeline, 2, epoch=3))
+    assert len(distributed) == len(expected) == 2 * per_epoch - 1
+    for batch, alone in zip(distributed, expected):
+        got = run.strategy.experimental_local_results(batch.color_aug["0"])
         assert len(got) == 1
-        np.testing.assert_array_equal(got[0].numpy(), next(expected).color_aug["0"].numpy())
+        np.testing.assert_array_equal(got[0].numpy(), alone.color_aug["0"].numpy())
     # two replicas keep the default (a MultiDeviceIterator splits each batch between them)
     run.strategy = mock.Mock(spec=tf.distribute.MirroredStrategy, num_replicas_in_sync=2)
     assert run._input_options() is None
+
+
+def test_consecutive_epochs_are_each_as_alone(world):
+    """make_dataset(epochs=n): each epoch in its own order, its remainder dropped, so that no
+    batch spans two epochs; the same with an input pipeline's shard."""
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.splits import read_split
+    from monodepth_tf.data.pipeline import PipelineOptions, make_dataset
+
+    layout = KittiRawLayout(world, "png")
+    entries = read_split(world / "splits", "synthetic", "train")
+    options = PipelineOptions(64, 192, (0, -1, 1, "s"), seed=4)
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1,
+                                         num_replicas_in_sync=2)
+    # 8 samples (4 per pipeline of the shard): batches of 3 leave a remainder each epoch
+    for input_context, samples in ((None, 8), (context, 4)):
+        assert len(entries) == 8
+        both = [b.color_aug["0"].numpy() for b in make_dataset(
+            layout, entries, options, 3, epoch=5, epochs=2, input_context=input_context)]
+        alone = [b.color_aug["0"].numpy() for epoch in (5, 6) for b in make_dataset(
+            layout, entries, options, 3, epoch=epoch, input_context=input_context)]
+        assert len(both) == len(alone) == 2 * (samples // 3)
+        for a, b in zip(both, alone):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="drop_remainder"):
+        make_dataset(layout, entries, options, 2, epochs=2, drop_remainder=False)
 
 
 def test_training_fails_fast_naming_a_missing_frame(tmp_path):

@@ -18,6 +18,7 @@ uninterrupted one.
 """
 
 import dataclasses
+import functools
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -183,8 +184,9 @@ def without_autotune_model(data: tf.data.Dataset) -> tf.data.Dataset:
 def make_dataset(layout: Layout, entries: List[SplitEntry], options: PipelineOptions,
                  batch_size: int, epoch: int = 0, shuffle: bool = True,
                  input_context: Optional[tf.distribute.InputContext] = None,
-                 drop_remainder: bool = True) -> tf.data.Dataset:
-    """One epoch of batches of :class:`Batch` for a list of split entries.
+                 drop_remainder: bool = True, epochs: int = 1) -> tf.data.Dataset:
+    """Batches of :class:`Batch` for a list of split entries: one epoch, or ``epochs``
+    consecutive ones.
 
     Args:
         layout: where the images are.
@@ -192,27 +194,39 @@ def make_dataset(layout: Layout, entries: List[SplitEntry], options: PipelineOpt
         options: how samples are prepared.
         batch_size: per-replica batch size when ``input_context`` is given, else global.
         epoch: shuffling and augmentation of epoch ``epoch`` (a resumed run passes its epoch).
-        shuffle: shuffle the samples (seeded by ``options.seed`` and ``epoch``).
+        shuffle: shuffle the samples (seeded by ``options.seed`` and the epoch).
         input_context: from ``strategy.distribute_datasets_from_function``: each input
             pipeline keeps its share of the samples.
-        drop_remainder: drop a last incomplete batch.
+        drop_remainder: drop a last incomplete batch (of each epoch).
+        epochs: epochs ``epoch``, ``epoch + 1``, ... in one dataset, each as it would be alone
+            (its own order and draws, its remainder dropped), so that a training run reads
+            them all through one iterator.
     """
+    if epochs < 1 or (epochs > 1 and not drop_remainder):
+        raise ValueError(f"epochs={epochs}: one or more, and more than one only with "
+                         "drop_remainder (a batch may not span two epochs)")
     paths = [sample_paths(layout, e, options.frame_ids) for e in entries]
-    columns = {k: [p[k] for p in paths] for k in paths[0]} if paths else {}
+    columns = {k: np.array([p[k] for p in paths]) for k in paths[0]} if paths else {}
     side_sign = np.array([-1.0 if e.side == "l" else 1.0 for e in entries], np.float32)
     cameras, camera_index = sample_cameras(layout, entries)
     loader = SampleLoader(options, cameras)
 
-    order = np.arange(len(entries))
-    if shuffle:
-        order = np.random.default_rng([options.seed, epoch]).permutation(order)
-    # per-sample seed: (seed and epoch, sample index), for stateless random draws
-    seeds = np.stack([np.full(len(order), options.seed * 100_003 + epoch), order], axis=1)
-    data = tf.data.Dataset.from_tensor_slices((
-        {k: np.array(v)[order] for k, v in columns.items()}, side_sign[order],
-        seeds.astype(np.int64), camera_index[order]))
-    if input_context is not None:
-        data = data.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    parts = []
+    for each in range(epoch, epoch + epochs):
+        order = np.arange(len(entries))
+        if shuffle:
+            order = np.random.default_rng([options.seed, each]).permutation(order)
+        # per-sample seed: (seed and epoch, sample index), for stateless random draws
+        seeds = np.stack([np.full(len(order), options.seed * 100_003 + each), order], axis=1)
+        part = tf.data.Dataset.from_tensor_slices((
+            {k: v[order] for k, v in columns.items()}, side_sign[order],
+            seeds.astype(np.int64), camera_index[order]))
+        if input_context is not None:
+            part = part.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        if drop_remainder:  # whole batches only, so that no batch spans two epochs
+            part = part.take(int(part.cardinality()) // batch_size * batch_size)
+        parts.append(part)
+    data = functools.reduce(tf.data.Dataset.concatenate, parts)
     # traced as written, like the training step (see training/step.py)
     data = data.map(tf.autograph.experimental.do_not_convert(loader),
                     num_parallel_calls=options.num_parallel_calls, deterministic=True)

@@ -209,14 +209,21 @@ class Run:
         with self.times.phase("checkpoint"):
             self.checkpoints.save(step)
 
-    def _dataset(self, epoch: int, skip_batches: int):
+    def _dataset(self, step: int, total_steps: int):
+        """The distributed batches of steps ``step`` .. ``total_steps - 1``: their epochs in one
+        dataset, so that the run reads them through one iterator. (An iterator per epoch put
+        the strategy's MultiDeviceIterator, and on several replicas its autotuning model,
+        through a teardown at every epoch's end: see
+        :func:`~monodepth_tf.data.pipeline.without_autotune_model`.)"""
+        first, last = step // self.steps_per_epoch, (total_steps - 1) // self.steps_per_epoch
+
         def dataset_fn(context):
             per_replica = context.get_per_replica_batch_size(self.options.batch_size)
             data = make_dataset(self.data.layout, self.data.train, self.pipeline, per_replica,
-                                epoch=epoch, input_context=context)
+                                epoch=first, input_context=context, epochs=last - first + 1)
             # a pipeline feeds its replicas one per-replica batch each per step
             replicas_per_pipeline = context.num_replicas_in_sync // context.num_input_pipelines
-            return data.skip(skip_batches * replicas_per_pipeline)
+            return data.skip((step - first * self.steps_per_epoch) * replicas_per_pipeline)
         return self.strategy.distribute_datasets_from_function(dataset_fn, self._input_options())
 
     def _input_options(self) -> Optional[tf.distribute.InputOptions]:
@@ -273,10 +280,14 @@ class Run:
         if step == 0:  # a fresh run: the untrained network's score first, as epoch -1
             self.validate(-1)
         started, start_step = time.time(), step
+        batches = None  # one iterator for the whole run
         while step < total_steps:
+            if batches is None:
+                batches = iter(self._dataset(step, total_steps))
             epoch = step // self.steps_per_epoch
             self.checkpoints.epoch.assign(epoch)
-            for batch in self._dataset(epoch, step - epoch * self.steps_per_epoch):
+            while True:
+                batch = next(batches)
                 result = self.trainer.train_step(batch)
                 loss = float(result.total)
                 if not math.isfinite(loss):
