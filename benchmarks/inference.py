@@ -4,21 +4,21 @@
                                              [--batches 1,8] [--runs 10] [--tflite_threads 2]
                                              [--onnxruntime_threads 2] [--openvino_threads 2]
 
-Runtimes: ``keras_eager`` (the Keras model called eagerly), ``keras_function`` (the same call in
-a tf.function), ``folded_function`` (the same network as bin/predict runs it,
-monodepth_tf.inference.folded's FoldedDepthNet in a tf.function), ``saved_model`` (the exported ``serving_default`` on uint8 images at the feed size,
-what TF Serving runs, resizing included), ``xla`` (the tf.function with ``jit_compile=True``),
-``tflite_float32``, ``tflite_dynamic`` (dynamic-range: int8 weights), ``tflite_int8`` (int8 body,
-float32 disparity head, calibrated on crops of ../shared/reference/test_image.jpg and the real
-KITTI raw frames), ``tflite_int8_quantized_head`` (the same with the head quantized too, to see
-what the float head gains) and ``onnxruntime`` (bin/export --onnx's model, any batch, under
-onnxruntime's CPU provider; needs ``pip install monodepth_tf[onnx]``) and ``openvino`` (bin/export
---openvino's model, any batch, compiled for the CPU in float32; needs ``pip install
-monodepth_tf[openvino]``).
-Each figure is the median of ``--runs`` timed runs after ``--warmup`` runs. Prints a table and one
-JSON line per configuration (``{"runtime", "batch", "ms_per_image", ...}``); for the TFLite and
-ONNX models also their disparity's difference to the SavedModel on real images (the test photo,
-both cameras of the KITTI raw frame, the odometry frames): max abs and mean abs relative, in %.
+Runtimes: ``keras_eager`` (the Keras model called eagerly), ``keras_function`` (the same call in a
+tf.function), ``folded_function`` (the same network as bin/predict runs it,
+monodepth_tf.inference.folded's FoldedDepthNet in a tf.function), ``saved_model`` (the exported
+``serving_default`` on uint8 images at the feed size, what TF Serving runs, resizing included),
+``xla`` (the tf.function with ``jit_compile=True``), ``tflite_float32``, ``tflite_dynamic``
+(dynamic-range: int8 weights), ``tflite_int8`` (int8 body, float32 disparity head, calibrated on
+crops of ../shared/reference/test_image.jpg and the real KITTI raw frames),
+``tflite_int8_quantized_head`` (the same with the head quantized too, to see what the float head
+gains), ``onnxruntime`` (bin/export --onnx's model, any batch, under onnxruntime's CPU provider;
+needs ``pip install monodepth_tf[onnx]``) and ``openvino`` (bin/export --openvino's model, any
+batch, compiled for the CPU in float32; needs ``pip install monodepth_tf[openvino]``). Each figure
+is the median of ``--runs`` timed runs after ``--warmup`` runs. Prints a table and one JSON line per
+configuration (``{"runtime", "batch", "ms_per_image", ...}``); for the TFLite, ONNX and OpenVINO
+models also their disparity's difference to the SavedModel on real images (the test photo, both
+cameras of the KITTI raw frame, the odometry frames): max abs and mean abs relative, in %.
 
 The network is the reference ResNet-18 (../shared/reference/monodepth2_r18_seed0: random weights
 and randomized BatchNorm statistics, which saturate its sigmoid: its logits span -18..49, half its

@@ -4,18 +4,18 @@
                                                      [--network keras|folded|openvino]
                                                      [--json FILE]
 
-The depth network (ResNet-18, freshly initialized: the time does not depend on the weights) on
-one image: ``keras`` in a ``tf.function``, as benchmarks/inference.py's ``keras_function`` runs
-it; ``folded`` as bin/predict runs it (monodepth_tf.inference.folded.FoldedDepthNet in a
+The depth network (ResNet-18, freshly initialized: the time does not depend on the weights) on one
+image: ``keras`` in a ``tf.function``, as benchmarks/inference.py's ``keras_function`` runs it;
+``folded`` as bin/predict runs it (monodepth_tf.inference.folded.FoldedDepthNet in a
 ``tf.function``); ``openvino`` bin/export --openvino's model in float32. The median wall time of
 ``--runs`` calls, then the runtime's profiler over ``--runs`` more (TensorFlow's, or OpenVINO's
-per-node counters), op time summed per group as benchmarks/step_profile.py sums it. The convolutions' FLOPs
-(benchmarks/flops.py, from the traced graph) over their own op time give their rate, and over
-the wall time the whole network's; both as fractions of this machine's float32 peak, measured
-first (benchmarks/flops.py). Prints a table; with ``--json``, one JSON line.
+per-node counters), op time summed per group as benchmarks/step_profile.py sums it. The
+convolutions' FLOPs (benchmarks/flops.py, from the traced graph) over their own op time give their
+rate, and over the wall time the whole network's; both as fractions of this machine's float32 peak,
+measured first (benchmarks/flops.py). Prints a table; with ``--json``, one JSON line.
 
 Why it matters: a float32 network can go no faster than its FLOPs at the peak. At 192x640 the
-network is 16 GFLOP, so the fraction of the peak the whole call reaches says how much of its
+network is 16.0 GFLOP (the folded one 14.7), so the fraction of the peak the whole call reaches says how much of its
 time is left to win, and where (the groups other than the convolutions).
 """
 

@@ -88,13 +88,15 @@ def expected_colours(scaled_disp: np.ndarray, height: int, width: int) -> np.nda
 
 # ---- the required reference check ---------------------------------------------------------
 
-def test_reference_weights_predict_the_reference_scaled_disparity(reference_dir, tmp_path):
+@pytest.mark.parametrize("runtime", ["tensorflow", "openvino"])
+def test_reference_weights_predict_the_reference_scaled_disparity(reference_dir, tmp_path,
+                                                                  runtime):
     forward = load_npz(reference_dir, "forward.npz")
     image = nhwc(forward["full/input"])[0] * 255.0
     assert np.abs(image - np.round(image)).max() < 1e-4  # the fixture is 8-bit: PNG is lossless
     write_rgb(tmp_path / "full.png", np.round(image).astype(np.uint8))
     predict(PredictArgs(image_path=str(tmp_path / "full.png"),
-                        load_weights_folder=str(reference_dir)))
+                        load_weights_folder=str(reference_dir), runtime=runtime))
     saved = np.load(tmp_path / "full_disp.npy")
     assert saved.shape == (1, 1, 192, 640) and saved.dtype == np.float32
     # The reference is float32-limited: its disparity agrees with ours to ~6.6e-5, i.e. ~6.6e-4
@@ -116,6 +118,33 @@ def test_reference_weights_on_the_original_photo(shared, reference_dir, tmp_path
 
 
 # ---- images and folders ---------------------------------------------------------------------
+
+def test_openvino_runtime_predicts_the_networks_disparity(weights, network, tmp_path):
+    """--runtime openvino: the same files, the disparity within float32 rounding of the
+    network's (OpenVINO in float32), three images in batches of two."""
+    images = [street_image(seed) for seed in (1, 2, 3)]
+    for i, image in enumerate(images):
+        write_rgb(tmp_path / f"{i}.png", image)
+    written = predict(PredictArgs(image_path=str(tmp_path), ext="png", batch_size=2,
+                                  load_weights_folder=str(weights["mono"]), runtime="openvino"))
+    assert len(written) == 6
+    for i, image in enumerate(images):
+        saved = np.load(tmp_path / f"{i}_disp.npy")
+        assert saved.shape == (1, 1, 64, 192) and saved.dtype == np.float32
+        np.testing.assert_allclose(saved[0, 0], direct_scaled_disparity(network, image),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_openvino_runtime_without_openvino_is_refused_before_loading(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    write_rgb(tmp_path / "one.png", street_image(0))
+    with pytest.raises(ValueError) as error:
+        predict(PredictArgs(image_path=str(tmp_path / "one.png"),
+                            load_weights_folder=str(tmp_path / "no_such_folder"),
+                            runtime="openvino"))
+    assert str(error.value) == ("--runtime=openvino needs openvino, which cannot be imported: "
+                                "pip install 'monodepth_tf[openvino]'")
+
 
 def test_one_image(weights, network, tmp_path):
     image = street_image(0)

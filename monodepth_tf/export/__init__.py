@@ -17,7 +17,8 @@ from monodepth_tf.export.tflite import (TFLITE_QUANTIZATIONS, calibration_images
 
 __all__ = ["INPUT_NAME", "SIGNATURE_KEY", "TFLITE_QUANTIZATIONS", "DepthServingModule",
            "ExportError", "ExportResult", "FeedSizeDisparity", "calibration_images",
-           "check_onnx_available", "check_openvino_available", "check_target", "compare_tflite", "compare_with_saved_model",
-           "convert_tflite", "disparity_head_nodes", "export_depth_model", "feed_size_images",
-           "image_files", "onnx_runner", "openvino_runner", "serving_request", "tflite_runner", "version_dir",
-           "write_onnx", "write_openvino", "write_saved_model"]
+           "check_onnx_available", "check_openvino_available", "check_target", "compare_tflite",
+           "compare_with_saved_model", "convert_tflite", "disparity_head_nodes",
+           "export_depth_model", "feed_size_images", "image_files", "onnx_runner",
+           "openvino_runner", "serving_request", "tflite_runner", "version_dir", "write_onnx",
+           "write_openvino", "write_saved_model"]

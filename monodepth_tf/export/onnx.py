@@ -19,8 +19,8 @@ import tensorflow as tf
 
 from monodepth_tf.config import ModelConfig
 from monodepth_tf.export.saved_model import INPUT_NAME, ExportError
-from monodepth_tf.export.tflite import run_in_batches
 from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.inference.batching import run_in_batches
 from monodepth_tf.networks.depth_net import DepthNet
 
 ONNX_MODULES = ("tf2onnx", "onnx", "onnxruntime")
@@ -114,7 +114,7 @@ def onnx_runner(path, num_threads: Optional[int] = None
                 ) -> Callable[[np.ndarray], np.ndarray]:
     """A function running an ONNX model under onnxruntime (CPU): float32 ``[B, height, width,
     3]`` -> ``[B, height, width]`` disparity. A model of fixed batch b runs the images b at a
-    time (:func:`monodepth_tf.export.tflite.run_in_batches`).
+    time (:func:`monodepth_tf.inference.batching.run_in_batches`).
 
     Args:
         path: the ``.onnx`` file.

@@ -18,6 +18,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from monodepth_tf.data.images import load_rgb
 from monodepth_tf.data.resize import network_input, resize_lanczos_tf
+from monodepth_tf.inference.batching import run_in_batches
 from monodepth_tf.export.saved_model import (DepthServingModule, ExportError, INPUT_NAME,
                                              SIGNATURE_KEY)
 
@@ -173,7 +174,7 @@ def tflite_runner(model: Union[bytes, str, Path], num_threads: Optional[int] = N
                   ) -> Callable[[np.ndarray], np.ndarray]:
     """A function running a converted model: float32 ``[B, height, width, 3]`` -> ``[B, height,
     width]`` disparity. A batch-polymorphic model is resized to each batch; a model of fixed
-    batch b runs the images b at a time (:func:`run_in_batches`)."""
+    batch b runs the images b at a time (:func:`~monodepth_tf.inference.batching.run_in_batches`)."""
     if isinstance(model, bytes):
         interpreter = tf.lite.Interpreter(model_content=model, num_threads=num_threads)
     else:
@@ -193,28 +194,6 @@ def tflite_runner(model: Union[bytes, str, Path], num_threads: Optional[int] = N
         return interpreter.get_tensor(output_index).copy()
 
     return lambda images: run_in_batches(invoke, images, fixed_batch, "TFLite")
-
-
-def run_in_batches(invoke: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
-                   fixed_batch: Optional[int], kind: str) -> np.ndarray:
-    """Runs a converted model's ``invoke`` on float32 ``images`` ``[B, ...]``: at once when the
-    model takes any batch (``fixed_batch`` None), else ``fixed_batch`` images at a time, the
-    last batch filled up with copies of its last image (their outputs dropped).
-
-    Raises:
-        ValueError: no image (the message names ``kind``).
-    """
-    images = np.ascontiguousarray(images, np.float32)
-    if len(images) == 0:
-        raise ValueError(f"the {kind} model got an empty batch")
-    if fixed_batch is None:
-        return invoke(images)
-    outputs = []
-    for start in range(0, len(images), fixed_batch):
-        chunk = images[start:start + fixed_batch]
-        filler = np.repeat(chunk[-1:], fixed_batch - len(chunk), axis=0)
-        outputs.append(invoke(np.concatenate([chunk, filler]))[:len(chunk)])
-    return np.concatenate(outputs)
 
 
 def feed_size_images(paths: Iterable, height: int, width: int) -> np.ndarray:

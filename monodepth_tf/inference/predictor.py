@@ -14,11 +14,13 @@ import tensorflow as tf
 from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.resize import network_input
 from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.inference import openvino
 from monodepth_tf.inference.folded import FoldedDepthNet
 from monodepth_tf.inference.post_process import post_process_disparity
 from monodepth_tf.networks.depth_net import DepthNet
 
 T = TypeVar("T")
+RUNTIMES = ("tensorflow", "openvino")
 
 
 def prepare_images(images: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
@@ -41,14 +43,25 @@ class DisparityPredictor:
     Args:
         depth_net: a loaded depth network.
         config: its weights folder's config (feed size, depth range).
+        runtime: ``tensorflow``, or ``openvino`` (the same network converted to OpenVINO and
+            run in float32, :mod:`~.openvino`; needs ``pip install monodepth_tf[openvino]``).
     """
 
-    def __init__(self, depth_net: DepthNet, config: ModelConfig):
+    def __init__(self, depth_net: DepthNet, config: ModelConfig, runtime: str = "tensorflow"):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self.depth_net = depth_net
-        self.network = FoldedDepthNet(depth_net)
         self.config = config
-        self._forward = tf.function(self._scaled_disparity, reduce_retracing=True,
-                                    autograph=False)
+        if runtime == "openvino":
+            missing = openvino.missing_openvino("--runtime=openvino")
+            if missing:
+                raise ValueError(missing)
+            run = openvino.disparity_runner(openvino.scaled_disparity_model(depth_net, config))
+            self._forward = lambda batch: tf.constant(run(batch.numpy()))
+        else:
+            self.network = FoldedDepthNet(depth_net)
+            self._forward = tf.function(self._scaled_disparity, reduce_retracing=True,
+                                        autograph=False)
 
     @property
     def height(self) -> int:
@@ -108,7 +121,8 @@ def batches(items: Iterable[T], size: int) -> Iterator[List[T]]:
 
 
 def predict_disparity(depth_net: DepthNet, config: ModelConfig, images: Iterable[np.ndarray],
-                      batch_size: int = 8, post_process: bool = False) -> np.ndarray:
+                      batch_size: int = 8, post_process: bool = False,
+                      runtime: str = "tensorflow") -> np.ndarray:
     """Scaled disparities ``[N, height, width]`` at the network's feed size.
 
     Args:
@@ -119,8 +133,9 @@ def predict_disparity(depth_net: DepthNet, config: ModelConfig, images: Iterable
         batch_size: images per forward pass.
         post_process: also predict on the mirror image and blend (the original's
             ``--post_process``).
+        runtime: see :class:`DisparityPredictor`.
     """
-    predictor = DisparityPredictor(depth_net, config)
+    predictor = DisparityPredictor(depth_net, config, runtime)
     outputs = list(predictor.iterate(images, batch_size, post_process))
     if not outputs:
         return np.zeros((0, config.height, config.width), np.float32)
