@@ -173,23 +173,22 @@ def main():
         runners[name] = export.tflite_runner(model, num_threads=args.tflite_threads)
         notes[name] = export.compare_tflite(saved_model_dir, model, evaluation)
 
-    if "onnxruntime" in runtimes:
+    # the converted runtimes: (writer, file, runner, threads); each model takes any batch
+    converted = {
+        "onnxruntime": (export.write_onnx, "onnxruntime.onnx", export.onnx_runner,
+                        args.onnxruntime_threads),
+        "openvino": (export.write_openvino, "openvino.xml", export.openvino_runner,
+                     args.openvino_threads)}
+    for name, (write, filename, runner, threads) in converted.items():
+        if name not in runtimes:
+            continue
         start = time.perf_counter()
-        path = export.write_onnx(depth_net, config, workdir / "model.onnx")  # any batch
-        print(f"onnxruntime: converted in {time.perf_counter() - start:.0f} s, "
-              f"{path.stat().st_size / 2 ** 20:.1f} MiB")
-        runners["onnxruntime"] = export.onnx_runner(path, num_threads=args.onnxruntime_threads)
-        notes["onnxruntime"] = export.compare_with_saved_model(
-            saved_model_dir, runners["onnxruntime"], evaluation)
-
-    if "openvino" in runtimes:
-        start = time.perf_counter()
-        path = export.write_openvino(depth_net, config, workdir / "model.xml")  # any batch
-        print(f"openvino: converted in {time.perf_counter() - start:.0f} s, "
-              f"{path.with_suffix('.bin').stat().st_size / 2 ** 20:.1f} MiB")
-        runners["openvino"] = export.openvino_runner(path, num_threads=args.openvino_threads)
-        notes["openvino"] = export.compare_with_saved_model(
-            saved_model_dir, runners["openvino"], evaluation)
+        path = write(depth_net, config, workdir / filename)
+        size = sum(p.stat().st_size for p in workdir.glob(f"{path.stem}.*"))  # .xml + .bin
+        print(f"{name}: converted in {time.perf_counter() - start:.0f} s, "
+              f"{size / 2 ** 20:.1f} MiB")
+        runners[name] = runner(path, num_threads=threads)
+        notes[name] = export.compare_with_saved_model(saved_model_dir, runners[name], evaluation)
 
     def original_ms():
         timed = original_step_and_inference(args, "stereo", 1, config.height, config.width, 1)
@@ -205,10 +204,8 @@ def main():
             row = {"runtime": runtime, "batch": batch_size, "ms_per_image": round(ms, 1)}
             if runtime.startswith("tflite"):
                 row["threads"] = args.tflite_threads
-            if runtime == "onnxruntime":
-                row["threads"] = args.onnxruntime_threads
-            if runtime == "openvino":
-                row["threads"] = args.openvino_threads
+            if runtime in converted:
+                row["threads"] = converted[runtime][3]
             if runtime in notes:
                 row["disparity_vs_saved_model"] = {
                     "max_abs": float(f"{notes[runtime]['max_abs']:.3g}"),

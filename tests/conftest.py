@@ -19,6 +19,11 @@ import monodepth_tf  # noqa: E402,F401  (before TensorFlow: oneDNN on, as in bin
 pytest_plugins = ["pytester"]  # tests/test_process_settings.py runs pytest sessions in-process
 
 from tests.helpers import PROJECT_ROOT, shared_dir  # noqa: E402,F401  (re-exported)
+import numpy as np  # noqa: E402
+
+from monodepth_tf import export  # noqa: E402
+from monodepth_tf.weights.folder import load_networks  # noqa: E402
+from tests.helpers import SMALL, random_depth_weights, real_image_paths  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +39,28 @@ def reference_dir(shared) -> Path:
 @pytest.fixture(scope="session")
 def kitti_dir(shared) -> Path:
     return shared / "kitti"
+
+
+# ---- a small network and real images at its feed size, for the converted models' tests ------
+
+@pytest.fixture(scope="module")
+def small_folder(tmp_path_factory):
+    """A weights folder of a freshly initialized ResNet-18 depth network at 64x192."""
+    return random_depth_weights(tmp_path_factory.mktemp("converted") / "small", seed=5)
+
+
+@pytest.fixture(scope="module")
+def small(small_folder):
+    """``(config, depth network)`` of :func:`small_folder`."""
+    config, depth, _ = load_networks(small_folder, with_pose=False)
+    return config, depth
+
+
+@pytest.fixture(scope="module")
+def feed_images(shared):
+    """The test photo and the KITTI raw frame's two cameras at 64x192: float32 in [0, 1]."""
+    images = export.feed_size_images(real_image_paths(shared), SMALL["height"], SMALL["width"])
+    return images.astype(np.float32) / 255.0
 
 
 # ----------------------------------------------------------------------------------------------

@@ -114,6 +114,21 @@ def test_mono_network_run_matches_numpy(mono_run, gts, weights, test_images):
     assert "abs_rel |   sq_rel |" in stdout
 
 
+def test_openvino_runtime_scores_its_own_disparities(mono_run, world, weights, gts,
+                                                     test_images, tmp_path):
+    """--runtime openvino: the network's disparities to float32 rounding, scored as usual."""
+    out = tmp_path / "openvino"
+    args = base_args(world, weights, eval_mono=True, save_pred_disps=True, output_dir=str(out),
+                     runtime="openvino")
+    with contextlib.redirect_stdout(io.StringIO()):
+        record = evaluate(args)
+    disps = np.load(out / "disps_synthetic_split.npy")
+    np.testing.assert_allclose(disps, direct_disparities(weights, test_images), rtol=1e-5,
+                               atol=1e-6)
+    assert_matches_numpy(record, disps, gts, crop=False, median_scaling=True, factor=1.0)
+    np.testing.assert_allclose(record["abs_rel"], mono_run[0]["abs_rel"], rtol=1e-4)
+
+
 def test_ext_disp_to_eval_gives_identical_numbers(mono_run, world):
     record, out, _ = mono_run
     again = evaluate(EvalArgs(ext_disp_to_eval=str(out / "disps_synthetic_split.npy"),

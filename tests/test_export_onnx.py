@@ -12,20 +12,7 @@ import pytest
 
 from monodepth_tf import export
 from monodepth_tf.weights.folder import load_networks
-from tests.helpers import PROJECT_ROOT, SMALL, random_depth_weights, real_image_paths
-
-
-@pytest.fixture(scope="module")
-def small_folder(tmp_path_factory):
-    """A weights folder of a freshly initialized ResNet-18 depth network at 64x192."""
-    return random_depth_weights(tmp_path_factory.mktemp("onnx") / "small", seed=5)
-
-
-@pytest.fixture(scope="module")
-def small(small_folder):
-    """``(config, depth network)`` of :func:`small_folder`."""
-    config, depth, _ = load_networks(small_folder, with_pose=False)
-    return config, depth
+from tests.helpers import PROJECT_ROOT, SMALL, real_image_paths
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +20,6 @@ def any_batch_model(small, tmp_path_factory):
     """:func:`small`'s network written as an ONNX model of any batch."""
     config, depth = small
     return export.write_onnx(depth, config, tmp_path_factory.mktemp("any") / "any.onnx")
-
-
-@pytest.fixture(scope="module")
-def feed_images(shared):
-    """The test photo and the KITTI raw frame's two cameras at 64x192: float32 in [0, 1]."""
-    images = export.feed_size_images(real_image_paths(shared), SMALL["height"], SMALL["width"])
-    return images.astype(np.float32) / 255.0
 
 
 def keras_scaled_disparity(config, depth, images: np.ndarray) -> np.ndarray:

@@ -12,27 +12,8 @@ import pytest
 
 from monodepth_tf import export
 from monodepth_tf.weights.folder import load_networks
-from tests.helpers import SMALL, random_depth_weights, real_image_paths
+from tests.helpers import SMALL
 from tests.test_export_onnx import assert_follows_keras, keras_scaled_disparity, run_export
-
-
-@pytest.fixture(scope="module")
-def small_folder(tmp_path_factory):
-    """A weights folder of a freshly initialized ResNet-18 depth network at 64x192."""
-    return random_depth_weights(tmp_path_factory.mktemp("openvino") / "small", seed=6)
-
-
-@pytest.fixture(scope="module")
-def small(small_folder):
-    config, depth, _ = load_networks(small_folder, with_pose=False)
-    return config, depth
-
-
-@pytest.fixture(scope="module")
-def feed_images(shared):
-    """The test photo and the KITTI raw frame's two cameras at 64x192: float32 in [0, 1]."""
-    images = export.feed_size_images(real_image_paths(shared), SMALL["height"], SMALL["width"])
-    return images.astype(np.float32) / 255.0
 
 
 def test_any_batch_model_in_float32(small, feed_images, tmp_path):

@@ -81,7 +81,7 @@ def unsaturated_network(num_layers: int, seed: int) -> DepthNet:
     return network
 
 
-def feed_images(seed: int, batch: int = 2) -> tf.Tensor:
+def random_images(seed: int, batch: int = 2) -> tf.Tensor:
     return tf.constant(np.random.default_rng(seed).uniform(
         size=(batch, SMALL["height"], SMALL["width"], 3)).astype(np.float32))
 
@@ -90,7 +90,7 @@ def feed_images(seed: int, batch: int = 2) -> tf.Tensor:
 @pytest.mark.parametrize("for_converters", [False, True])
 def test_folded_network_follows_keras_unsaturated(num_layers, for_converters):
     network = unsaturated_network(num_layers, seed=num_layers)
-    images = feed_images(1)
+    images = random_images(1)
     expected = network(images, training=False)[0].numpy()
     assert 0.05 < expected.std() and 0.01 < expected.min() and expected.max() < 0.99
     got = FoldedDepthNet(network, for_converters)(images).numpy()
@@ -105,7 +105,7 @@ def test_folded_network_follows_keras_on_the_reference_weights(reference_dir):
     their logits amplify summation-order differences (TensorFlow's own graph and eager calls
     differ by up to 4e-4 relative, tests/test_export.py)."""
     _, depth, _ = load_networks(reference_dir, with_pose=False)
-    images = feed_images(2, batch=1)
+    images = random_images(2, batch=1)
     expected = depth(images, training=False)[0].numpy()
     assert expected.max() / expected.min() > 10
     for for_converters in (False, True):

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from monodepth_tf.cli import common
 from monodepth_tf.cli.predict import PredictArgs, predict
 from monodepth_tf.config import ModelConfig
 from monodepth_tf.data.resize import resize_lanczos
 from monodepth_tf.geometry.depth import disp_to_depth
+from monodepth_tf.inference import predictor
 from monodepth_tf.inference.colormap import colorize_disparity, magma, magma_table
 from monodepth_tf.weights.folder import build_networks, load_networks, save_weights_folder
 from tests.helpers import PROJECT_ROOT
@@ -136,6 +138,9 @@ def test_openvino_runtime_predicts_the_networks_disparity(weights, network, tmp_
 
 
 def test_openvino_runtime_without_openvino_is_refused_before_loading(tmp_path, monkeypatch):
+    assert common.RUNTIMES == predictor.RUNTIMES  # the flag's choices (named without TF)
+    with pytest.raises(ValueError, match="--runtime must be one of tensorflow, openvino"):
+        predictor.DisparityPredictor(None, ModelConfig(), "onnx")
     monkeypatch.setitem(sys.modules, "openvino", None)
     write_rgb(tmp_path / "one.png", street_image(0))
     with pytest.raises(ValueError) as error:

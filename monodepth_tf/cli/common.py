@@ -12,6 +12,12 @@ from absl import app
 
 WEIGHTS_FLAG = "load_weights_folder"
 NAME_FLAG = "model_zoo"
+# --runtime of the tools that run the depth network: DisparityPredictor's runtimes
+# (monodepth_tf.inference.predictor.RUNTIMES, named here without importing TensorFlow)
+RUNTIMES = ("tensorflow", "openvino")
+RUNTIME_HELP = ("Run the depth network in TensorFlow, or in OpenVINO in float32 (the same "
+                "disparities to float32 rounding; speeds: the README's Speed section; needs "
+                "pip install 'monodepth_tf[openvino]').")
 
 
 def run_tool(main, flags_parser=None) -> None:
@@ -139,3 +145,14 @@ def load_networks_from_flags(args, with_depth: bool = True, with_pose: bool = Fa
         return LoadedNetworks(folder, config, depth if with_depth else None, pose)
     config, depth, pose = load_networks(folder, with_pose, with_depth, check_config)
     return LoadedNetworks(folder, config, depth, pose)
+
+
+def check_runtime(runtime: str) -> None:
+    """``--runtime``: its package importable, checked before anything is loaded (ValueError
+    naming the flag and what to install otherwise)."""
+    if runtime == "openvino":
+        from monodepth_tf.inference.openvino import missing_openvino
+
+        missing = missing_openvino("--runtime=openvino")
+        if missing:
+            raise ValueError(missing)

@@ -31,7 +31,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 from absl import flags
 
-from monodepth_tf.cli.common import (load_networks_from_flags, run_tool,
+from monodepth_tf.cli.common import (RUNTIME_HELP, RUNTIMES, check_runtime,
+                                      load_networks_from_flags, run_tool,
                                       weights_folder_from_flags)
 from monodepth_tf.cli.progress import show_in_help
 from monodepth_tf.data.images import load_rgb
@@ -77,6 +78,7 @@ class EvalArgs:
     eval_out_dir: Optional[str] = None
     output_dir: Optional[str] = None
     output_json: Optional[str] = None
+    runtime: str = "tensorflow"
 
     @classmethod
     def from_flags(cls, values) -> "EvalArgs":
@@ -145,7 +147,7 @@ def predict_disparities(args, paths: List[Path]) -> Tuple[np.ndarray, Path]:
     config = loaded.config
     print(f"-> Loaded ResNet-{config.num_layers} weights from {loaded.folder}; feed size "
           f"{config.width}x{config.height}")
-    predictor = DisparityPredictor(loaded.depth, config)
+    predictor = DisparityPredictor(loaded.depth, config, args.runtime)
     images = (load_rgb(path) for path in paths)
     outputs, bar = [], ProgressBar(len(paths))
     for disps in predictor.iterate(images, args.batch_size, args.post_process):
@@ -178,6 +180,7 @@ def check_flags(args: EvalArgs) -> None:
         raise ValueError("--eval_eigen_to_benchmark maps predictions of the eigen test list onto "
                          "eigen_benchmark's; it does not apply to --eval_split benchmark")
     output_dir_flag(args)
+    check_runtime(args.runtime)
 
 
 def evaluate(args: EvalArgs) -> dict:
@@ -406,6 +409,7 @@ def define_flags() -> None:
                         "benchmark_predictions/).")
     flags.DEFINE_string("output_dir", None, "Older name of --eval_out_dir.")
     flags.DEFINE_string("output_json", None, "Also write the metrics to this JSON file.")
+    flags.DEFINE_enum("runtime", "tensorflow", RUNTIMES, RUNTIME_HELP)
 
 
 def run():

@@ -40,7 +40,8 @@ import cv2
 import numpy as np
 from absl import flags
 
-from monodepth_tf.cli.common import load_networks_from_flags, run_tool
+from monodepth_tf.cli.common import (RUNTIME_HELP, RUNTIMES, check_runtime,
+                                     load_networks_from_flags, run_tool)
 from monodepth_tf.cli.progress import show_in_help
 from monodepth_tf.data.images import load_rgb
 from monodepth_tf.data.layout import STEREO_SCALE_FACTOR
@@ -265,12 +266,7 @@ def predict(args: PredictArgs) -> List[Path]:
     """
     if args.batch_size < 1:
         raise ValueError(f"--batch_size={args.batch_size} must be at least 1")
-    if args.runtime == "openvino":  # before anything is loaded
-        from monodepth_tf.inference.openvino import missing_openvino
-
-        missing = missing_openvino("--runtime=openvino")
-        if missing:
-            raise ValueError(missing)
+    check_runtime(args.runtime)
     camera = check_point_cloud_flags(args)
     if not args.image_path:
         raise ValueError("--image_path is required: an image, a folder of images or a video")
@@ -338,9 +334,7 @@ def define_flags() -> None:
                        "without it (default: 1).")
     flags.DEFINE_float("max_depth", None, "--point_cloud drops the points farther than this "
                        "depth (after scaling; default: keeps all).")
-    flags.DEFINE_enum("runtime", "tensorflow", ["tensorflow", "openvino"], "Run the network "
-                      "in TensorFlow, or in OpenVINO in float32 (faster on Intel and AMD CPUs; "
-                      "needs pip install 'monodepth_tf[openvino]').")
+    flags.DEFINE_enum("runtime", "tensorflow", RUNTIMES, RUNTIME_HELP)
     flags.mark_flag_as_required("image_path")
 
 

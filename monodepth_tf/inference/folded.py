@@ -26,7 +26,7 @@ and the transposed convolution is cropped by a slice, which TensorFlow's CPU ker
 fastest; with ``for_converters=True`` both are padding attributes of single ops (``MirrorPad``,
 the transposed convolution's explicit padding), which a converter maps onto its own operations:
 OpenVINO then keeps its blocked layout from the first convolution to the last instead of
-transposing around every slice (the OpenVINO export, :mod:`monodepth_tf.export.openvino`).
+transposing around every slice (:mod:`monodepth_tf.inference.openvino`).
 
 Every step is exact in real arithmetic; in float32 the sums are regrouped, so the disparities
 differ from the Keras model's by rounding (tests/test_inference_folded.py bounds it, on
@@ -45,7 +45,7 @@ from monodepth_tf.networks.resnet_encoder import IMAGE_MEAN, IMAGE_STD
 
 def edge_pad(x: tf.Tensor, by_slices: bool = True) -> tf.Tensor:
     """Repeats the outermost rows and columns of ``[B, H, W, C]`` once: ``[B, H+2, W+2, C]``,
-    from slices and concatenations (ops TFLite's XNNPACK delegate runs) or, unless
+    from slices and concatenations (as the reflection padding is built at inference) or, unless
     ``by_slices``, as ``SYMMETRIC`` padding by one pixel (which mirrors the edge pixel itself)."""
     if not by_slices:
         return tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
