@@ -81,8 +81,9 @@ class DepthServingModule(tf.Module):
         # saved_model_cli) restores them under the graph's names.
         self.network = FoldedDepthNet(depth_net)
         # The Keras network itself, untracked (not saved): what the TFLite models are converted
-        # from (TFLite's converter folds the BatchNorms itself, and its XNNPACK kernels run
-        # nearest upsampling and a convolution faster than the folded transposed convolution).
+        # from. TFLite's converter folds the BatchNorms itself, and converted from the folded
+        # network (transposed convolutions) its models ran slower: 124 against 88 ms in
+        # float32, 62 against 22 ms in int8 (benchmarks/inference.py, Intel Xeon, 2026-12-04).
         self._keras = _Untracked(depth_net)
         self.height, self.width = int(config.height), int(config.width)
         self.min_depth, self.max_depth = float(config.min_depth), float(config.max_depth)

@@ -18,9 +18,9 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from monodepth_tf.data.images import load_rgb
 from monodepth_tf.data.resize import network_input, resize_lanczos_tf
-from monodepth_tf.inference.batching import run_in_batches
 from monodepth_tf.export.saved_model import (DepthServingModule, ExportError, INPUT_NAME,
                                              SIGNATURE_KEY)
+from monodepth_tf.inference.batching import run_in_batches
 
 
 TFLITE_QUANTIZATIONS = ("none", "dynamic", "int8")
@@ -174,7 +174,8 @@ def tflite_runner(model: Union[bytes, str, Path], num_threads: Optional[int] = N
                   ) -> Callable[[np.ndarray], np.ndarray]:
     """A function running a converted model: float32 ``[B, height, width, 3]`` -> ``[B, height,
     width]`` disparity. A batch-polymorphic model is resized to each batch; a model of fixed
-    batch b runs the images b at a time (:func:`~monodepth_tf.inference.batching.run_in_batches`)."""
+    batch b runs the images b at a time
+    (:func:`~monodepth_tf.inference.batching.run_in_batches`)."""
     if isinstance(model, bytes):
         interpreter = tf.lite.Interpreter(model_content=model, num_threads=num_threads)
     else:
