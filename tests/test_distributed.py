@@ -523,6 +523,57 @@ def test_two_replicas_take_the_same_steps_as_one_device(trainer_results):
 
 
 # ----------------------------------------------------------------------------------------------
+# A training run's input on two replicas: one iterator across an epoch's end.
+
+def run_input_check(world, out):
+    """A Run over two logical CPUs reads steps ``spe - 1 .. spe + 1`` (the last of epoch 0, the
+    first two of epoch 1) through one iterator; saves each replica's images per step, and
+    make_dataset's per-replica batches of epochs 0 and 1 alone."""
+    import tensorflow as tf
+    from monodepth_tf.data.kitti import KittiRawLayout
+    from monodepth_tf.data.pipeline import make_dataset
+    from monodepth_tf.data.splits import read_split
+    from monodepth_tf.training.loop import DataSource, Run
+    from monodepth_tf.training.options import TrainOptions
+
+    options = TrainOptions(data_path=str(world), split="synthetic", png=True, height=HEIGHT,
+                           width=WIDTH, batch_size=GLOBAL_BATCH, weights_init="scratch",
+                           log_dir=str(Path(out).parent), model_name="input").validate()
+    layout = KittiRawLayout(world, "png")
+    train = read_split(Path(world) / "splits", "synthetic", "train")
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    run = Run(options, DataSource(layout, train, []), strategy=strategy)
+    per_epoch = run.steps_per_epoch
+    saved = {"steps_per_epoch": per_epoch}
+    batches = iter(run._dataset(per_epoch - 1, per_epoch + 2))
+    for step in range(3):
+        local = strategy.experimental_local_results(next(batches).color_aug["0"])
+        for replica, images in enumerate(local):
+            saved[f"run/{step}/{replica}"] = images.numpy()
+    for epoch in (0, 1):
+        alone = make_dataset(layout, train, run.pipeline, GLOBAL_BATCH // 2, epoch=epoch)
+        for i, batch in enumerate(alone):
+            saved[f"alone/{epoch}/{i}"] = batch.color_aug["0"].numpy()
+    np.savez(out, **saved)
+
+
+def test_two_replicas_read_a_run_through_one_iterator(world, tmp_path):
+    """Across an epoch's end, replica r of step k gets make_dataset's per-replica batch
+    2k + r of that step's epoch, as when each epoch had its own iterator."""
+    out = tmp_path / "input.npz"
+    run_script("run_input", world, out)
+    saved = dict(np.load(out))
+    per_epoch = int(saved["steps_per_epoch"])
+    assert per_epoch >= 2
+    for step, (epoch, index) in enumerate([(0, per_epoch - 1), (1, 0), (1, 1)]):
+        for replica in (0, 1):
+            np.testing.assert_array_equal(saved[f"run/{step}/{replica}"],
+                                          saved[f"alone/{epoch}/{2 * index + replica}"],
+                                          err_msg=f"step {step}, replica {replica}")
+    assert not np.array_equal(saved["alone/0/0"], saved["alone/1/0"])  # two epochs, two orders
+
+
+# ----------------------------------------------------------------------------------------------
 
 if __name__ == "__main__":
     import tensorflow as tf
@@ -530,5 +581,6 @@ if __name__ == "__main__":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     task, *arguments = sys.argv[1:]
-    {"layer": layer_check, "encoder": encoder_check, "trainer": trainer_check}[task](*arguments)
+    {"layer": layer_check, "encoder": encoder_check, "trainer": trainer_check,
+     "run_input": run_input_check}[task](*arguments)
     print(json.dumps({"done": task}))
