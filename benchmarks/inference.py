@@ -59,8 +59,6 @@ import tensorflow as tf  # noqa: E402
 
 from monodepth_tf import export  # noqa: E402
 from monodepth_tf.config import ModelConfig  # noqa: E402
-from monodepth_tf.geometry.depth import disp_to_depth  # noqa: E402
-from monodepth_tf.inference.folded import FoldedDepthNet  # noqa: E402
 from monodepth_tf.weights.folder import build_networks, load_networks  # noqa: E402
 from benchmarks.machine import machine_fields  # noqa: E402
 from benchmarks.original import (add_original_flags, check_original,  # noqa: E402
@@ -131,10 +129,7 @@ def main():
         depth_net, _ = build_networks(config, with_pose=False)
     config.height, config.width = 192, 640
     module = export.DepthServingModule(depth_net, config)
-
-    def forward(images):
-        disp = depth_net(images, training=False)[0][..., 0]
-        return disp_to_depth(disp, config.min_depth, config.max_depth)[0]
+    forward = module.keras_disparity_at_feed_size  # the Keras network, scaled disparity
 
     calibration_paths, evaluation_paths = real_images(SHARED)
     evaluation = export.feed_size_images(evaluation_paths, config.height, config.width)
@@ -147,9 +142,7 @@ def main():
     runners["keras_eager"] = lambda x: forward(tf.constant(x)).numpy()
     function = tf.function(forward)
     runners["keras_function"] = lambda x: function(tf.constant(x)).numpy()
-    folded = FoldedDepthNet(depth_net)
-    folded_function = tf.function(
-        lambda x: disp_to_depth(folded(x)[..., 0], config.min_depth, config.max_depth)[0])
+    folded_function = tf.function(module.disparity_at_feed_size)  # FoldedDepthNet's
     runners["folded_function"] = lambda x: folded_function(tf.constant(x)).numpy()
     xla = tf.function(forward, jit_compile=True)
     runners["xla"] = lambda x: xla(tf.constant(x)).numpy()

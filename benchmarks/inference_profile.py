@@ -15,8 +15,8 @@ rate, and over the wall time the whole network's; both as fractions of this mach
 measured first (benchmarks/flops.py). Prints a table; with ``--json``, one JSON line.
 
 Why it matters: a float32 network can go no faster than its FLOPs at the peak. At 192x640 the
-network is 16.0 GFLOP (the folded one 14.7), so the fraction of the peak the whole call reaches says how much of its
-time is left to win, and where (the groups other than the convolutions).
+network is 16.0 GFLOP (the folded one 14.7), so the fraction of the peak the whole call reaches says
+how much of its time is left to win, and where (the groups other than the convolutions).
 """
 
 import argparse

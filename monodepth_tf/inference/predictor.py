@@ -57,11 +57,12 @@ class DisparityPredictor:
             if missing:
                 raise ValueError(missing)
             run = openvino.disparity_runner(openvino.scaled_disparity_model(depth_net, config))
-            self._forward = lambda batch: tf.constant(run(batch.numpy()))
+            self._disparity = lambda batch: run(batch.numpy())
         else:
             self.network = FoldedDepthNet(depth_net)
-            self._forward = tf.function(self._scaled_disparity, reduce_retracing=True,
-                                        autograph=False)
+            forward = tf.function(self._scaled_disparity, reduce_retracing=True,
+                                  autograph=False)
+            self._disparity = lambda batch: forward(batch).numpy()
 
     @property
     def height(self) -> int:
@@ -87,9 +88,9 @@ class DisparityPredictor:
         if tuple(batch.shape[1:3]) != (self.height, self.width):
             raise ValueError(f"network input is {batch.shape[1]}x{batch.shape[2]}, the feed "
                              f"size is {self.height}x{self.width}")
-        disp = self._forward(batch).numpy()
+        disp = self._disparity(batch)
         if post_process:
-            mirrored = self._forward(tf.reverse(batch, axis=[2])).numpy()
+            mirrored = self._disparity(tf.reverse(batch, axis=[2]))
             disp = post_process_disparity(disp, mirrored[:, :, ::-1])
         return disp.astype(np.float32)
 
