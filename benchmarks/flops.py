@@ -68,20 +68,17 @@ def graph_flops(graph: tf.Graph, op_types=CONVOLUTIONS) -> int:
     """The FLOPs of the ops of ``op_types`` in a traced graph (fully defined shapes needed),
     from TensorFlow's registered statistics; transposed convolutions (``Conv2DBackpropInput``,
     which has none registered) always count, as 2 x their multiply-adds."""
-    return sum(op_flops(graph, op, op_types) for op in graph.get_operations())
-
-
-def op_flops(graph: tf.Graph, op: tf.Operation, op_types=CONVOLUTIONS) -> int:
-    """One op's FLOPs as :func:`graph_flops` counts them (0 for an op it does not count)."""
-    if op.type == "Conv2DBackpropInput":
-        kernel, inputs = op.inputs[1].shape, op.inputs[2].shape  # [kh, kw, out, in]
-        return 2 * inputs.num_elements() * kernel[0] * kernel[1] * kernel[2]
-    if op.type not in op_types:
-        return 0
-    stats = ops.get_stats_for_node_def(graph, op.node_def, "flops")
-    if stats.value is None:
-        raise ValueError(f"{op.name}: no FLOP count (shapes not fully defined?)")
-    return stats.value
+    total = 0
+    for op in graph.get_operations():
+        if op.type == "Conv2DBackpropInput":
+            kernel, inputs = op.inputs[1].shape, op.inputs[2].shape  # [kh, kw, out, in]
+            total += 2 * inputs.num_elements() * kernel[0] * kernel[1] * kernel[2]
+        elif op.type in op_types:
+            stats = ops.get_stats_for_node_def(graph, op.node_def, "flops")
+            if stats.value is None:
+                raise ValueError(f"{op.name}: no FLOP count (shapes not fully defined?)")
+            total += stats.value
+    return total
 
 
 def step_convolution_flops(system, batch) -> int:

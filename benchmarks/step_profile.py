@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/step_profile.py [--mode mono] [--batch 4] [--height 192]
         [--width 640] [--steps 3] [--mixed_precision bfloat16] [--top 25] [--json FILE]
-        [--sequential] [--peak]
+        [--sequential] [--peak] [--alone]
 
 Builds the Trainer and in-memory batch of benchmarks/train_step.py, runs two warm-up steps,
 then traces ``--steps`` steps with ``tf.profiler.experimental`` and reads the trace (the
@@ -14,6 +14,21 @@ by what it belongs to (BatchNorm, padding, the loss's sampling, elementwise math
 The kernels of XLA's computations (the float32 loss's photometric errors and sampling) carry
 no op type in the trace; they count together as ``XLA fusion``. Prints the top op types and
 the groups; with ``--json``, one JSON line per group.
+
+Issue 17's float32 goal in two figures (the convolutions at >= 85% of the peak, everything else
+under 15% of the step):
+
+- ``--sequential``: TensorFlow runs one op at a time (inter-op parallelism 1; each op still
+  uses every core), so an op's time is its own, not shared with ops beside it, and the op
+  seconds add up to the step (which is slower than with ops side by side);
+- ``--peak``: the machine's float32 peak is measured first (benchmarks/flops.py), and the
+  convolutions' rate is given as a fraction of it: the FLOPs of the convolution ops the step
+  computes (counted on its traced graph: forward, input and kernel gradients; the encoders'
+  first input gradients are not computed) over the convolution ops' seconds. The other
+  groups' share of the op time is the goal's "everything else";
+- ``--alone``: every one of those convolution ops is also rebuilt with its shapes and
+  attributes and timed by itself on random data: the rate TensorFlow's kernels reach on the
+  step's shapes with the machine to themselves, against which the rate in the step reads.
 """
 
 import argparse
@@ -34,7 +49,7 @@ import monodepth_tf  # noqa: E402,F401  (before TensorFlow: oneDNN on, as in bin
 import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
-from benchmarks.flops import op_flops, peak_gflops  # noqa: E402
+from benchmarks.flops import median_seconds, peak_gflops  # noqa: E402
 from benchmarks.machine import machine_fields  # noqa: E402
 from benchmarks.train_step import trainer_and_batch  # noqa: E402
 from monodepth_tf.training.options import MODES  # noqa: E402
@@ -99,48 +114,78 @@ def op_seconds(trace_dir: str) -> collections.Counter:
     return totals
 
 
-def computed_convolution_flops(graph: tf.Graph) -> int:
-    """The convolution FLOPs a training step computes for the networks' forward ``graph``
-    (traced with its shapes): each convolution forward, its kernel gradient, and its input
-    gradient unless its input depends on no variable (the encoders' first layers, on the
-    images: nothing asks for their input gradient, and the step does not compute it)."""
-    from_variables = {}
+# The step's convolution ops, forward and gradients (their op types before oneDNN's rewrite)
+CONVOLUTION_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter",
+                   "DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
+                   "DepthwiseConv2dNativeBackpropFilter")
+# the attributes a convolution op is rebuilt with
+CONVOLUTION_ATTRS = ("strides", "padding", "explicit_paddings", "data_format", "dilations")
 
-    def reads_variables(op) -> bool:  # iterative: the graph is hundreds of ops deep
-        stack = [op]
-        while stack:
-            top = stack[-1]
-            if top.name in from_variables:
-                stack.pop()
-                continue
-            if top.type == "ReadVariableOp":
-                from_variables[top.name] = True
-                stack.pop()
-                continue
-            pending = [t.op for t in top.inputs if t.op.name not in from_variables]
-            if pending:
-                stack.extend(pending)
-                continue
-            from_variables[top.name] = any(from_variables[t.op.name] for t in top.inputs)
-            stack.pop()
-        return from_variables[op.name]
 
-    total = 0
-    for op in graph.get_operations():
-        flops = op_flops(graph, op)
-        if flops:
-            total += flops * (3 if reads_variables(op.inputs[0].op) else 2)
-    return total
+def graph_ops(graph):
+    """Every op of a traced graph and of the function graphs it calls, recursively."""
+    yield from graph.get_operations()
+    for function in graph._functions.values():  # noqa: SLF001  (no public accessor)
+        yield from graph_ops(function.graph)
+
+
+def convolution_flops(op) -> int:
+    """FLOPs (2 x multiply-adds) of one convolution op of :data:`CONVOLUTION_OPS`, from the
+    static shapes of its data input, output and gradient."""
+    if op.type in ("Conv2D", "DepthwiseConv2dNative"):
+        out, kernel = op.outputs[0].shape, op.inputs[1].shape
+        return 2 * out.num_elements() * kernel[0] * kernel[1] * (
+            kernel[2] if op.type == "Conv2D" else 1)
+    if op.type.endswith("BackpropInput"):  # (input_sizes, filter, out_backprop)
+        kernel, upstream = op.inputs[1].shape, op.inputs[2].shape
+        return 2 * upstream.num_elements() * kernel[0] * kernel[1] * (
+            kernel[2] if op.type == "Conv2DBackpropInput" else 1)
+    # (input, filter_sizes, out_backprop): the kernel's shape is the op's output's
+    kernel, upstream = op.outputs[0].shape, op.inputs[2].shape
+    return 2 * upstream.num_elements() * kernel[0] * kernel[1] * (
+        kernel[2] if op.type == "Conv2DBackpropFilter" else 1)
+
+
+def step_convolutions(trainer, distributed) -> list:
+    """The convolution ops a training step computes: those of its traced graph whose result is
+    used (the encoders' first layers' input gradients are not, and grappler removes them)."""
+    graph = trainer._train_step.get_concrete_function(distributed).graph  # noqa: SLF001
+    return [op for op in graph_ops(graph)
+            if op.type in CONVOLUTION_OPS and op.outputs[0].consumers()]
+
+
+def convolutions_alone_seconds(convolutions, repeats: int = 5) -> float:
+    """The seconds of ``convolutions`` (ops of :func:`step_convolutions`), each rebuilt with
+    its shapes and attributes on random data and timed by itself (median of ``repeats`` after
+    a warm-up), less the time of calling a function that does nothing but the same slice
+    and sum: what TensorFlow's kernels take for them with the machine to themselves."""
+    rng = tf.random.Generator.from_seed(0)
+    nothing = tf.constant([0.0])
+    call = median_seconds(tf.function(lambda: tf.reduce_sum(nothing[:1])), 4 * repeats)
+    seconds = 0.0
+    for op in convolutions:
+        sizes = 0 if "BackpropInput" in op.type else 1 if "BackpropFilter" in op.type else None
+        arguments = [tf.constant(op.outputs[0].shape.as_list(), tf.int32) if i == sizes
+                     else tf.cast(rng.normal(t.shape), t.dtype) for i, t in enumerate(op.inputs)]
+        attrs = {name: op.get_attr(name) for name in CONVOLUTION_ATTRS
+                 if name in op.node_def.attr}
+        raw = getattr(tf.raw_ops, op.type)
+        names = [arg.name for arg in op.op_def.input_arg]
+        run = tf.function(lambda raw=raw, names=names, arguments=arguments, attrs=attrs:
+                          tf.reduce_sum(raw(**dict(zip(names, arguments)), **attrs)[:1]))
+        seconds += max(median_seconds(run, repeats) - call, 0.0)
+    return seconds
 
 
 def profile(mode: str, batch: int, height: int, width: int, steps: int,
-            mixed_precision=None) -> tuple:
+            mixed_precision=None, alone: bool = False) -> tuple:
     """(op seconds per step by op type, wall seconds per step, the convolution FLOPs a step
-    computes) of ``steps`` traced steps."""
-    trainer, data, distributed = trainer_and_batch(mode, batch, height, width,
-                                                   mixed_precision=mixed_precision)
-    forward = tf.function(lambda: trainer.system(data, training=True))
-    flops = computed_convolution_flops(forward.get_concrete_function().graph)
+    computes, and with ``alone`` the seconds of its convolutions each run alone, else None)
+    of ``steps`` traced steps."""
+    trainer, _, distributed = trainer_and_batch(mode, batch, height, width,
+                                                mixed_precision=mixed_precision)
+    convolutions = step_convolutions(trainer, distributed)
+    flops = sum(convolution_flops(op) for op in convolutions)
     for _ in range(2):
         float(trainer.train_step(distributed).total)
     with tempfile.TemporaryDirectory() as trace_dir:
@@ -151,7 +196,9 @@ def profile(mode: str, batch: int, height: int, width: int, steps: int,
         wall = (time.perf_counter() - started) / steps
         tf.profiler.experimental.stop()
         totals = op_seconds(trace_dir)
-    return collections.Counter({k: v / steps for k, v in totals.items()}), wall, flops
+    alone_seconds = convolutions_alone_seconds(convolutions) if alone else None
+    return (collections.Counter({k: v / steps for k, v in totals.items()}), wall, flops,
+            alone_seconds)
 
 
 def main():
@@ -167,13 +214,15 @@ def main():
                         help="run one op at a time (inter-op parallelism 1)")
     parser.add_argument("--peak", action="store_true",
                         help="measure the float32 peak first and give the convolutions' rate")
+    parser.add_argument("--alone", action="store_true",
+                        help="also time each of the step's convolutions by itself")
     parser.add_argument("--json", help="append one JSON line per group to this file")
     args = parser.parse_args()
     if args.sequential:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     peak = peak_gflops(tf.float32, 10)["peak"] if args.peak else None
-    per_type, wall, flops = profile(args.mode, args.batch, args.height, args.width, args.steps,
-                                    args.mixed_precision)
+    per_type, wall, flops, alone = profile(args.mode, args.batch, args.height, args.width,
+                                           args.steps, args.mixed_precision, args.alone)
     total = sum(per_type.values())
     print(f"{args.mode}, batch {args.batch}, {args.height}x{args.width}, "
           f"{args.mixed_precision or 'float32'}"
@@ -192,13 +241,22 @@ def main():
     print(f"\nconvolutions: {flops / 1e9:.1f} GFLOP per step at {rate:.0f} GFLOP/s"
           + (f", {rate / peak:.1%} of the float32 peak ({peak:.0f} GFLOP/s)" if peak else "")
           + f"; everything else {1 - groups['convolutions'] / total:.1%} of the op time")
+    if alone:
+        print(f"the same convolutions each run alone: {alone:.3f} s at "
+              f"{flops / alone / 1e9:.0f} GFLOP/s"
+              + (f", {flops / alone / 1e9 / peak:.1%} of the peak" if peak else ""))
     if args.json:
         common = dict(mode=args.mode, batch=args.batch, height=args.height, width=args.width,
                       precision=args.mixed_precision or "float32", sequential=args.sequential,
                       wall_s_per_step=round(wall, 3), conv_gflop_per_step=round(flops / 1e9, 2),
                       conv_gflops=round(rate, 1))
+        if alone:
+            common.update(conv_alone_s=round(alone, 4),
+                          conv_alone_gflops=round(flops / alone / 1e9, 1))
         if peak:
             common.update(float32_peak_gflops=peak, conv_fraction_of_peak=round(rate / peak, 3))
+            if alone:
+                common.update(conv_alone_fraction_of_peak=round(flops / alone / 1e9 / peak, 3))
         with open(args.json, "a") as out:
             for group, seconds in groups.most_common():
                 out.write(json.dumps(dict(
