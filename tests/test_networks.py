@@ -240,15 +240,67 @@ def test_cpu_convolution_gradients_equal_the_float64_sums(kernel_size, channels,
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-4)
 
 
+def conv_float64(x, kernel):
+    """A stride-1 'valid' convolution, straight from the sums, in float64."""
+    kh, kw = kernel.shape[:2]
+    h, w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    return sum(np.einsum("bhwc,co->bhwo", x[:, i:i + h, j:j + w].astype(np.float64),
+                         kernel[i, j].astype(np.float64)) for i in range(kh) for j in range(kw))
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_zero_padded_stride_1_convolutions_are_same_convolutions_with_the_float64_sums(
+        monkeypatch, kernel_size):
+    """Zero padding of (k - 1) / 2 at stride 1 is TensorFlow's "SAME": the layer pads inside
+    the convolution (no Pad op), training and inference, with PyTorch's values and gradients."""
+    import monodepth_tf.networks.layers as layers
+    monkeypatch.setattr(layers, "cpu_flags", lambda: ["avx2", "avx512f", "avx512bw"])
+    pad = kernel_size // 2
+    conv = PaddedConv2D(4, kernel_size, pad=pad, activation="elu")
+    rng = np.random.default_rng(31)
+    x = rng.standard_normal((2, 7, 10, 3)).astype(np.float32)
+    dy = rng.standard_normal((2, 7, 10, 4)).astype(np.float32)
+    xt = tf.constant(x)
+    conv(xt)  # built
+    kernel, bias = conv.kernel.numpy(), conv.bias.numpy()
+    padded = np.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)]).astype(np.float64)
+    linear = conv_float64(padded, kernel) + bias
+    expected = np.where(linear > 0, linear, np.expm1(linear))
+    upstream = dy * np.where(linear > 0, 1.0, np.exp(linear))  # through the ELU
+    expected_dx, expected_dk = conv_gradients_float64(padded, kernel, upstream)
+    expected_dx = expected_dx[:, pad:-pad, pad:-pad]
+    for training in (False, True):
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = conv(xt, training=training)
+            loss = tf.reduce_sum(y * dy)
+        dx, dk = tape.gradient(loss, [xt, conv.kernel])
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(dk.numpy(), expected_dk, rtol=1e-5, atol=1e-4)
+        graph = tf.function(lambda v, t=training: conv(v, training=t),
+                            autograph=False).get_concrete_function(xt).graph
+        convolutions = [op for op in graph.get_operations() if op.type == "Conv2D"]
+        assert [op.get_attr("padding") for op in convolutions] == [b"SAME"]
+        assert "Pad" not in {op.type for op in graph.get_operations()}
+    # stride 2 (TensorFlow's "SAME" would pad after only) and reflection keep their padding
+    for other in (PaddedConv2D(4, 3, strides=2, pad=1), PaddedConv2D(4, 3, pad=1,
+                                                                      pad_mode="REFLECT")):
+        graph = tf.function(lambda v, layer=other: layer(v, training=True),
+                            autograph=False).get_concrete_function(xt).graph
+        assert {"Pad", "MirrorPad"} & {op.type for op in graph.get_operations()}
+
+
 def test_training_takes_the_cpu_gradients_on_large_stride_1_maps_only(monkeypatch):
     import monodepth_tf.networks.layers as layers
     # an AVX2 CPU (Zen 3's flags), where the per-tap form is the faster one
     monkeypatch.setattr(layers, "cpu_flags", lambda: ["sse2", "avx", "avx2", "fma"])
     conv = PaddedConv2D(4, 3, pad=1, pad_mode="REFLECT")
     strided = PaddedConv2D(4, 3, strides=2, pad=1)
+    zero_padded = PaddedConv2D(4, 3, pad=1)  # else a "SAME" convolution
     big = tf.zeros([1, 62, 64, 3])  # 64x66 padded: at least CPU_GRADIENT_MIN_PIXELS
     small = tf.zeros([1, 14, 16, 3])
-    conv(small), strided(small)  # built outside the traces
+    conv(small), strided(small), zero_padded(small)  # built outside the traces
     assert 64 * 66 >= layers.CPU_GRADIENT_MIN_PIXELS > 16 * 18
 
     def gradient_ops(layer, x, training=True):
@@ -262,6 +314,8 @@ def test_training_takes_the_cpu_gradients_on_large_stride_1_maps_only(monkeypatc
 
     assert "Conv2DBackpropInput" not in gradient_ops(conv, big)
     assert "MatMul" in gradient_ops(conv, big)
+    assert {"MatMul", "Pad"} <= gradient_ops(zero_padded, big)
+    assert "Pad" not in gradient_ops(zero_padded, small)
     assert "Conv2DBackpropInput" in gradient_ops(conv, small)
     assert "Conv2DBackpropInput" in gradient_ops(conv, big, training=False)
     assert "Conv2DBackpropInput" in gradient_ops(strided, tf.zeros([1, 128, 128, 3]))
@@ -269,6 +323,7 @@ def test_training_takes_the_cpu_gradients_on_large_stride_1_maps_only(monkeypatc
     monkeypatch.setattr(layers, "cpu_flags", lambda: ["avx2", "avx512f", "avx512bw"])
     assert "Conv2DBackpropInput" in gradient_ops(conv, big)
     assert "MatMul" not in gradient_ops(conv, big)
+    assert not {"MatMul", "Pad"} & gradient_ops(zero_padded, big)
     monkeypatch.setattr(layers, "cpu_flags", lambda: ["sse2", "avx", "avx2", "fma"])
     previous = tf.config.optimizer.get_experimental_options()
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})

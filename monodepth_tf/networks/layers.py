@@ -80,6 +80,11 @@ class PaddedConv2D(keras.layers.Conv2D):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
+        if self._same_padding_form(inputs, training):
+            outputs = tf.nn.conv2d(inputs, tf.convert_to_tensor(self.kernel), 1, "SAME")
+            if self.use_bias:
+                outputs = outputs + self.bias
+            return self.activation(outputs) if self.activation is not None else outputs
         # Reflection padding: MirrorPad when training (its gradient, MirrorPadGrad, is cheaper
         # than the slices'), slices and concatenations otherwise; the same values either way.
         padded = pad_spatial(inputs, self.pad, self.pad_mode, by_slices=not training)
@@ -87,7 +92,7 @@ class PaddedConv2D(keras.layers.Conv2D):
             outputs = tf.reduce_sum(
                 tf.nn.depthwise_conv2d(padded, self.kernel, [1, 1, 1, 1], "VALID"),
                 axis=-1, keepdims=True)
-        elif training and self._cpu_gradient_form(padded):
+        elif training and self._cpu_gradient_form(padded, 0):
             outputs = conv2d_with_cpu_gradients(padded, tf.convert_to_tensor(self.kernel))
         else:
             return super().call(padded)
@@ -95,16 +100,32 @@ class PaddedConv2D(keras.layers.Conv2D):
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs
 
-    def _cpu_gradient_form(self, inputs) -> bool:
-        """Whether training differentiates this convolution with
-        :func:`conv2d_with_cpu_gradients`: float32, stride 1, static spatial size of at least
-        :data:`CPU_GRADIENT_MIN_PIXELS`, and no GPU in the process (cuDNN's gradients are
-        better there). The forward pass is the same convolution op either way."""
+    def _same_padding_form(self, inputs, training) -> bool:
+        """Whether this convolution is TensorFlow's ``"SAME"`` convolution: zero padding of
+        ``(k - 1) / 2`` around an odd kernel at stride 1 is exactly what ``"SAME"`` pads, and
+        the kernels then pad inside the convolution, with no Pad op before it and no Slice in
+        its gradient (the encoders' 3x3 convolutions; measured on an Intel Xeon with AVX-512,
+        batch 4, forward and both gradients: 1-20% faster than padding first). The sums are the
+        same up to their order. Training on a CPU that differentiates convolutions with
+        :func:`conv2d_with_cpu_gradients` keeps the padded form that function takes."""
+        kernel = tuple(self.kernel_size)
+        return (self.pad_mode == "CONSTANT" and tuple(self.strides) == (1, 1)
+                and tuple(self.dilation_rate) == (1, 1) and self.groups == 1
+                and kernel[0] == kernel[1] and kernel[0] % 2 == 1
+                and self.pad > 0 and self.pad == (kernel[0] - 1) // 2
+                and not (training and self._cpu_gradient_form(inputs, self.pad)))
+
+    def _cpu_gradient_form(self, inputs, pad: int) -> bool:
+        """Whether training differentiates this convolution of ``inputs`` padded by ``pad``
+        pixels with :func:`conv2d_with_cpu_gradients`: float32, stride 1, static padded size of
+        at least :data:`CPU_GRADIENT_MIN_PIXELS`, and no GPU in the process (cuDNN's gradients
+        are better there). The forward pass is the same convolution op either way."""
+        height, width = inputs.shape[1], inputs.shape[2]
         return (tuple(self.strides) == (1, 1) and tuple(self.dilation_rate) == (1, 1)
                 and self.groups == 1 and inputs.dtype == tf.float32
                 and use_cpu_convolution_gradients()
-                and inputs.shape[1] is not None and inputs.shape[2] is not None
-                and inputs.shape[1] * inputs.shape[2] >= CPU_GRADIENT_MIN_PIXELS)
+                and height is not None and width is not None
+                and (height + 2 * pad) * (width + 2 * pad) >= CPU_GRADIENT_MIN_PIXELS)
 
     def _depthwise_form(self, inputs) -> bool:
         """Whether training computes this convolution as a depthwise convolution summed over
