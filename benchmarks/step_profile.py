@@ -130,20 +130,15 @@ def graph_ops(graph):
 
 
 def convolution_flops(op) -> int:
-    """FLOPs (2 x multiply-adds) of one convolution op of :data:`CONVOLUTION_OPS`, from the
-    static shapes of its data input, output and gradient."""
-    if op.type in ("Conv2D", "DepthwiseConv2dNative"):
-        out, kernel = op.outputs[0].shape, op.inputs[1].shape
-        return 2 * out.num_elements() * kernel[0] * kernel[1] * (
-            kernel[2] if op.type == "Conv2D" else 1)
-    if op.type.endswith("BackpropInput"):  # (input_sizes, filter, out_backprop)
-        kernel, upstream = op.inputs[1].shape, op.inputs[2].shape
-        return 2 * upstream.num_elements() * kernel[0] * kernel[1] * (
-            kernel[2] if op.type == "Conv2DBackpropInput" else 1)
-    # (input, filter_sizes, out_backprop): the kernel's shape is the op's output's
-    kernel, upstream = op.outputs[0].shape, op.inputs[2].shape
-    return 2 * upstream.num_elements() * kernel[0] * kernel[1] * (
-        kernel[2] if op.type == "Conv2DBackpropFilter" else 1)
+    """FLOPs (2 x multiply-adds) of one convolution op of :data:`CONVOLUTION_OPS`, from static
+    shapes: the convolution's output side (the forward's output, or the gradient coming back
+    into a backward op) times the multiply-adds per output (kernel taps, times the input
+    channels unless depthwise)."""
+    forward = op.type in ("Conv2D", "DepthwiseConv2dNative")
+    outputs = (op.outputs[0] if forward else op.inputs[2]).shape  # backprops: out_backprop
+    kernel = (op.outputs[0] if "BackpropFilter" in op.type else op.inputs[1]).shape
+    per_output = kernel[0] * kernel[1] * (kernel[2] if op.type.startswith("Conv2D") else 1)
+    return 2 * outputs.num_elements() * per_output
 
 
 def step_convolutions(trainer, distributed) -> list:

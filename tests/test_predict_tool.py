@@ -149,6 +149,9 @@ def test_openvino_runtime_without_openvino_is_refused_before_loading(tmp_path, m
                             runtime="openvino"))
     assert str(error.value) == ("--runtime=openvino needs openvino, which cannot be imported: "
                                 "pip install 'monodepth_tf[openvino]'")
+    # and the library's own entry point, before it converts anything
+    with pytest.raises(ValueError, match="--runtime=openvino needs openvino"):
+        predictor.DisparityPredictor(None, ModelConfig(), "openvino")
 
 
 def test_one_image(weights, network, tmp_path):

@@ -151,8 +151,6 @@ def check_runtime(runtime: str) -> None:
     """``--runtime``: its package importable, checked before anything is loaded (ValueError
     naming the flag and what to install otherwise)."""
     if runtime == "openvino":
-        from monodepth_tf.inference.openvino import missing_openvino
+        from monodepth_tf.inference.openvino import require_openvino
 
-        missing = missing_openvino("--runtime=openvino")
-        if missing:
-            raise ValueError(missing)
+        require_openvino("--runtime=openvino")

@@ -46,6 +46,14 @@ def missing_openvino(flag: str) -> Optional[str]:
     return None
 
 
+def require_openvino(flag: str) -> None:
+    """Raises ValueError with :func:`missing_openvino`'s message when openvino cannot be
+    imported."""
+    missing = missing_openvino(flag)
+    if missing:
+        raise ValueError(missing)
+
+
 def scaled_disparity_model(depth_net: DepthNet, config: ModelConfig,
                            batch_size: Optional[int] = None):
     """The OpenVINO model (``openvino.Model``) of ``depth_net``'s scaled disparity at the feed

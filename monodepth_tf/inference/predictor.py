@@ -53,9 +53,7 @@ class DisparityPredictor:
         self.depth_net = depth_net
         self.config = config
         if runtime == "openvino":
-            missing = openvino.missing_openvino("--runtime=openvino")
-            if missing:
-                raise ValueError(missing)
+            openvino.require_openvino("--runtime=openvino")
             run = openvino.disparity_runner(openvino.scaled_disparity_model(depth_net, config))
             self._disparity = lambda batch: run(batch.numpy())
         else:

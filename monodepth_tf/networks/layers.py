@@ -82,20 +82,18 @@ class PaddedConv2D(keras.layers.Conv2D):
     def call(self, inputs, training=None):
         if self._same_padding_form(inputs, training):
             outputs = tf.nn.conv2d(inputs, tf.convert_to_tensor(self.kernel), 1, "SAME")
-            if self.use_bias:
-                outputs = outputs + self.bias
-            return self.activation(outputs) if self.activation is not None else outputs
-        # Reflection padding: MirrorPad when training (its gradient, MirrorPadGrad, is cheaper
-        # than the slices'), slices and concatenations otherwise; the same values either way.
-        padded = pad_spatial(inputs, self.pad, self.pad_mode, by_slices=not training)
-        if training and self._depthwise_form(padded):
-            outputs = tf.reduce_sum(
-                tf.nn.depthwise_conv2d(padded, self.kernel, [1, 1, 1, 1], "VALID"),
-                axis=-1, keepdims=True)
-        elif training and self._cpu_gradient_form(padded, 0):
-            outputs = conv2d_with_cpu_gradients(padded, tf.convert_to_tensor(self.kernel))
         else:
-            return super().call(padded)
+            # Reflection padding: MirrorPad when training (its gradient, MirrorPadGrad, is
+            # cheaper than the slices'), slices and concatenations otherwise; the same values.
+            padded = pad_spatial(inputs, self.pad, self.pad_mode, by_slices=not training)
+            if training and self._depthwise_form(padded):
+                outputs = tf.reduce_sum(
+                    tf.nn.depthwise_conv2d(padded, self.kernel, [1, 1, 1, 1], "VALID"),
+                    axis=-1, keepdims=True)
+            elif training and self._cpu_gradient_form(padded, 0):
+                outputs = conv2d_with_cpu_gradients(padded, tf.convert_to_tensor(self.kernel))
+            else:
+                return super().call(padded)
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs

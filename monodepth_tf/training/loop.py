@@ -280,10 +280,9 @@ class Run:
         if step == 0:  # a fresh run: the untrained network's score first, as epoch -1
             self.validate(-1)
         started, start_step = time.time(), step
-        batches = None  # one iterator for the whole run
+        if step < total_steps:  # one iterator for the whole run
+            batches = iter(self._dataset(step, total_steps))
         while step < total_steps:
-            if batches is None:
-                batches = iter(self._dataset(step, total_steps))
             epoch = step // self.steps_per_epoch
             self.checkpoints.epoch.assign(epoch)
             while True:
